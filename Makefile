@@ -1,0 +1,48 @@
+# The two commands: `make demo` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages that real components in the tests need.
+DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd
+DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze
+
+.PHONY: demo test lint typecheck unit system-deps venv chaos bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for f in $(DEB_CHECK); do [ -x $$f ] || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "missing:$$missing -> installing Debian packages: $(DEB_PACKAGES)"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install $(DEB_PACKAGES) yourself)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES); \
+	fi
+
+demo: venv
+	$(BIN)/python -m simplefailover demo
+
+lint: venv
+	$(BIN)/ruff check simplefailover clustersync tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+# pytest exit code 5 means "no tests ran": that is a failure here, never a pass.
+unit: venv system-deps
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test: lint typecheck unit
+
+bench: venv system-deps
+	$(BIN)/python -m bench.polls
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

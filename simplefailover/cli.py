@@ -1,0 +1,99 @@
+"""The `simplefailover` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import Config, load_config
+from .errors import ConfigError, SimpleFailoverError
+
+DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
+
+
+def _load(path: str) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import as_json, exit_code, poll_once, render_table
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    rows, board = poll_once(config)
+    print(as_json(config, rows, board) if args.json else render_table(config, rows, board))
+    return exit_code(board)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import Daemon
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    Daemon(args.config, config).run_forever()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simplefailover",
+        description="Keep DNS names pointed at a healthy cluster node.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="poll every node once, print the table and the answers")
+    check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.set_defaults(func=cmd_check)
+
+    run = sub.add_parser("run", help="run the service: pollers, DNS, dashboard, mail")
+    run.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="a complete local demo on 127.0.0.x addresses")
+    demo.add_argument("-c", "--config", default="config.yaml")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (
+        logging.WARNING - 10 * args.verbose
+        if args.command != "run"
+        else logging.INFO - 10 * min(args.verbose, 1)
+    )
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except SimpleFailoverError as exc:
+        print(f"simplefailover: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

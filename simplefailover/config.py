@@ -1,0 +1,455 @@
+"""The one config loader: config.yaml to frozen, validated objects, or every problem at once."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+from .yamlsource import YamlSource, format_path, load_yaml
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
+    """Make a relative path relative to the config file's folder."""
+    if value is None or value.is_absolute():
+        return value
+    base = (info.context or {}).get("base_dir")
+    return Path(base) / value if base else value
+
+
+def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
+    """Split 'host:port' or '[v6]:port' into (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise ValueError(f"{text!r}: missing ']' after IPv6 address")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{text!r}: expected ':port' after ']'")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    elif text.count(":") > 1:
+        raise ValueError(f"{text!r}: put an IPv6 address in brackets, as [::1]:53")
+    else:
+        host, port_text = text, ""
+    if not port_text:
+        if default_port is None:
+            raise ValueError(f"{text!r}: missing port")
+        return host, default_port
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------- zone
+
+
+class NameServer(_Model):
+    name: str
+    address: IPAddress | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _fqdn(cls, value: str) -> str:
+        return _check_dns_name(value)
+
+
+class Soa(_Model):
+    mname: str | None = None
+    rname: str = "hostmaster"
+    refresh: int = Field(3600, ge=1)
+    retry: int = Field(600, ge=1)
+    expire: int = Field(86400, ge=1)
+    minimum: int = Field(30, ge=0)
+
+
+class Zone(_Model):
+    name: str
+    ttl: int = Field(30, ge=0, le=86400)
+    ko_ttl: int | None = Field(None, ge=0, le=86400, description="TTL while any node is KO")
+    nameservers: list[NameServer] = Field(default_factory=list)
+    soa: Soa = Field(default_factory=Soa)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_dns_name(value)
+
+
+def _check_dns_name(value: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    if not name:
+        raise ValueError("must not be empty")
+    for label in name.split("."):
+        if not label or len(label) > 63:
+            raise ValueError(f"{value!r} is not a valid DNS name (labels of 1 to 63 characters)")
+    if len(name) > 253:
+        raise ValueError(f"{value!r} is longer than 253 characters")
+    return name
+
+
+# ---------------------------------------------------------------- nodes and pollings
+
+
+class Node(_Model):
+    id: str = Field(min_length=1)
+    address: IPAddress
+    priority: int = 0
+
+    @property
+    def url_host(self) -> str:
+        """The address as it goes in a URL: IPv6 in brackets."""
+        return f"[{self.address}]" if self.address.version == 6 else str(self.address)
+
+
+class HttpPolling(_Model):
+    id: str = Field(min_length=1)
+    method: Literal["http"]
+    url: str
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
+    expect_body: str | None = None
+    host_header: str | None = None
+    verify_tls: bool = True
+    timeout: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        try:
+            value.format(address="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad template ({exc}); the only placeholder is {{address}}") from exc
+        return value
+
+    def status_ok(self, status: int) -> bool:
+        """Whether an HTTP status counts as success."""
+        if self.expect_status is None:
+            return 200 <= status <= 399
+        return status in self.expect_status
+
+
+class TcpPolling(_Model):
+    id: str = Field(min_length=1)
+    method: Literal["telnet", "tcp"]
+    port: int = Field(ge=1, le=65535)
+    send: str = ""
+    expect: str = ""
+    timeout: float = Field(3.0, gt=0, le=300)
+
+
+def _polling_kind(value: Any) -> str | None:
+    method = value.get("method") if isinstance(value, dict) else getattr(value, "method", None)
+    return {"http": "http", "telnet": "telnet", "tcp": "telnet"}.get(method) if method else None
+
+
+Polling = Annotated[
+    Annotated[HttpPolling, Tag("http")] | Annotated[TcpPolling, Tag("telnet")],
+    Discriminator(
+        _polling_kind,
+        custom_error_type="method",
+        custom_error_message="method must be one of: http, telnet (alias tcp)",
+    ),
+]
+
+
+class Hostname(_Model):
+    name: str
+    polling: str
+    when_all_down: Literal["all", "last", "none"] = "all"
+
+    @field_validator("name")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        return _check_dns_name(value)
+
+
+class Schedule(_Model):
+    interval: float = Field(30, gt=0)
+    retry_interval: float = Field(5, gt=0)
+    fall: int = Field(2, ge=1)
+    rise: int = Field(2, ge=1)
+    jitter: float = Field(0.1, ge=0, le=0.5, description="fraction of the interval")
+
+
+# ---------------------------------------------------------------- services
+
+
+class Dns(_Model):
+    listen: list[str] = Field(default_factory=lambda: ["0.0.0.0:53", "[::]:53"])
+    workers: int = Field(1, ge=1, le=64)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, _ = parse_hostport(item, 53)
+            ipaddress.ip_address(host)
+        return value
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """Listen addresses as (host, port)."""
+        return [parse_hostport(item, 53) for item in self.listen]
+
+
+class Dashboard(_Model):
+    listen: str = "127.0.0.1:81"
+    refresh: int = Field(60, ge=1)
+    enabled: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        host, _ = parse_hostport(value, 81)
+        if not _is_loopback(host):
+            raise ValueError(
+                f"{host} is not a loopback address; the dashboard listens on the local host "
+                "only (127.0.0.1, [::1] or localhost)"
+            )
+        return value
+
+    def address(self) -> tuple[str, int]:
+        """Listen address as (host, port)."""
+        return parse_hostport(self.listen, 81)
+
+
+class Smtp(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    sender: str = "simplefailover@localhost"
+    timeout: float = Field(10, gt=0)
+    verify_tls: bool = True
+
+    _resolve_password_file = field_validator("password_file")(_resolve)
+
+    def password(self) -> str | None:
+        """Read the SMTP password from its environment variable or file, at use time."""
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        if self.password_file:
+            return self.password_file.read_text().strip()
+        return None
+
+
+class Monitoring(_Model):
+    notifications: bool = True
+    recipients: list[str] = Field(default_factory=list)
+    smtp: Smtp = Field(default_factory=Smtp)
+    storm_threshold: int = Field(5, ge=1, description="more transitions than this in the window")
+    storm_window: float = Field(60, gt=0, description="seconds")
+
+
+class Tables(_Model):
+    replicated: list[str] = Field(default_factory=list)
+    history: list[str] = Field(default_factory=list)
+
+
+class Cluster(_Model):
+    node_id: str = Field(default_factory=socket.gethostname, min_length=1)
+    address: IPAddress | None = None
+    port: int = Field(52700, ge=1, le=65535)
+    secret_file: Path | None = None
+    strategy: Literal["replicated", "shared"] = "replicated"
+    database: Path | None = None
+    dsn: str | None = None
+    tables: Tables = Field(default_factory=Tables)
+    state_dir: Path = Path("/var/lib/clustersync")
+    sync_interval: float = Field(5, gt=0)
+    retry_interval: float = Field(30, gt=0)
+    max_clock_offset: float = Field(15, gt=0)
+
+    _resolve_paths = field_validator("secret_file", "database", "state_dir")(_resolve)
+
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> Cluster:
+        if self.strategy == "shared" and not self.dsn:
+            raise ValueError("dsn: required for strategy shared")
+        return self
+
+
+# ---------------------------------------------------------------- the whole file
+
+
+class Config(_Model):
+    zone: Zone
+    nodes: list[Node] = Field(min_length=1)
+    pollings: list[Polling] = Field(min_length=1)
+    hostnames: list[Hostname] = Field(min_length=1)
+    schedule: Schedule = Field(default_factory=Schedule)
+    dns: Dns = Field(default_factory=Dns)
+    dashboard: Dashboard = Field(default_factory=Dashboard)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    cluster: Cluster | None = None
+    source: str = Field("<memory>", exclude=True, description="file it was loaded from")
+
+    def polling(self, polling_id: str) -> HttpPolling | TcpPolling:
+        """Return the polling with that id."""
+        for polling in self.pollings:
+            if polling.id == polling_id:
+                return polling
+        raise KeyError(polling_id)
+
+    def node(self, node_id: str) -> Node:
+        """Return the node with that id."""
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def fqdn(self, hostname: Hostname) -> str:
+        """The hostname's fully qualified name inside the zone."""
+        return f"{hostname.name}.{self.zone.name}"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Load and validate a config file; raise ConfigError listing every problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read: {exc.strerror or exc}"]) from exc
+    return parse_config(text, filename=str(file), base_dir=file.resolve().parent)
+
+
+def parse_config(text: str, filename: str = "<memory>", base_dir: Path | None = None) -> Config:
+    """Validate YAML text; raise ConfigError listing every problem with path and line."""
+    where = Path(filename).name
+    try:
+        source = load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"not valid YAML: {problem} ({where}{line})"]) from exc
+    if not isinstance(source.data, dict):
+        raise ConfigError([f"(top level): expected a mapping of sections ({where}, line 1)"])
+
+    problems: list[tuple[int, str]] = []
+
+    def add(path: tuple[str | int, ...], message: str) -> None:
+        line = source.line_of(path)
+        suffix = f"{where}, line {line}" if line else where
+        problems.append((line or 0, f"{format_path(path)}: {message} ({suffix})"))
+
+    for path, _, message in source.problems:
+        add(path, message)
+    config: Config | None = None
+    try:
+        config = Config.model_validate({**source.data, "source": filename}, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        for error in exc.errors():
+            path, message = _describe(error)
+            add(path, message)
+    for path, message in _cross_checks(source):
+        add(path, message)
+    if problems or config is None:
+        problems.sort(key=lambda item: item[0])
+        raise ConfigError([message for _, message in dict.fromkeys(problems)])
+    return config
+
+
+def _describe(error: Any) -> tuple[tuple[str | int, ...], str]:
+    """Turn one pydantic error into (path, message a person can act on)."""
+    loc = list(error["loc"])
+    method = None
+    # Drop the union tag pydantic puts in the location of pollings[i].
+    if len(loc) >= 3 and loc[0] == "pollings" and loc[2] in ("http", "telnet"):
+        method = loc.pop(2)
+    path = tuple(loc)
+    kind = error["type"]
+    if kind == "method":
+        return (*path, "method"), str(error["msg"])
+    if kind == "missing":
+        return path, f"required for method {method}" if method else "required"
+    if kind == "extra_forbidden":
+        return path, "unknown key"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if message.startswith("dsn: "):
+        return (*path, "dsn"), message[5:]
+    return path, message
+
+
+def _ids(items: Any) -> Iterable[tuple[int, str]]:
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                yield index, item["id"]
+
+
+def _cross_checks(source: YamlSource) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks across sections, done on the raw data so they add to schema errors."""
+    data = source.data
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for section in ("nodes", "pollings"):
+        seen: dict[str, int] = {}
+        for index, ident in _ids(data.get(section)):
+            if ident in seen:
+                found.append(
+                    ((section, index, "id"), f"duplicate id {ident!r} (also {section}[{seen[ident]}])")
+                )
+            seen.setdefault(ident, index)
+    polling_ids = {ident for _, ident in _ids(data.get("pollings"))}
+    hostnames = data.get("hostnames")
+    names: dict[str, int] = {}
+    if isinstance(hostnames, list):
+        for index, item in enumerate(hostnames):
+            if not isinstance(item, dict):
+                continue
+            ref = item.get("polling")
+            if isinstance(ref, str) and ref not in polling_ids:
+                known = ", ".join(sorted(polling_ids)) or "none defined"
+                found.append((("hostnames", index, "polling"), f"unknown polling {ref!r} (known: {known})"))
+            name = item.get("name")
+            if isinstance(name, str):
+                key = name.lower().rstrip(".")
+                if key in names:
+                    found.append(
+                        (
+                            ("hostnames", index, "name"),
+                            f"duplicate hostname {name!r} (also hostnames[{names[key]}])",
+                        )
+                    )
+                names.setdefault(key, index)
+    return found

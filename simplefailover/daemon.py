@@ -1,0 +1,98 @@
+"""`simplefailover run`: wire the parts together, handle signals, reload on SIGHUP."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .config import Config, load_config
+from .engine import Engine
+from .errors import ConfigError
+from .scheduler import PollScheduler
+from .service import ServiceGroup
+
+logger = logging.getLogger(__name__)
+
+
+class PollerService:
+    """The poll scheduler as a service."""
+
+    name = "pollers"
+
+    def __init__(self, config: Config, engine: Engine) -> None:
+        self._scheduler = PollScheduler(config, engine.record, engine.check_state)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.stop()
+
+    def reconfigure(self, config: Config) -> None:
+        self._scheduler.reconfigure(config)
+
+
+def build_services(config: Config, engine: Engine) -> ServiceGroup:
+    """Every background part of the service, in start order."""
+    group = ServiceGroup()
+    group.add(PollerService(config, engine))
+    return group
+
+
+class Daemon:
+    """The running service: one engine, its services, signal handling and reload."""
+
+    def __init__(self, config_path: str | Path, config: Config | None = None) -> None:
+        self.config_path = Path(config_path)
+        config = config or load_config(self.config_path)
+        self.engine = Engine(config)
+        self.services = build_services(config, self.engine)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    def start(self) -> None:
+        self.services.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.services.stop()
+
+    def reload(self) -> bool:
+        """Re-read the config; keep the running one when the new one is invalid."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            logger.error("reload of %s rejected; keeping the running config:", self.config_path)
+            for problem in exc.problems:
+                logger.error("  %s", problem)
+            return False
+        self.engine.reconfigure(config)
+        self.services.reconfigure(config)
+        logger.info("reloaded %s", self.config_path)
+        return True
+
+    def run_forever(self) -> None:
+        """Start, then serve until SIGTERM/SIGINT; SIGHUP reloads."""
+
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            logger.info("signal %s: stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+        self.start()
+        try:
+            while not self._stop.is_set():
+                self._stop.wait(0.5)
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+        finally:
+            self.services.stop()

@@ -1,0 +1,117 @@
+"""The http poller: GET a URL built from the node address and judge status and body."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from ..config import HttpPolling, Node
+from .result import PollResult
+
+MAX_BODY = 1 << 20  # read at most this much of the body when looking for expect_body
+
+
+class _SniAdapter(HTTPAdapter):
+    """Send the Host header's name as TLS SNI and check the certificate against it."""
+
+    def __init__(self, server_hostname: str) -> None:
+        self._server_hostname = server_hostname
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self._server_hostname
+        kwargs["assert_hostname"] = self._server_hostname
+        super().init_poolmanager(*args, **kwargs)
+
+
+class HttpPoller:
+    """Checks one http polling against any node; never raises for a down node."""
+
+    def __init__(self, polling: HttpPolling) -> None:
+        self.polling = polling
+        expected = polling.expect_status
+        self._expected_text = "200-399" if expected is None else ",".join(map(str, expected))
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # a proxy from the environment must not sit between us and the node
+        host = self.polling.host_header
+        if host and self.polling.url.startswith("https://"):
+            session.mount("https://", _SniAdapter(host.split(":")[0]))
+        else:
+            session.mount("https://", HTTPAdapter(max_retries=0))
+        session.mount("http://", HTTPAdapter(max_retries=0))
+        return session
+
+    def check(self, node: Node) -> PollResult:
+        """GET the polling's URL on node and return the verdict."""
+        polling = self.polling
+        url = polling.url.format(address=node.url_host)
+        headers = {"User-Agent": "simplefailover", "Connection": "close"}
+        if polling.host_header:
+            headers["Host"] = polling.host_header
+        start = time.monotonic()
+        deadline = start + polling.timeout
+        try:
+            with (
+                self._session() as session,
+                session.get(
+                    url,
+                    headers=headers,
+                    timeout=polling.timeout,
+                    verify=polling.verify_tls,
+                    allow_redirects=False,
+                    stream=True,
+                ) as response,
+            ):
+                error = self._judge(response, deadline)
+        except requests.exceptions.SSLError as exc:
+            error = f"TLS error: {_root_cause(exc)}"
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
+            error = f"timed out after {polling.timeout:g}s"
+        except requests.exceptions.ConnectionError as exc:
+            error = _root_cause(exc)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return PollResult(not error, time.monotonic() - start, error, time.time())
+
+    def _judge(self, response: requests.Response, deadline: float) -> str:
+        if not self.polling.status_ok(response.status_code):
+            return f"HTTP status {response.status_code} (expected {self._expected_text})"
+        needle = self.polling.expect_body
+        if not needle:
+            return ""
+        body = b""
+        target = needle.encode()
+        for chunk in response.iter_content(8192):
+            body += chunk
+            if target in body:
+                return ""
+            if len(body) >= MAX_BODY:
+                break
+            if time.monotonic() > deadline:
+                return f"timed out after {self.polling.timeout:g}s reading the body"
+        return f"body does not contain {needle!r}"
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost useful message of a requests/urllib3 exception chain."""
+    seen = exc
+    while True:
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        inner = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if not isinstance(inner, BaseException) or inner is seen:
+            break
+        seen = inner
+    if isinstance(seen, ConnectionRefusedError):
+        return "connection refused"
+    text = str(seen)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text:
+        return "timed out"
+    return text.split(": ", 1)[-1] if "object at 0x" in text else text

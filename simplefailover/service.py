@@ -1,0 +1,81 @@
+"""The one way to start and stop background services (threads) in this project."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from .config import Config
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Service(Protocol):
+    """Something that runs in the background between start() and stop()."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """A service that can take a new config without a restart."""
+
+    def reconfigure(self, config: Config) -> None: ...
+
+
+def start_thread(name: str, target: Callable[[], object]) -> threading.Thread:
+    """Run target in a named daemon thread, logging (not losing) a crash."""
+
+    def guarded() -> None:
+        try:
+            target()
+        except Exception:
+            logger.exception("background thread %s crashed", name)
+
+    thread = threading.Thread(target=guarded, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+class ServiceGroup:
+    """Start services in order and stop them in reverse; a failed start stops the rest."""
+
+    def __init__(self) -> None:
+        self._services: list[Service] = []
+        self._started: list[Service] = []
+
+    def add(self, service: Service) -> None:
+        self._services.append(service)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._services)
+
+    def start(self) -> None:
+        for service in self._services:
+            try:
+                service.start()
+            except BaseException:
+                self.stop()
+                raise
+            self._started.append(service)
+            logger.debug("started %s", service.name)
+
+    def stop(self) -> None:
+        while self._started:
+            service = self._started.pop()
+            try:
+                service.stop()
+            except Exception:
+                logger.exception("stopping %s failed", service.name)
+
+    def reconfigure(self, config: Config) -> None:
+        for service in self._services:
+            if isinstance(service, Reconfigurable):
+                service.reconfigure(config)

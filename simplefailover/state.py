@@ -1,0 +1,227 @@
+"""Pure decision logic: health state per check, answer choice per hostname, transitions.
+
+Nothing here does I/O or reads the clock: time comes in with each result, so every
+rule can be tested directly.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from .config import Config, Hostname, Node
+from .pollers.result import PollResult
+
+CheckKey = tuple[str, str]  # (node id, polling id)
+
+
+class Status(enum.Enum):
+    UNKNOWN = "UNKNOWN"
+    OK = "OK"
+    KO = "KO"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    """Where one (node, polling) pair stands, with its anti-flapping counters."""
+
+    status: Status = Status.UNKNOWN
+    successes: int = 0  # consecutive
+    failures: int = 0  # consecutive
+    since: float = 0.0
+    last: PollResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Something changed: a check's status, a hostname's answer or its all-down state."""
+
+    kind: str  # "check" | "answer" | "all_down" | "recovered"
+    at: float
+    old: str
+    new: str
+    reason: str
+    node_id: str = ""
+    polling_id: str = ""
+    hostname: str = ""  # fully qualified
+
+
+def next_check_state(state: CheckState, result: PollResult, fall: int, rise: int) -> CheckState:
+    """Fold one result into a check's state: fall failures make KO, rise successes make OK."""
+    successes = state.successes + 1 if result.ok else 0
+    failures = 0 if result.ok else state.failures + 1
+    status = state.status
+    if status is Status.UNKNOWN:
+        # The first result decides at once: waiting for rise/fall at start-up only
+        # delays the first answer.
+        status = Status.OK if result.ok else Status.KO
+    elif status is Status.OK and failures >= fall:
+        status = Status.KO
+    elif status is Status.KO and successes >= rise:
+        status = Status.OK
+    since = result.at if status is not state.status else state.since
+    return CheckState(status, successes, failures, since, result)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What DNS says for one hostname, and why."""
+
+    node_ids: tuple[str, ...]
+    addresses: tuple[str, ...]
+    all_down: bool
+    reason: str
+
+
+def choose_answer(
+    hostname: Hostname,
+    nodes: Sequence[Node],
+    status_of: Mapping[str, Status],
+    previous: Answer | None,
+) -> Answer:
+    """Pick the highest-priority OK node (ties by config order); apply when_all_down if none."""
+    best: Node | None = None
+    for node in nodes:  # config order, so the first of equal priority wins
+        if status_of.get(node.id) is Status.OK and (best is None or node.priority > best.priority):
+            best = node
+    if best is not None:
+        return Answer(
+            (best.id,),
+            (str(best.address),),
+            False,
+            f"{best.id} is the highest-priority node whose {hostname.polling} is OK",
+        )
+    policy = hostname.when_all_down
+    if policy == "last" and previous is not None and previous.addresses:
+        return Answer(
+            previous.node_ids,
+            previous.addresses,
+            True,
+            "no node is OK: keeping the last answer (when_all_down: last)",
+        )
+    if policy == "none":
+        return Answer((), (), True, "no node is OK: answering no address (when_all_down: none)")
+    ordered = sorted(nodes, key=lambda n: -n.priority)  # stable: ties keep config order
+    note = " (when_all_down: last, but there is no earlier answer)" if policy == "last" else ""
+    return Answer(
+        tuple(n.id for n in ordered),
+        tuple(str(n.address) for n in ordered),
+        True,
+        f"no node is OK: answering every node{note}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerTable:
+    """Every hostname's answer, with the SOA serial of this version of the table."""
+
+    serial: int
+    answers: Mapping[str, Answer]  # fully qualified name -> answer
+    ready: bool  # False until every check has reported once
+
+
+def next_serial(previous: int, now: float) -> int:
+    """A serial that always increases and tracks the clock (seconds since the epoch)."""
+    return max(previous + 1, int(now)) & 0xFFFFFFFF or 1
+
+
+@dataclass
+class HealthBoard:
+    """The state of every check and the answer table derived from it.
+
+    Holds state but does no I/O: feed it results, get transitions back.
+    """
+
+    config: Config
+    checks: dict[CheckKey, CheckState] = field(default_factory=dict)
+    table: AnswerTable = field(default_factory=lambda: AnswerTable(0, {}, False))
+
+    def __post_init__(self) -> None:
+        self.reconfigure(self.config, now=0.0)
+
+    def keys(self) -> Iterable[CheckKey]:
+        """Every (node id, polling id) pair the config asks to check."""
+        for polling in self.config.pollings:
+            for node in self.config.nodes:
+                yield node.id, polling.id
+
+    def reconfigure(self, config: Config, now: float) -> list[Transition]:
+        """Switch to a new config, keeping the state of checks that still exist."""
+        self.config = config
+        self.checks = {key: self.checks.get(key, CheckState()) for key in self.keys()}
+        return self._recompute(now)
+
+    def observe(self, node_id: str, polling_id: str, result: PollResult) -> list[Transition]:
+        """Record one result; return what changed because of it."""
+        key = (node_id, polling_id)
+        old = self.checks.get(key)
+        if old is None:  # the check was removed by a reload while it ran
+            return []
+        schedule = self.config.schedule
+        new = next_check_state(old, result, schedule.fall, schedule.rise)
+        self.checks[key] = new
+        out: list[Transition] = []
+        if new.status is not old.status:
+            if new.status is Status.OK:
+                why = f"{new.successes} consecutive successes" if old.status is Status.KO else "first check"
+            else:
+                why = result.error or "check failed"
+                if old.status is Status.OK:
+                    why = f"{why} ({new.failures} consecutive failures)"
+            out.append(
+                Transition(
+                    "check",
+                    result.at,
+                    old.status.value,
+                    new.status.value,
+                    why,
+                    node_id=node_id,
+                    polling_id=polling_id,
+                )
+            )
+        return out + self._recompute(result.at)
+
+    def status_by_node(self, polling_id: str) -> dict[str, Status]:
+        """Each node's status for one polling."""
+        return {node: state.status for (node, pid), state in self.checks.items() if pid == polling_id}
+
+    def _recompute(self, now: float) -> list[Transition]:
+        ready = self.table.ready or all(s.status is not Status.UNKNOWN for s in self.checks.values())
+        answers: dict[str, Answer] = {}
+        out: list[Transition] = []
+        for hostname in self.config.hostnames:
+            fqdn = self.config.fqdn(hostname)
+            # Answers computed before the first full round were never served.
+            previous = self.table.answers.get(fqdn) if self.table.ready else None
+            answer = choose_answer(
+                hostname, self.config.nodes, self.status_by_node(hostname.polling), previous
+            )
+            answers[fqdn] = answer
+            if not ready:
+                continue
+            old_addrs = ", ".join(previous.addresses) if previous else "(none)"
+            if previous is None or previous.addresses != answer.addresses:
+                out.append(
+                    Transition(
+                        "answer",
+                        now,
+                        old_addrs,
+                        ", ".join(answer.addresses) or "(none)",
+                        answer.reason,
+                        hostname=fqdn,
+                    )
+                )
+            was_down = previous.all_down if previous else False
+            if answer.all_down and not was_down:
+                out.append(Transition("all_down", now, "some OK", "all down", answer.reason, hostname=fqdn))
+            elif was_down and not answer.all_down:
+                out.append(Transition("recovered", now, "all down", "some OK", answer.reason, hostname=fqdn))
+        changed = any(t.kind == "answer" for t in out) or ready != self.table.ready
+        if changed or answers.keys() != self.table.answers.keys():
+            serial = next_serial(self.table.serial, now) if ready else self.table.serial
+            self.table = AnswerTable(serial, answers, ready)
+        else:
+            # Same addresses: keep the serial, refresh reasons.
+            self.table = replace(self.table, answers=answers)
+        return out
