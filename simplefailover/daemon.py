@@ -11,6 +11,8 @@ from types import FrameType
 from .config import Config, load_config
 from .engine import Engine
 from .errors import ConfigError
+from .metrics import Metrics
+from .pollers.result import PollResult
 from .scheduler import PollScheduler
 from .service import ServiceGroup
 
@@ -22,8 +24,12 @@ class PollerService:
 
     name = "pollers"
 
-    def __init__(self, config: Config, engine: Engine) -> None:
-        self._scheduler = PollScheduler(config, engine.record, engine.check_state)
+    def __init__(self, config: Config, engine: Engine, metrics: Metrics) -> None:
+        def record(node_id: str, polling_id: str, result: PollResult) -> None:
+            metrics.observe_result(node_id, polling_id, result)
+            engine.record(node_id, polling_id, result)
+
+        self._scheduler = PollScheduler(config, record, engine.check_state)
 
     def start(self) -> None:
         self._scheduler.start()
@@ -35,10 +41,15 @@ class PollerService:
         self._scheduler.reconfigure(config)
 
 
-def build_services(config: Config, engine: Engine) -> ServiceGroup:
-    """Every background part of the service, in start order."""
+def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceGroup:
+    """Every background part of the service, in start order.
+
+    Answering parts (DNS, dashboard) start before the pollers, so the first
+    results find them listening.
+    """
     group = ServiceGroup()
-    group.add(PollerService(config, engine))
+    engine.subscribe(lambda transitions: metrics.observe_transitions(transitions, engine.table))
+    group.add(PollerService(config, engine, metrics))
     return group
 
 
@@ -49,7 +60,8 @@ class Daemon:
         self.config_path = Path(config_path)
         config = config or load_config(self.config_path)
         self.engine = Engine(config)
-        self.services = build_services(config, self.engine)
+        self.metrics = Metrics()
+        self.services = build_services(config, self.engine, self.metrics)
         self._stop = threading.Event()
         self._reload = threading.Event()
 
