@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from .config import Config, load_config
+from .dashboard.server import DashboardService
 from .engine import Engine
 from .errors import ConfigError
 from .metrics import Metrics
@@ -49,6 +50,7 @@ def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceG
     """
     group = ServiceGroup()
     engine.subscribe(lambda transitions: metrics.observe_transitions(transitions, engine.table))
+    group.add(DashboardService(config, engine, metrics))
     group.add(PollerService(config, engine, metrics))
     return group
 

@@ -1,0 +1,67 @@
+"""The localhost dashboard: the page, the JSON API, Prometheus metrics and the health check."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app
+
+from ..engine import Engine
+from ..metrics import Metrics
+from . import access
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class DashboardContext:
+    """What the views need, attached to the app (no module globals)."""
+
+    engine: Engine
+    metrics: Metrics
+    clock: Clock
+
+
+def context() -> DashboardContext:
+    """The engine, metrics and clock of the running app."""
+    ctx: DashboardContext = current_app.extensions["simplefailover"]
+    return ctx
+
+
+def create_app(
+    engine: Engine,
+    metrics: Metrics,
+    settings: Mapping[str, Any] | None = None,
+    clock: Clock = time.time,
+) -> Flask:
+    """Build the dashboard app for one engine and its metrics; settings override Flask config."""
+    from .api import bp as api_bp
+    from .pages import bp as pages_bp
+
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
+    if settings:
+        app.config.update(settings)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["simplefailover"] = DashboardContext(engine, metrics, clock)
+    access.install(app)
+    app.after_request(_secure_headers)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(api_bp)
+    return app
+
+
+def _secure_headers(response: Response) -> Response:
+    # Nothing here is meant to be framed, cached or loaded from elsewhere.
+    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+__all__ = ["DashboardContext", "create_app"]

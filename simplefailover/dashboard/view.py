@@ -1,0 +1,269 @@
+"""What the dashboard shows, computed from an engine snapshot: pure, no Flask, no I/O.
+
+The page and `/api/status` are both built from one `StatusView`, so they always show
+the same data. Rows are precomputed here so the template only loops and prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Config
+from ..engine import Snapshot
+from ..state import CheckKey, CheckState, Status, Transition
+
+PAGE_EVENTS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class HostnameRow:
+    """One virtual hostname and what DNS answers for it now."""
+
+    name: str
+    fqdn: str
+    polling: str
+    when_all_down: str
+    node_ids: tuple[str, ...]
+    addresses: tuple[str, ...]
+    all_down: bool
+    reason: str
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One (node, polling) pair: the table's row."""
+
+    priority: int
+    node_id: str
+    address: str
+    polling_id: str
+    method: str
+    hostnames: tuple[str, ...]  # fully qualified names bound to this polling
+    serving: tuple[str, ...]  # those of them this node answers for right now
+    status: str  # OK | KO | UNKNOWN
+    since: float | None
+    last_check: float | None
+    latency_ms: float | None
+    error: str
+    successes: int
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event, ready to show."""
+
+    at: float
+    kind: str
+    subject: str
+    old: str
+    new: str
+    reason: str
+    tone: str  # bad | good | info: how the page colours it
+    transition: Transition
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """Everything the dashboard shows at one instant."""
+
+    zone: str
+    serial: int
+    ready: bool
+    now: float
+    refresh: int
+    ttl: int
+    ko_ttl: int | None
+    hostnames: tuple[HostnameRow, ...]
+    checks: tuple[CheckRow, ...]
+    events: tuple[EventRow, ...]  # newest first
+
+    @property
+    def all_down(self) -> tuple[HostnameRow, ...]:
+        """Hostnames that have no OK node."""
+        return tuple(h for h in self.hostnames if h.all_down)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many checks are OK, KO and UNKNOWN."""
+        out = {"OK": 0, "KO": 0, "UNKNOWN": 0}
+        for row in self.checks:
+            out[row.status] += 1
+        return out
+
+
+def ttl_in_force(config: Config, checks: Mapping[CheckKey, CheckState], polling_id: str) -> int:
+    """The TTL served for a hostname: zone.ko_ttl while one of its nodes is KO, else zone.ttl."""
+    zone = config.zone
+    if zone.ko_ttl is None:
+        return zone.ttl
+    for (_, pid), state in checks.items():
+        if pid == polling_id and state.status is Status.KO:
+            return zone.ko_ttl
+    return zone.ttl
+
+
+def build_view(snapshot: Snapshot, now: float | None = None, events: int | None = PAGE_EVENTS) -> StatusView:
+    """Turn an engine snapshot into rows for the page and the API."""
+    config = snapshot.config
+    table = snapshot.table
+    now = time.time() if now is None else now
+    hostnames: list[HostnameRow] = []
+    bound: dict[str, list[str]] = {}
+    serving: dict[tuple[str, str], list[str]] = {}
+    for hostname in config.hostnames:
+        fqdn = config.fqdn(hostname)
+        bound.setdefault(hostname.polling, []).append(fqdn)
+        answer = table.answers.get(fqdn)
+        node_ids = answer.node_ids if answer else ()
+        for node_id in node_ids:
+            serving.setdefault((node_id, hostname.polling), []).append(fqdn)
+        hostnames.append(
+            HostnameRow(
+                name=hostname.name,
+                fqdn=fqdn,
+                polling=hostname.polling,
+                when_all_down=hostname.when_all_down,
+                node_ids=node_ids,
+                addresses=answer.addresses if answer else (),
+                all_down=answer.all_down if answer else False,
+                reason=answer.reason if answer else "no answer yet",
+                ttl=ttl_in_force(config, snapshot.checks, hostname.polling),
+            )
+        )
+    # Grouped by polling, then priority (higher first, ties in config order), as
+    # the answer choice reads them.
+    nodes = sorted(config.nodes, key=lambda n: -n.priority)
+    checks: list[CheckRow] = []
+    for polling in config.pollings:
+        names = tuple(bound.get(polling.id, ()))
+        for node in nodes:
+            state = snapshot.checks.get((node.id, polling.id)) or CheckState()
+            last = state.last
+            checks.append(
+                CheckRow(
+                    priority=node.priority,
+                    node_id=node.id,
+                    address=str(node.address),
+                    polling_id=polling.id,
+                    method=polling.method,
+                    hostnames=names,
+                    serving=tuple(serving.get((node.id, polling.id), ())),
+                    status=state.status.value,
+                    since=state.since if state.status is not Status.UNKNOWN else None,
+                    last_check=last.at if last else None,
+                    latency_ms=round(last.latency * 1000, 3) if last else None,
+                    error=last.error if last else "",
+                    successes=state.successes,
+                    failures=state.failures,
+                )
+            )
+    recent = snapshot.events if events is None else snapshot.events[-events:] if events > 0 else []
+    return StatusView(
+        zone=config.zone.name,
+        serial=table.serial,
+        ready=table.ready,
+        now=now,
+        refresh=config.dashboard.refresh,
+        ttl=config.zone.ttl,
+        ko_ttl=config.zone.ko_ttl,
+        hostnames=tuple(hostnames),
+        checks=tuple(checks),
+        events=tuple(_event_row(t) for t in reversed(recent)),
+    )
+
+
+def _event_row(t: Transition) -> EventRow:
+    if t.hostname:
+        subject = t.hostname
+    elif t.node_id or t.polling_id:
+        subject = "/".join(part for part in (t.node_id, t.polling_id) if part)
+    else:
+        subject = ""
+    if t.new == "KO" or t.kind == "all_down" or "fail" in f"{t.kind} {t.new}".lower():
+        tone = "bad"
+    elif t.new == "OK" or t.kind == "recovered":
+        tone = "good"
+    else:
+        tone = "info"
+    return EventRow(t.at, t.kind, subject, t.old, t.new, t.reason, tone, t)
+
+
+def iso_time(at: float | None) -> str | None:
+    """UTC ISO 8601 time with milliseconds, as the API gives times."""
+    if at is None:
+        return None
+    whole = time.gmtime(at)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", whole) + f".{int(at * 1000) % 1000:03d}Z"
+
+
+def as_json(view: StatusView) -> dict[str, Any]:
+    """The view as the `/api/status` document (schema in docs/api.md)."""
+    return {
+        "zone": view.zone,
+        "serial": view.serial,
+        "ready": view.ready,
+        "generated_at": iso_time(view.now),
+        "ttl": view.ttl,
+        "ko_ttl": view.ko_ttl,
+        "hostnames": [
+            {
+                "name": h.name,
+                "fqdn": h.fqdn,
+                "polling": h.polling,
+                "when_all_down": h.when_all_down,
+                "addresses": list(h.addresses),
+                "nodes": list(h.node_ids),
+                "all_down": h.all_down,
+                "reason": h.reason,
+                "ttl": h.ttl,
+            }
+            for h in view.hostnames
+        ],
+        "nodes": _nodes(view),
+        "checks": [
+            {
+                "node": c.node_id,
+                "address": c.address,
+                "priority": c.priority,
+                "polling": c.polling_id,
+                "method": c.method,
+                "hostnames": list(c.hostnames),
+                "serving": list(c.serving),
+                "status": c.status,
+                "since": iso_time(c.since),
+                "last_check": iso_time(c.last_check),
+                "latency_ms": c.latency_ms,
+                "error": c.error,
+                "consecutive_successes": c.successes,
+                "consecutive_failures": c.failures,
+            }
+            for c in view.checks
+        ],
+        "events": [
+            {
+                "at": iso_time(e.at),
+                "kind": e.kind,
+                "old": e.old,
+                "new": e.new,
+                "reason": e.reason,
+                "node": e.transition.node_id or None,
+                "polling": e.transition.polling_id or None,
+                "hostname": e.transition.hostname or None,
+            }
+            for e in view.events
+        ],
+    }
+
+
+def _nodes(view: StatusView) -> list[dict[str, Any]]:
+    """One entry per node, in priority order, with its status per polling."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in view.checks:
+        entry = out.setdefault(c.node_id, {"id": c.node_id, "address": c.address, "priority": c.priority})
+        entry.setdefault("status", {})[c.polling_id] = c.status
+    return sorted(out.values(), key=lambda n: -n["priority"])
