@@ -15,9 +15,12 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
+    PlainValidator,
     Tag,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -25,7 +28,22 @@ from pydantic import (
 from .errors import ConfigError
 from .yamlsource import YamlSource, format_path, load_yaml
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+def _to_ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
+    try:
+        return ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise ValueError("value is not a valid IPv4 or IPv6 address") from None
+
+
+IPAddress = Annotated[
+    ipaddress.IPv4Address | ipaddress.IPv6Address,
+    PlainValidator(_to_ip),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "format": "ip-address"}),
+]
 
 
 class _Model(BaseModel):
@@ -143,7 +161,10 @@ class HttpPolling(_Model):
     expect_body: str | None = None
     host_header: str | None = None
     verify_tls: bool = True
+    ca_file: Path | None = Field(None, description="CA bundle to verify the node's certificate with")
     timeout: float = Field(5.0, gt=0, le=300)
+
+    _resolve_ca_file = field_validator("ca_file")(_resolve)
 
     @field_validator("url")
     @classmethod
@@ -431,7 +452,7 @@ def _cross_checks(source: YamlSource) -> list[tuple[tuple[str | int, ...], str]]
                 )
             seen.setdefault(ident, index)
     polling_ids = {ident for _, ident in _ids(data.get("pollings"))}
-    hostnames = data.get("hostnames")
+    hostnames = data.get("hostnames") if isinstance(data.get("pollings"), list) else None
     names: dict[str, int] = {}
     if isinstance(hostnames, list):
         for index, item in enumerate(hostnames):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import requests
@@ -11,6 +12,9 @@ from requests.adapters import HTTPAdapter
 
 from ..config import HttpPolling, Node
 from .result import PollResult
+
+# verify_tls: false is the administrator's explicit choice; do not warn on every poll.
+warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
 
 MAX_BODY = 1 << 20  # read at most this much of the body when looking for expect_body
 
@@ -35,6 +39,9 @@ class HttpPoller:
         self.polling = polling
         expected = polling.expect_status
         self._expected_text = "200-399" if expected is None else ",".join(map(str, expected))
+        self._verify: bool | str = (
+            str(polling.ca_file) if polling.verify_tls and polling.ca_file else polling.verify_tls
+        )
 
     def _session(self) -> requests.Session:
         session = requests.Session()
@@ -63,7 +70,7 @@ class HttpPoller:
                     url,
                     headers=headers,
                     timeout=polling.timeout,
-                    verify=polling.verify_tls,
+                    verify=self._verify,
                     allow_redirects=False,
                     stream=True,
                 ) as response,
