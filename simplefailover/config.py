@@ -278,8 +278,9 @@ class Smtp(_Model):
     sender: str = "simplefailover@localhost"
     timeout: float = Field(10, gt=0)
     verify_tls: bool = True
+    ca_file: Path | None = Field(None, description="CA bundle to verify the SMTP server's certificate with")
 
-    _resolve_password_file = field_validator("password_file")(_resolve)
+    _resolve_password_file = field_validator("password_file", "ca_file")(_resolve)
 
     def password(self) -> str | None:
         """Read the SMTP password from its environment variable or file, at use time."""
@@ -296,6 +297,9 @@ class Monitoring(_Model):
     smtp: Smtp = Field(default_factory=Smtp)
     storm_threshold: int = Field(5, ge=1, description="more transitions than this in the window")
     storm_window: float = Field(60, gt=0, description="seconds")
+    retries: int = Field(10, ge=0, description="send retries before a mail is given up")
+    retry_delay: float = Field(5, gt=0, description="seconds before the first retry; doubles each time")
+    retry_max_delay: float = Field(300, gt=0, description="longest wait between retries, seconds")
 
 
 class Tables(_Model):
@@ -326,6 +330,14 @@ class Cluster(_Model):
         return self
 
 
+class Runtime(_Model):
+    pid_file: Path | None = Field(
+        None, description="where `run` writes its pid for `reload`; default derived from the config path"
+    )
+
+    _resolve_pid_file = field_validator("pid_file")(_resolve)
+
+
 # ---------------------------------------------------------------- the whole file
 
 
@@ -339,6 +351,7 @@ class Config(_Model):
     dashboard: Dashboard = Field(default_factory=Dashboard)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     cluster: Cluster | None = None
+    service: Runtime = Field(default_factory=Runtime)
     source: str = Field("<memory>", exclude=True, description="file it was loaded from")
 
     def polling(self, polling_id: str) -> HttpPolling | TcpPolling:
