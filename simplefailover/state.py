@@ -150,6 +150,10 @@ class HealthBoard:
         """Switch to a new config, keeping the state of checks that still exist."""
         self.config = config
         self.checks = {key: self.checks.get(key, CheckState()) for key in self.keys()}
+        self._by_polling: dict[str, dict[str, Status]] = {p.id: {} for p in config.pollings}
+        for (node_id, polling_id), state in self.checks.items():
+            self._by_polling[polling_id][node_id] = state.status
+        self._unknown = sum(state.status is Status.UNKNOWN for state in self.checks.values())
         return self._recompute(now)
 
     def observe(self, node_id: str, polling_id: str, result: PollResult) -> list[Transition]:
@@ -161,33 +165,36 @@ class HealthBoard:
         schedule = self.config.schedule
         new = next_check_state(old, result, schedule.fall, schedule.rise)
         self.checks[key] = new
-        out: list[Transition] = []
-        if new.status is not old.status:
-            if new.status is Status.OK:
-                why = f"{new.successes} consecutive successes" if old.status is Status.KO else "first check"
-            else:
-                why = result.error or "check failed"
-                if old.status is Status.OK:
-                    why = f"{why} ({new.failures} consecutive failures)"
-            out.append(
-                Transition(
-                    "check",
-                    result.at,
-                    old.status.value,
-                    new.status.value,
-                    why,
-                    node_id=node_id,
-                    polling_id=polling_id,
-                )
-            )
-        return out + self._recompute(result.at)
+        if new.status is old.status:
+            return []  # answers depend on statuses only: nothing else can have changed
+        self._by_polling[polling_id][node_id] = new.status
+        if old.status is Status.UNKNOWN:
+            self._unknown -= 1
+        if new.status is Status.OK:
+            why = f"{new.successes} consecutive successes" if old.status is Status.KO else "first check"
+        else:
+            why = result.error or "check failed"
+            if old.status is Status.OK:
+                why = f"{why} ({new.failures} consecutive failures)"
+        change = Transition(
+            "check",
+            result.at,
+            old.status.value,
+            new.status.value,
+            why,
+            node_id=node_id,
+            polling_id=polling_id,
+        )
+        if not self.table.ready and self._unknown:
+            return [change]  # nothing is served before the first full round
+        return [change, *self._recompute(result.at)]
 
     def status_by_node(self, polling_id: str) -> dict[str, Status]:
         """Each node's status for one polling."""
-        return {node: state.status for (node, pid), state in self.checks.items() if pid == polling_id}
+        return dict(self._by_polling.get(polling_id, {}))
 
     def _recompute(self, now: float) -> list[Transition]:
-        ready = self.table.ready or all(s.status is not Status.UNKNOWN for s in self.checks.values())
+        ready = self.table.ready or self._unknown == 0
         answers: dict[str, Answer] = {}
         out: list[Transition] = []
         for hostname in self.config.hostnames:
@@ -195,7 +202,7 @@ class HealthBoard:
             # Answers computed before the first full round were never served.
             previous = self.table.answers.get(fqdn) if self.table.ready else None
             answer = choose_answer(
-                hostname, self.config.nodes, self.status_by_node(hostname.polling), previous
+                hostname, self.config.nodes, self._by_polling.get(hostname.polling, {}), previous
             )
             answers[fqdn] = answer
             if not ready:

@@ -1,0 +1,191 @@
+"""How many checks one process sustains, and what the production load costs in CPU.
+
+Part 1, throughput: HTTP and TCP pollers hammer local servers (in another process, so
+their CPU is not counted) from a pool of threads for a fixed time.
+Part 2, the goal: the real scheduler and engine run N nodes x 2 pollings at the default
+30 s interval; the CPU the process uses over the steady window is the figure
+(goal: 1,000 nodes x 2 pollings under 10 % of one core).
+
+Run: .venv/bin/python -m bench.polls [--nodes 1000] [--seconds 60]
+Everything is on 127.0.2.x; every loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import socket
+import socketserver
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from simplefailover.config import Config, Node, parse_config
+from simplefailover.engine import Engine
+from simplefailover.pollers import poller_for
+from simplefailover.scheduler import PollScheduler
+
+SERVER_ADDRESSES = [f"127.0.2.{i}" for i in range(1, 21)]
+
+
+class _Page(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:
+        body = b"<title>Login</title>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Banner(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.sendall(b"220 ready\r\n")
+
+
+def _serve(http_port: int, tcp_port: int, ready: threading.Event | None = None) -> None:
+    servers: list[socketserver.BaseServer] = []
+    for address in SERVER_ADDRESSES:
+        servers.append(ThreadingHTTPServer((address, http_port), _Page))
+        servers.append(socketserver.ThreadingTCPServer((address, tcp_port), _Banner))
+    for server in servers:
+        server.daemon_threads = True  # type: ignore[attr-defined]
+        server.request_queue_size = 512  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Event().wait(3600)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((SERVER_ADDRESSES[0], 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(nodes: int, http_port: int, tcp_port: int, interval: float) -> Config:
+    lines = [
+        f"  - {{id: n{i}, address: {SERVER_ADDRESSES[i % len(SERVER_ADDRESSES)]}, priority: {nodes - i}}}"
+        for i in range(nodes)
+    ]
+    return parse_config(
+        "zone: {name: bench.test}\nnodes:\n" + "\n".join(lines) + "\n"
+        "pollings:\n"
+        f'  - {{id: web, method: http, url: "http://{{address}}:{http_port}/fw/login", expect_body: Login}}\n'
+        f"  - {{id: sip, method: telnet, port: {tcp_port}, expect: ready}}\n"
+        "hostnames: [{name: ias1, polling: web}, {name: ias2, polling: sip}]\n"
+        f"schedule: {{interval: {interval}, retry_interval: 5}}\n"
+    )
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def throughput(config: Config, polling_id: str, seconds: float, workers: int = 32) -> tuple[float, float]:
+    """Checks per second and CPU milliseconds per check for one polling method."""
+    poller = poller_for(config.polling(polling_id))
+    nodes: list[Node] = list(config.nodes)
+    stop = time.monotonic() + seconds
+    count = 0
+    failures = 0
+    lock = threading.Lock()
+
+    def loop(offset: int) -> None:
+        nonlocal count, failures
+        i = offset
+        while time.monotonic() < stop:
+            result = poller.check(nodes[i % len(nodes)])
+            i += workers
+            with lock:
+                count += 1
+                failures += not result.ok
+
+    cpu0, wall0 = _cpu(), time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(loop, range(workers)))
+    cpu, wall = _cpu() - cpu0, time.monotonic() - wall0
+    if failures:
+        print(f"  warning: {failures} of {count} {polling_id} checks failed")
+    return count / wall, cpu / count * 1000
+
+
+def scheduled_load(config: Config, seconds: float) -> tuple[float, float, int]:
+    """Run the real scheduler; return (CPU % of one core in the steady window, checks/s, checks)."""
+    engine = Engine(config)
+    counted = 0
+    lock = threading.Lock()
+
+    def record(node_id: str, polling_id: str, result: object) -> None:
+        nonlocal counted
+        engine.record(node_id, polling_id, result)  # type: ignore[arg-type]
+        with lock:
+            counted += 1
+
+    scheduler = PollScheduler(config, record, engine.check_state)
+    scheduler.start()
+    try:
+        if not engine.ready.wait(60):
+            raise SystemExit("first round of polls did not finish within 60 s")
+        warm = min(10.0, seconds / 4)
+        time.sleep(warm)  # let the start-up burst and interval switch settle
+        cpu0, wall0, n0 = _cpu(), time.monotonic(), counted
+        time.sleep(seconds)
+        cpu, wall, n = _cpu() - cpu0, time.monotonic() - wall0, counted - n0
+    finally:
+        scheduler.stop()
+    down = [k for k, s in engine.snapshot().checks.items() if s.status.value != "OK"]
+    if down:
+        print(f"  warning: {len(down)} checks not OK at the end")
+    return cpu / wall * 100, n / wall, n
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=60, help="steady window of part 2")
+    parser.add_argument("--burst", type=float, default=5, help="seconds of part 1 per method")
+    args = parser.parse_args(argv)
+
+    http_port, tcp_port = _free_port(), _free_port()
+    servers = multiprocessing.Process(target=_serve, args=(http_port, tcp_port), daemon=True)
+    servers.start()
+    try:
+        _await_servers(http_port, tcp_port)
+        config = _config(args.nodes, http_port, tcp_port, interval=30)
+        print(f"machine: {os.cpu_count()} cores; servers in a separate process on {len(SERVER_ADDRESSES)} addresses")
+        print("part 1: throughput of one process, 32 threads")
+        for polling_id, label in (("web", "http"), ("sip", "telnet")):
+            rate, cpu_ms = throughput(config, polling_id, args.burst)
+            print(f"  {label:<7} {rate:8.0f} checks/s   {cpu_ms:6.3f} ms CPU per check")
+        print(f"part 2: {args.nodes} nodes x 2 pollings, interval 30 s, steady window {args.seconds:.0f} s")
+        cpu_pct, rate, n = scheduled_load(config, args.seconds)
+        expected = args.nodes * 2 / 30
+        print(f"  {n} checks, {rate:.1f} checks/s (expected {expected:.1f}), CPU {cpu_pct:.1f} % of one core")
+        print(f"  goal: under 10 % of one core -> {'met' if cpu_pct < 10 else 'NOT met'}")
+    finally:
+        servers.terminate()
+        servers.join(5)
+
+
+def _await_servers(http_port: int, tcp_port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    for port in (http_port, tcp_port):
+        while True:
+            try:
+                socket.create_connection((SERVER_ADDRESSES[-1], port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("bench servers did not start") from None
+                time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
