@@ -147,7 +147,9 @@ def scheduled_load(config: Config, seconds: float) -> tuple[float, float, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60, help="steady window of part 2")
     parser.add_argument("--burst", type=float, default=5, help="seconds of part 1 per method")
@@ -159,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _await_servers(http_port, tcp_port)
         config = _config(args.nodes, http_port, tcp_port, interval=30)
-        print(f"machine: {os.cpu_count()} cores; servers in a separate process on {len(SERVER_ADDRESSES)} addresses")
+        where = f"servers in a separate process on {len(SERVER_ADDRESSES)} addresses"
+        print(f"machine: {os.cpu_count()} cores; {where}")
         print("part 1: throughput of one process, 32 threads")
         for polling_id, label in (("web", "http"), ("sip", "telnet")):
             rate, cpu_ms = throughput(config, polling_id, args.burst)
