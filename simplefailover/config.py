@@ -115,10 +115,14 @@ class Soa(_Model):
 
 
 class Zone(_Model):
-    name: str
-    ttl: int = Field(30, ge=0, le=86400)
-    ko_ttl: int | None = Field(None, ge=0, le=86400, description="TTL while any node is KO")
-    nameservers: list[NameServer] = Field(default_factory=list)
+    name: str = Field(description="the delegated zone, answered authoritatively")
+    ttl: int = Field(30, ge=0, le=86400, description="TTL of failover answers, seconds")
+    ko_ttl: int | None = Field(
+        None, ge=0, le=86400, description="shorter TTL for a hostname while any of its nodes is KO"
+    )
+    nameservers: list[NameServer] = Field(
+        default_factory=list, description="NS records at the apex; glue is served for in-zone names"
+    )
     soa: Soa = Field(default_factory=Soa)
 
     @field_validator("name")
@@ -143,9 +147,11 @@ def _check_dns_name(value: str) -> str:
 
 
 class Node(_Model):
+    """A cluster node that may be answered for a hostname."""
+
     id: str = Field(min_length=1)
     address: IPAddress
-    priority: int = 0
+    priority: int = Field(0, description="higher wins; ties go to the node listed first")
 
     @property
     def url_host(self) -> str:
@@ -156,11 +162,15 @@ class Node(_Model):
 class HttpPolling(_Model):
     id: str = Field(min_length=1)
     method: Literal["http"]
-    url: str
-    expect_status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
-    expect_body: str | None = None
-    host_header: str | None = None
-    verify_tls: bool = True
+    url: str = Field(description="URL template; {address} is the node address, IPv6 in brackets")
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
+        None, description="status codes that count as OK; none means 200-399 (redirects not followed)"
+    )
+    expect_body: str | None = Field(None, description="substring the body must contain")
+    host_header: str | None = Field(
+        None, description="Host header (and TLS SNI) for sites bound to a virtual host"
+    )
+    verify_tls: bool = Field(True, description="verify the certificate of https URLs")
     ca_file: Path | None = Field(None, description="CA bundle to verify the node's certificate with")
     timeout: float = Field(5.0, gt=0, le=300)
 
@@ -188,8 +198,8 @@ class TcpPolling(_Model):
     id: str = Field(min_length=1)
     method: Literal["telnet", "tcp"]
     port: int = Field(ge=1, le=65535)
-    send: str = ""
-    expect: str = ""
+    send: str = Field("", description="bytes to send after connecting")
+    expect: str = Field("", description="text that must arrive before the timeout")
     timeout: float = Field(3.0, gt=0, le=300)
 
 
@@ -209,9 +219,11 @@ Polling = Annotated[
 
 
 class Hostname(_Model):
-    name: str
-    polling: str
-    when_all_down: Literal["all", "last", "none"] = "all"
+    name: str = Field(description="label inside the zone, e.g. ias -> ias.<zone>")
+    polling: str = Field(description="id of the polling whose results decide this hostname")
+    when_all_down: Literal["all", "last", "none"] = Field(
+        "all", description="no node OK: answer every node, keep the last answer, or answer none"
+    )
 
     @field_validator("name")
     @classmethod
@@ -220,10 +232,10 @@ class Hostname(_Model):
 
 
 class Schedule(_Model):
-    interval: float = Field(30, gt=0)
-    retry_interval: float = Field(5, gt=0)
-    fall: int = Field(2, ge=1)
-    rise: int = Field(2, ge=1)
+    interval: float = Field(30, gt=0, description="seconds between checks while all is OK")
+    retry_interval: float = Field(5, gt=0, description="seconds between checks while failing")
+    fall: int = Field(2, ge=1, description="consecutive failures that make a check KO")
+    rise: int = Field(2, ge=1, description="consecutive successes that make a check OK again")
     jitter: float = Field(0.1, ge=0, le=0.5, description="fraction of the interval")
 
 
@@ -233,6 +245,8 @@ class Schedule(_Model):
 class Dns(_Model):
     listen: list[str] = Field(default_factory=lambda: ["0.0.0.0:53", "[::]:53"])
     workers: int = Field(1, ge=1, le=64)
+    tcp_idle_timeout: float = Field(10, gt=0, le=3600, description="seconds an idle TCP client is kept")
+    tcp_max_connections: int = Field(100, ge=1, le=10000, description="TCP clients served at once")
 
     @field_validator("listen")
     @classmethod
