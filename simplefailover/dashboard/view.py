@@ -78,6 +78,8 @@ class StatusView:
     refresh: int
     ttl: int
     ko_ttl: int | None
+    fall: int
+    rise: int
     hostnames: tuple[HostnameRow, ...]
     checks: tuple[CheckRow, ...]
     events: tuple[EventRow, ...]  # newest first
@@ -171,6 +173,8 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
         refresh=config.dashboard.refresh,
         ttl=config.zone.ttl,
         ko_ttl=config.zone.ko_ttl,
+        fall=config.schedule.fall,
+        rise=config.schedule.rise,
         hostnames=tuple(hostnames),
         checks=tuple(checks),
         events=tuple(_event_row(t) for t in reversed(recent)),
