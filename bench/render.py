@@ -92,7 +92,8 @@ def main() -> None:
         fed = time.perf_counter() - start
         client = create_app(engine, Metrics()).test_client()
         rows = len(config.nodes) * len(config.pollings)
-        print(f"{nodes} nodes x {len(config.pollings)} pollings = {rows} rows (engine fed in {fed * 1000:.0f} ms)")
+        shape = f"{nodes} nodes x {len(config.pollings)} pollings = {rows} rows"
+        print(f"{shape} (engine fed in {fed * 1000:.0f} ms)")
         page, size = timed(client, "/", args.runs)
         print(describe("  GET /", page, size))
         api, size = timed(client, "/api/status", args.runs)
