@@ -10,6 +10,7 @@ from types import FrameType
 
 from .config import Config, load_config
 from .dashboard.server import DashboardService
+from .dns.service import DnsService
 from .engine import Engine
 from .errors import ConfigError
 from .metrics import Metrics
@@ -50,6 +51,7 @@ def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceG
     """
     group = ServiceGroup()
     engine.subscribe(lambda transitions: metrics.observe_transitions(transitions, engine.table))
+    group.add(DnsService(config, engine, metrics))
     group.add(DashboardService(config, engine, metrics))
     group.add(PollerService(config, engine, metrics))
     return group

@@ -1,0 +1,1 @@
+"""Helpers for bench/dns_qps.sh: the servers it measures."""
