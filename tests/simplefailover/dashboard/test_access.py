@@ -7,8 +7,9 @@ from flask.testing import FlaskClient
 
 from simplefailover.dashboard.access import client_allowed, host_allowed
 from simplefailover.engine import Engine
+from simplefailover.errors import ConfigError
 
-from .conftest import feed_all
+from .conftest import CONFIG, feed_all, make_config
 
 ROUTES = ["/", "/api/status", "/metrics", "/healthz", "/static/dashboard.css", "/no-such-page"]
 
@@ -109,3 +110,20 @@ def test_ipv6_loopback_client_and_host_see_the_page(client: FlaskClient, engine:
     response = client.get("/", headers={"Host": "[::1]:8081"}, environ_base={"REMOTE_ADDR": "::1"})
     assert response.status_code == 200
     assert "example.test" in response.text
+
+
+@pytest.mark.parametrize(
+    "listen", ["0.0.0.0:81", "[::]:81", "192.168.1.10:81", "10.0.0.1", "dashboard.example:81"]
+)
+def test_non_loopback_listen_address_refused_when_loading(listen: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_config(CONFIG.replace('listen: "127.0.0.40:0"', f'listen: "{listen}"'))
+    [problem] = caught.value.problems
+    assert problem.startswith("dashboard.listen: ")
+    assert "not a loopback address" in problem
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:81", "[::1]:81", "localhost:8081", "127.0.0.40"])
+def test_loopback_listen_address_accepted(listen: str) -> None:
+    config = make_config(CONFIG.replace('listen: "127.0.0.40:0"', f'listen: "{listen}"'))
+    assert config.dashboard.listen == listen

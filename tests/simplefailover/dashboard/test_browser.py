@@ -82,7 +82,9 @@ class Running:
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
     path = tmp_path / "config.yaml"
-    http_port, tcp_port = free_port(NODES), free_port(NODES)
+    http_port = tcp_port = free_port(NODES)
+    while tcp_port == http_port:  # both were free, but the demo node needs them apart
+        tcp_port = free_port(NODES)
     path.write_text(CONFIG.format(a=NODES[0], b=NODES[1], http=http_port, tcp=tcp_port))
     config = load_config(path)
     nodes = {n.id: DemoNode(n, http_port, [tcp_port]) for n in config.nodes}
