@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a complete local demo on 127.0.0.x addresses")
     demo.add_argument("-c", "--config", default="config.yaml")
     demo.set_defaults(func=cmd_demo)
+
+    from .admin import add_admin_commands
+
+    add_admin_commands(sub)  # reload, install-service, service
     return parser
 
 

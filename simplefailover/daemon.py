@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -14,9 +15,12 @@ from .dns.service import DnsService
 from .engine import Engine
 from .errors import ConfigError
 from .metrics import Metrics
+from .notify import AlertService
+from .pidfile import PidFile, pid_file_of
 from .pollers.result import PollResult
 from .scheduler import PollScheduler
 from .service import ServiceGroup
+from .state import Transition
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,9 @@ def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceG
     """
     group = ServiceGroup()
     engine.subscribe(lambda transitions: metrics.observe_transitions(transitions, engine.table))
+    alerts = AlertService(config, engine)  # mail: its own threads, never on the poll path
+    engine.subscribe(alerts.on_transitions)
+    group.add(alerts)
     group.add(DnsService(config, engine, metrics))
     group.add(DashboardService(config, engine, metrics))
     group.add(PollerService(config, engine, metrics))
@@ -81,12 +88,24 @@ class Daemon:
         try:
             config = load_config(self.config_path)
         except ConfigError as exc:
-            logger.error("reload of %s rejected; keeping the running config:", self.config_path)
+            logger.error(
+                "reload of %s rejected (%d problem(s)); keeping the running config:",
+                self.config_path,
+                len(exc.problems),
+            )
             for problem in exc.problems:
                 logger.error("  %s", problem)
+            summary = f"{self.config_path}: {len(exc.problems)} problem(s), first: {exc.problems[0]}"
+            self.engine.add_event(Transition("reload", time.time(), "", "rejected", summary))
             return False
+        # The engine first: the answer table changes in one atomic swap, so DNS answers
+        # from the old table until the new one is complete, never from nothing.
         self.engine.reconfigure(config)
-        self.services.reconfigure(config)
+        try:
+            self.services.reconfigure(config)
+        except Exception:  # a part that cannot follow must not stop the others or the loop
+            logger.exception("reload of %s: a service failed to take the new config", self.config_path)
+        self.engine.add_event(Transition("reload", time.time(), "", "applied", str(self.config_path)))
         logger.info("reloaded %s", self.config_path)
         return True
 
@@ -104,6 +123,8 @@ class Daemon:
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
         self.start()
+        pid_file = PidFile(pid_file_of(self.engine.config, self.config_path))
+        pid_file.write()
         try:
             while not self._stop.is_set():
                 self._stop.wait(0.5)
@@ -112,3 +133,4 @@ class Daemon:
                     self.reload()
         finally:
             self.services.stop()
+            pid_file.remove()

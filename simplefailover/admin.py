@@ -1,0 +1,110 @@
+"""The administration commands: `reload`, `install-service` and `service`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import SimpleFailoverError
+
+DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Validate the config, then signal the service running with it to re-read it."""
+    from .cli import _load
+    from .pidfile import find_service, send_reload
+
+    config = _load(args.config)
+    if config is None:
+        print("not reloading: the running service keeps its config", file=sys.stderr)
+        return 2
+    pid, how = find_service(config, args.config)
+    send_reload(pid)
+    print(f"sent SIGHUP to simplefailover pid {pid} (found by {how}); it re-reads {args.config}")
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Write config and unit, enable and start the service; print what was done and the undo."""
+    from .install import InstallRequest, NodeSpec, install_service
+
+    try:
+        nodes = [NodeSpec.parse(text, 10 - 5 * i) for i, text in enumerate(args.node or [])]
+    except ValueError as exc:
+        raise SimpleFailoverError(str(exc)) from exc
+    request = InstallRequest(
+        zone_name=args.zone_name,
+        hostname=args.hostname,
+        domain_dns_server=args.domain_dns_server,
+        config_path=Path(args.config),
+        unit_dir=Path(args.unit_dir),
+        nodes=nodes,
+        recipients=args.recipient or [],
+        python=args.python,
+        user=args.user,
+        force=args.force,
+        start=not args.no_start,
+    )
+    print("\n".join(install_service(request)))
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    """start|stop|restart|reload|status through systemctl; status also works without systemd."""
+    from .install import UNIT_NAME, service_action, systemd_running
+
+    if args.action == "status" and not systemd_running():
+        from .cli import _load
+        from .pidfile import find_service
+
+        config = _load(args.config)
+        if config is None:
+            return 2
+        try:
+            pid, how = find_service(config, args.config)
+        except SimpleFailoverError as exc:
+            print(f"not running: {exc}")
+            return 3  # LSB: program is not running
+        print(f"running: pid {pid} (found by {how}), config {args.config}")
+        return 0
+    return service_action(args.action, args.unit or UNIT_NAME)
+
+
+def add_admin_commands(sub: Any) -> None:
+    """Add reload, install-service and service to the `simplefailover` subcommands."""
+    import sys as _sys
+
+    from .install import CONFIG_PATH, SERVICE_ACTIONS, UNIT_DIR
+
+    reload = sub.add_parser("reload", help="make the running service re-read its config (SIGHUP)")
+    reload.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    reload.set_defaults(func=cmd_reload)
+
+    install = sub.add_parser(
+        "install-service", help="write a config and a systemd unit; enable and start it where systemd runs"
+    )
+    install.add_argument("--zone-name", required=True, help="the zone delegated to the cluster")
+    install.add_argument("--hostname", required=True, help="the virtual hostname to fail over, as ias")
+    install.add_argument(
+        "--domain-dns-server", required=True, help="IP address of the domain's DNS server (delegation check)"
+    )
+    install.add_argument("-c", "--config", default=str(CONFIG_PATH), help="config file to write")
+    install.add_argument("--unit-dir", default=str(UNIT_DIR), help="where to write simplefailover.service")
+    install.add_argument(
+        "--node", action="append", metavar="ID=ADDRESS[,PRIORITY]", help="a cluster node (repeat for each)"
+    )
+    install.add_argument("--recipient", action="append", metavar="EMAIL", help="who gets the mails (repeat)")
+    install.add_argument("--python", default=_sys.executable, help="interpreter the unit runs")
+    install.add_argument("--user", default="root", help="user the service runs as (must exist)")
+    install.add_argument("--force", action="store_true", help="replace an existing config")
+    install.add_argument("--no-start", action="store_true", help="enable but do not start")
+    install.set_defaults(func=cmd_install)
+
+    service = sub.add_parser("service", help="start, stop, restart, reload or show the installed service")
+    service.add_argument("action", choices=SERVICE_ACTIONS)
+    service.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="for status without systemd")
+    service.add_argument("--unit", default=None, help="unit name (default simplefailover.service)")
+    service.set_defaults(func=cmd_service)
