@@ -71,7 +71,9 @@ def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> st
     return "\n".join(out)
 
 
-def as_json(config: Config, rows: list[CheckRow], board: HealthBoard) -> str:
+def as_json(
+    config: Config, rows: list[CheckRow], board: HealthBoard, delegation: dict[str, Any] | None = None
+) -> str:
     """The same data as JSON."""
     data: dict[str, Any] = {
         "zone": config.zone.name,
@@ -99,6 +101,8 @@ def as_json(config: Config, rows: list[CheckRow], board: HealthBoard) -> str:
             for fqdn, a in board.table.answers.items()
         },
     }
+    if delegation is not None:
+        data["delegation"] = delegation
     return json.dumps(data, indent=2)
 
 

@@ -26,12 +26,20 @@ def _load(path: str) -> Config | None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import as_json, exit_code, poll_once, render_table
+    from .delegation import check_delegation
 
     config = _load(args.config)
     if config is None:
         return 2
     rows, board = poll_once(config)
-    print(as_json(config, rows, board) if args.json else render_table(config, rows, board))
+    server = args.delegation or config.zone.domain_dns_server
+    report = check_delegation(config, server) if server else None
+    if args.json:
+        print(as_json(config, rows, board, report.as_dict() if report else None))
+    else:
+        print(render_table(config, rows, board))
+        if report:
+            print("\n" + report.render())
     return exit_code(board)
 
 
@@ -63,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="poll every node once, print the table and the answers")
     check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument(
+        "--delegation",
+        metavar="SERVER",
+        help="also ask this DNS server (host[:port]) whether the zone is delegated to the nodes "
+        "(default: zone.domain_dns_server)",
+    )
     check.set_defaults(func=cmd_check)
 
     run = sub.add_parser("run", help="run the service: pollers, DNS, dashboard, mail")

@@ -124,6 +124,19 @@ class Zone(_Model):
         default_factory=list, description="NS records at the apex; glue is served for in-zone names"
     )
     soa: Soa = Field(default_factory=Soa)
+    domain_dns_server: str | None = Field(
+        None,
+        description="the parent's DNS server (host[:port]); `check` asks it whether the delegation "
+        "leads to the nodes",
+    )
+
+    @field_validator("domain_dns_server")
+    @classmethod
+    def _server(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, _ = parse_hostport(value, 53)
+            _to_ip(host)
+        return value
 
     @field_validator("name")
     @classmethod
