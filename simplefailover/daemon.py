@@ -101,6 +101,7 @@ class Daemon:
         # The engine first: the answer table changes in one atomic swap, so DNS answers
         # from the old table until the new one is complete, never from nothing.
         self.engine.reconfigure(config)
+        self.metrics.follow_config(self.engine.snapshot().checks)
         try:
             self.services.reconfigure(config)
         except Exception:  # a part that cannot follow must not stop the others or the loop

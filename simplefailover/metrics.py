@@ -9,7 +9,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .pollers.result import PollResult
-from .state import AnswerTable, Transition
+from .state import AnswerTable, CheckState, Status, Transition
 
 CountSource = Callable[[], Mapping[str, int]]
 
@@ -39,19 +39,26 @@ class Metrics:
             "simplefailover_poll_results", "Poll results", ["node", "polling", "status"], registry=r
         )
         self.poll_latency = Histogram(
-            "simplefailover_poll_latency_seconds", "Poll latency", ["polling"], registry=r,
+            "simplefailover_poll_latency_seconds",
+            "Poll latency",
+            ["polling"],
+            registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10),
         )
         self.check_up = Gauge(
-            "simplefailover_check_up", "1 when a (node, polling) is OK, 0 when KO",
-            ["node", "polling"], registry=r,
+            "simplefailover_check_up",
+            "1 when a (node, polling) is OK, 0 when KO",
+            ["node", "polling"],
+            registry=r,
         )
         self.answer_changes = Counter(
             "simplefailover_answer_changes", "Changes of a hostname's answer", ["hostname"], registry=r
         )
         self.all_down = Gauge(
-            "simplefailover_hostname_all_down", "1 while no node is OK for a hostname",
-            ["hostname"], registry=r,
+            "simplefailover_hostname_all_down",
+            "1 while no node is OK for a hostname",
+            ["hostname"],
+            registry=r,
         )
         self.serial = Gauge("simplefailover_soa_serial", "SOA serial served", registry=r)
 
@@ -70,6 +77,13 @@ class Metrics:
             elif t.kind in ("all_down", "recovered"):
                 self.all_down.labels(t.hostname).set(1 if t.kind == "all_down" else 0)
         self.serial.set(table.serial)
+
+    def follow_config(self, checks: Mapping[tuple[str, str], CheckState]) -> None:
+        """After a reload: drop series of checks that no longer exist, keep the others."""
+        self.check_up.clear()
+        for (node_id, polling_id), state in checks.items():
+            if state.status is not Status.UNKNOWN:
+                self.check_up.labels(node_id, polling_id).set(1 if state.status is Status.OK else 0)
 
     def add_dns_counts(self, source: CountSource) -> None:
         """Export the DNS responder's query counts (source returns {rcode name: count})."""

@@ -12,7 +12,7 @@ from simplefailover.engine import Engine
 from simplefailover.metrics import Metrics
 from simplefailover.state import Transition
 
-from .conftest import SECRET, feed_all, ko, ok, table_rows
+from .conftest import CONFIG, SECRET, feed_all, ko, make_config, ok, table_rows
 
 
 def test_healthz_is_503_until_the_first_round_of_polls(client: FlaskClient, engine: Engine) -> None:
@@ -203,3 +203,22 @@ def test_page_follows_a_reload_of_the_config(client: FlaskClient, engine: Engine
         config.model_copy(update={"dashboard": config.dashboard.model_copy(update={"refresh": 3})})
     )
     assert '<meta http-equiv="refresh" content="3">' in client.get("/").text
+
+
+def test_metrics_forget_checks_removed_by_a_reload(
+    client: FlaskClient, engine: Engine, metrics: Metrics
+) -> None:
+    engine.subscribe(lambda transitions: metrics.observe_transitions(transitions, engine.table))
+    feed_all(engine, down={("node1", "web")})
+    smaller = make_config(CONFIG.replace("  - {id: node2, address: 127.0.0.42, priority: 5}\n", ""))
+    engine.reconfigure(smaller)
+    metrics.follow_config(engine.snapshot().checks)
+    lines = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("simplefailover_check_up{")
+    ]
+    assert sorted(lines) == [
+        'simplefailover_check_up{node="node1",polling="sip"} 1.0',
+        'simplefailover_check_up{node="node1",polling="web"} 0.0',
+    ]
