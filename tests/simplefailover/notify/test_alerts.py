@@ -1,0 +1,107 @@
+"""End to end: real demo HTTP nodes stopped and started, a real Daemon, a real SMTP server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simplefailover.state import Status
+
+from .conftest import SmtpServer, wait_until
+from .scenario import INSTANCE, alerts_of, config_text, running_daemon, running_nodes, wait_status
+
+WWW = "www.example.test"
+
+
+def test_scripted_failures_mail_exactly_the_expected_mails(smtp_server: SmtpServer, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    inbox = smtp_server.collector
+    with running_nodes() as (nodes, http_port):
+        path.write_text(config_text(smtp_server.port, http_port))
+        with running_daemon(path) as daemon:
+            wait_status(daemon, "n1", Status.OK)
+            wait_status(daemon, "n2", Status.OK)
+            nodes.stop("n1")
+            inbox.wait_for(1)
+            nodes.stop("n2")
+            inbox.wait_for(3)
+            nodes.start("n1")
+            inbox.wait_for(4)
+            nodes.start("n2")
+            inbox.wait_for(5)
+            wait_status(daemon, "n2", Status.OK)
+            assert alerts_of(daemon).wait_idle(10)
+            events = daemon.engine.snapshot().events
+    received = inbox.received
+    assert [r.subject for r in received] == [
+        f"[{INSTANCE}] web KO on n1",
+        f"[{INSTANCE}] web KO on n2",
+        f"[{INSTANCE}] ALL NODES DOWN for {WWW}",
+        f"[{INSTANCE}] web OK again on n1",
+        f"[{INSTANCE}] web OK again on n2",
+    ]
+    assert all(r.rcpt_tos == ["ops@example.com"] for r in received)
+    first, _, all_down, back, _ = (r.body for r in received)
+    assert "Polling failure: polling web on node n1 is KO (was OK)." in first
+    assert f"  {WWW} -> 127.0.0.52 (n2)" in first  # the new DNS answer
+    assert "Error:    " in first and "(1 consecutive failures)" in first
+    assert "no node is OK: answering every node" in all_down
+    assert f"  {WWW} -> 127.0.0.51, 127.0.0.52 (n1, n2)  [ALL DOWN]" in all_down
+    assert f"  {WWW} -> 127.0.0.51 (n1)" in back
+    assert all(f"instance {INSTANCE} on host" in r.body for r in received)
+    assert [e.new for e in events if e.kind == "mail"] == ["sent"] * 5
+
+
+def test_mail_server_down_then_back_delivers_the_queued_mails(smtp_idle: SmtpServer, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    with running_nodes() as (nodes, http_port):
+        path.write_text(config_text(smtp_idle.port, http_port))
+        with running_daemon(path) as daemon:
+            wait_status(daemon, "n1", Status.OK)
+            nodes.stop("n1")
+
+            def failed_twice() -> bool:
+                return [e.new for e in daemon.engine.snapshot().events if e.kind == "mail"].count(
+                    "failed"
+                ) >= 2
+
+            wait_until(failed_twice, 10, "two failed sending attempts")
+            # Polling and DNS went on meanwhile: the answer already moved to n2.
+            assert daemon.engine.table.answers[WWW].addresses == ("127.0.0.52",)
+            nodes.start("n1")
+            wait_status(daemon, "n1", Status.OK)
+            smtp_idle.start()
+            received = smtp_idle.collector.wait_for(2)
+            assert alerts_of(daemon).wait_idle(10)
+            kinds = [e.new for e in daemon.engine.snapshot().events if e.kind == "mail"]
+    assert [r.subject for r in received] == [f"[{INSTANCE}] web KO on n1", f"[{INSTANCE}] web OK again on n1"]
+    assert kinds[-2:] == ["sent", "sent"] and "given up" not in kinds
+
+
+def test_a_flapping_node_produces_one_digest(smtp_server: SmtpServer, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    inbox = smtp_server.collector
+    with running_nodes() as (nodes, http_port):
+        path.write_text(config_text(smtp_server.port, http_port, storm_threshold=2, storm_window=6))
+        with running_daemon(path) as daemon:
+            wait_status(daemon, "n1", Status.OK)
+            for _ in range(3):  # six changes: two mailed one by one, four in the digest
+                nodes.stop("n1")
+                wait_status(daemon, "n1", Status.KO)
+                nodes.start("n1")
+                wait_status(daemon, "n1", Status.OK)
+            inbox.wait_for(3, timeout=20)
+            assert alerts_of(daemon).wait_idle(5)
+    received = inbox.received
+    assert [r.subject for r in received] == [
+        f"[{INSTANCE}] web KO on n1",
+        f"[{INSTANCE}] web OK again on n1",
+        f"[{INSTANCE}] 4 changes in {received[2].subject.split(' changes in ')[1]}",
+    ]
+    assert received[2].subject.endswith("(digest)")
+    digest_lines = [line for line in received[2].body.splitlines() if "web on n1:" in line]
+    assert [line.split("  ", 1)[1].split(" (")[0] for line in digest_lines] == [
+        "web on n1: OK -> KO",
+        "web on n1: KO -> OK",
+        "web on n1: OK -> KO",
+        "web on n1: KO -> OK",
+    ]
