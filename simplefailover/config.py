@@ -255,11 +255,78 @@ class Schedule(_Model):
 # ---------------------------------------------------------------- services
 
 
+class DnsUpdate(_Model):
+    """Push the answers to an existing DNS server by RFC 2136 dynamic update, signed with TSIG."""
+
+    server: IPAddress = Field(description="address of the primary DNS server that takes the updates")
+    port: int = Field(53, ge=1, le=65535)
+    zone: str | None = Field(None, description="zone to update; default: zone.name")
+    key_name: str = Field(description="TSIG key name, as the server knows it")
+    algorithm: Literal[
+        "hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"
+    ] = Field("hmac-sha256", description="TSIG algorithm")
+    secret_env: str | None = Field(None, description="environment variable holding the base64 TSIG secret")
+    secret_file: Path | None = Field(None, description="file holding the base64 TSIG secret")
+    ttl: int | None = Field(None, ge=0, le=86400, description="TTL of the pushed records; default: zone.ttl")
+    hostnames: list[str] | None = Field(
+        None, description="names (from hostnames[].name) to push; default: every hostname"
+    )
+    transport: Literal["tcp", "udp"] = Field("tcp", description="how updates and checks reach the server")
+    timeout: float = Field(5, gt=0, le=120, description="seconds to wait for the server")
+    verify_interval: float | None = Field(
+        None,
+        gt=0,
+        description="seconds between checks that the server still holds the answers; "
+        "default: schedule.interval",
+    )
+    retry_delay: float = Field(1, gt=0, description="seconds before the first retry; doubles each time")
+    retry_max_delay: float = Field(60, gt=0, description="longest wait between retries, seconds")
+    alert_after: int = Field(
+        1, ge=1, description="failed attempts in a row before the DNS update failure notification"
+    )
+
+    _resolve_secret_file = field_validator("secret_file")(_resolve)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_dns_name(value)
+
+    @field_validator("key_name")
+    @classmethod
+    def _key_name(cls, value: str) -> str:
+        return _check_dns_name(value)
+
+    @field_validator("hostnames")
+    @classmethod
+    def _hostnames(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_check_dns_name(name) for name in value]
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> DnsUpdate:
+        if bool(self.secret_env) == bool(self.secret_file):
+            raise ValueError("set exactly one of secret_env and secret_file (the base64 TSIG secret)")
+        return self
+
+    def secret(self) -> str:
+        """Read the base64 TSIG secret at use time; raise OSError/KeyError saying where."""
+        if self.secret_env:
+            value = os.environ.get(self.secret_env)
+            if not value:
+                raise KeyError(f"dns.update.secret_env: environment variable {self.secret_env} is not set")
+            return value.strip()
+        assert self.secret_file is not None
+        return self.secret_file.read_text(encoding="ascii").strip()
+
+
 class Dns(_Model):
     listen: list[str] = Field(default_factory=lambda: ["0.0.0.0:53", "[::]:53"])
     workers: int = Field(1, ge=1, le=64)
     tcp_idle_timeout: float = Field(10, gt=0, le=3600, description="seconds an idle TCP client is kept")
     tcp_max_connections: int = Field(100, ge=1, le=10000, description="TCP clients served at once")
+    update: DnsUpdate | None = Field(
+        None, description="push the answers to an existing DNS server (RFC 2136); see docs/dns-update.md"
+    )
 
     @field_validator("listen")
     @classmethod
@@ -513,4 +580,20 @@ def _cross_checks(source: YamlSource) -> list[tuple[tuple[str | int, ...], str]]
                         )
                     )
                 names.setdefault(key, index)
+    found.extend(_update_hostname_checks(data, names))
+    return found
+
+
+def _update_hostname_checks(data: dict[str, Any], names: dict[str, int]) -> list[tuple[tuple[Any, ...], str]]:
+    """dns.update.hostnames must name hostnames that exist."""
+    dns = data.get("dns")
+    update = dns.get("update") if isinstance(dns, dict) else None
+    wanted = update.get("hostnames") if isinstance(update, dict) else None
+    found: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(wanted, list) and names:
+        for index, name in enumerate(wanted):
+            if isinstance(name, str) and name.lower().rstrip(".") not in names:
+                known = ", ".join(sorted(names))
+                message = f"unknown hostname {name!r} (known: {known})"
+                found.append((("dns", "update", "hostnames", index), message))
     return found
