@@ -61,6 +61,25 @@ class Metrics:
             registry=r,
         )
         self.serial = Gauge("simplefailover_soa_serial", "SOA serial served", registry=r)
+        # RFC 2136 updates to dns.update.server (simplefailover.dns.update)
+        self.dns_updates_sent = Counter(
+            "simplefailover_dns_updates_sent",
+            "UPDATE messages accepted by the DNS server",
+            ["hostname"],
+            registry=r,
+        )
+        self.dns_update_failures = Counter(
+            "simplefailover_dns_update_failures",
+            "Failed attempts to read or update a hostname on the DNS server",
+            ["hostname"],
+            registry=r,
+        )
+        self.dns_update_in_sync = Gauge(
+            "simplefailover_dns_update_in_sync",
+            "1 when the DNS server was last seen holding the agreed answer, 0 when not",
+            ["hostname"],
+            registry=r,
+        )
 
     def observe_result(self, node_id: str, polling_id: str, result: PollResult) -> None:
         """Count one poll result."""
