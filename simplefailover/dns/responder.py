@@ -102,8 +102,8 @@ class Responder:
             return _header_only(data, FORMERR), FORMERR
         try:
             request = DNSRecord.parse(data)
-        except Exception:  # dnslib raises several kinds on bad input
-            return _header_only(data, FORMERR, data[12:qend]), FORMERR
+        except Exception:  # dnslib raises several kinds on bad input (and on non-UTF-8 labels)
+            return _header_only(data, FORMERR), FORMERR
         opts = [rr for rr in request.ar if rr.rtype == TYPE_OPT]
         if len(opts) > 1 or (opts and opts[0].rname.label != ()):
             return _header_only(data, FORMERR, data[12:qend]), FORMERR

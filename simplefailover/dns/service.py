@@ -25,7 +25,7 @@ class DnsService:
     name = "dns"
 
     def __init__(self, config: Config, engine: Engine, metrics: Metrics) -> None:
-        self._engine = engine
+        self.engine = engine
         self._config = config
         self.responder = Responder(self._current())
         self._server: DnsServer | None = None
@@ -77,7 +77,7 @@ class DnsService:
             logger.debug("DNS serving serial %d", data.serial)
 
     def _current(self) -> ZoneData:
-        engine = self._engine
+        engine = self.engine
         return zone_data(engine.config, engine.table, engine.check_state)
 
     def _open(self, config: Config) -> DnsServer:
