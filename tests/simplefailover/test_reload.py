@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -18,9 +19,10 @@ import pytest
 
 from simplefailover.config import parse_config
 from simplefailover.pidfile import default_pid_file, pid_file_of
+from simplefailover.state import Status
 
 from .notify.conftest import SMTP_HOST, Collector, SmtpServer, free_port, wait_until
-from .notify.scenario import DNS_HOST, INSTANCE, config_text, running_nodes
+from .notify.scenario import DNS_HOST, INSTANCE, config_text, running_daemon, running_nodes, wait_status
 
 WWW, API = "www.example.test", "api.example.test"
 
@@ -195,3 +197,54 @@ def test_default_pid_file_differs_per_config(tmp_path: Path) -> None:
     assert default_pid_file(one) == default_pid_file(tmp_path / "." / "a.yaml")
     config = parse_config(config_text(2525, 8080))
     assert pid_file_of(config, one) == default_pid_file(one)
+
+
+def test_reload_in_process_changes_nodes_pollings_hostnames_and_schedule(
+    smtp_server: SmtpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "config.yaml"
+    with running_nodes() as (nodes, http_port):
+        base = config_text(smtp_server.port, http_port)
+        path.write_text(base)
+        with running_daemon(path) as daemon:
+            wait_status(daemon, "n1", Status.OK)
+            # n2 goes, a second polling with its own hostname comes, and fall becomes 3.
+            changed = (
+                base.replace("  - {id: n2, address: 127.0.0.52, priority: 5}\n", "")
+                .replace(
+                    "hostnames:\n",
+                    '  - {id: page, method: http, url: "http://{address}:PORT/"}\nhostnames:\n'.replace(
+                        "PORT", str(http_port)
+                    ),
+                )
+                .replace(
+                    "  - {name: www, polling: web}\n",
+                    "  - {name: www, polling: web}\n  - {name: app, polling: page}\n",
+                )
+                .replace("fall: 1", "fall: 3")
+            )
+            path.write_text(changed)
+            assert daemon.reload()
+            assert set(daemon.engine.snapshot().checks) == {("n1", "web"), ("n1", "page")}
+            wait_status(daemon, "n1", Status.OK, polling="page")
+            assert daemon.engine.table.answers["app.example.test"].addresses == ("127.0.0.51",)
+            nodes.stop("n1")
+            subject = f"[{INSTANCE}] web KO on n1"
+            wait_until(lambda: subject in smtp_server.collector.subjects(), 10, subject)
+            mail = next(r for r in smtp_server.collector.received if r.subject == subject)
+            assert "(3 consecutive failures)" in mail.body  # the new fall is in force
+
+            # Every problem of an invalid file is logged; the running config stays.
+            path.write_text(
+                changed.replace("fall: 3", "fall: 0").replace("priority: 10", "priority: ten") + "extra: 1\n"
+            )
+            with caplog.at_level(logging.ERROR, logger="simplefailover.daemon"):
+                assert not daemon.reload()
+            assert daemon.engine.config.schedule.fall == 3
+            errors = [r.getMessage() for r in caplog.records if r.name == "simplefailover.daemon"]
+            assert "rejected (3 problem(s))" in errors[0]
+            assert any("nodes[0].priority" in line for line in errors[1:])
+            assert any("schedule.fall" in line for line in errors[1:])
+            assert any("extra: unknown key" in line for line in errors[1:])
+            reloads = [e.new for e in daemon.engine.snapshot().events if e.kind == "reload"]
+            assert reloads == ["applied", "rejected"]

@@ -118,9 +118,9 @@ def alerts_of(daemon: Daemon) -> AlertService:
     return next(s for s in daemon.services if isinstance(s, AlertService))
 
 
-def wait_status(daemon: Daemon, node: str, status: Status, timeout: float = 10) -> None:
+def wait_status(daemon: Daemon, node: str, status: Status, timeout: float = 10, polling: str = "web") -> None:
     def reached() -> bool:
-        state = daemon.engine.check_state(node, "web")
+        state = daemon.engine.check_state(node, polling)
         return state is not None and state.status is status
 
-    wait_until(reached, timeout, f"{node} to be {status.value}")
+    wait_until(reached, timeout, f"{node}/{polling} to be {status.value}")

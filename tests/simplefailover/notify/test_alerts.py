@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
+
+from simplefailover.config import parse_config
+from simplefailover.engine import Engine
+from simplefailover.notify import AlertService
+from simplefailover.pollers.result import PollResult
 from simplefailover.state import Status
 
 from .conftest import SmtpServer, wait_until
@@ -105,3 +112,42 @@ def test_a_flapping_node_produces_one_digest(smtp_server: SmtpServer, tmp_path: 
         "web on n1: OK -> KO",
         "web on n1: KO -> OK",
     ]
+
+
+def _ok(ok: bool) -> PollResult:
+    return PollResult(ok, 0.001, "" if ok else "connection refused", time.time())
+
+
+@pytest.mark.parametrize("page_up", [True, False])
+def test_hostname_added_by_reload_is_not_all_down_until_its_checks_report(
+    smtp_server: SmtpServer, page_up: bool
+) -> None:
+    """Its checks start UNKNOWN, which reads as all down: mailed only if it still holds once they report."""
+    base = config_text(smtp_server.port, 8080)
+    engine = Engine(parse_config(base))
+    alerts = AlertService(engine.config, engine)
+    engine.subscribe(alerts.on_transitions)
+    alerts.start()
+    try:
+        for node in ("n1", "n2"):
+            engine.record(node, "web", _ok(True))
+        added = base.replace(
+            "hostnames:\n", '  - {id: page, method: http, url: "http://{address}:8080/"}\nhostnames:\n'
+        ).replace(
+            "  - {name: www, polling: web}\n",
+            "  - {name: www, polling: web}\n  - {name: app, polling: page}\n",
+        )
+        engine.reconfigure(parse_config(added))
+        alerts.reconfigure(engine.config)
+        assert engine.table.answers["app.example.test"].all_down  # UNKNOWN everywhere
+        engine.record("n1", "page", _ok(page_up))
+        engine.record("n2", "page", _ok(page_up))
+        alerts.dns_update_failed(WWW, "127.0.0.1:53", "NOTAUTH")  # a marker that comes after
+        smtp_server.collector.wait_for(1 if page_up else 2)
+        assert alerts.wait_idle(5)
+    finally:
+        alerts.stop()
+    expected = [] if page_up else [f"[{INSTANCE}] ALL NODES DOWN for app.example.test"]
+    assert smtp_server.collector.subjects() == [*expected, f"[{INSTANCE}] DNS update FAILED for {WWW}"]
+    events = engine.snapshot().events
+    assert any(e.kind == "dns_update" and e.reason == "127.0.0.1:53: NOTAUTH" for e in events)
