@@ -12,6 +12,7 @@ from types import FrameType
 from .config import Config, load_config
 from .dashboard.server import DashboardService
 from .dns.service import DnsService
+from .dns.update import DnsUpdater
 from .engine import Engine
 from .errors import ConfigError
 from .metrics import Metrics
@@ -59,6 +60,8 @@ def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceG
     engine.subscribe(alerts.on_transitions)
     group.add(alerts)
     group.add(DnsService(config, engine, metrics))
+    # RFC 2136 pushes (dns.update): its own thread; idle while the section is absent
+    group.add(DnsUpdater(config, engine, metrics, on_failure=alerts.dns_update_failed))
     group.add(DashboardService(config, engine, metrics))
     group.add(PollerService(config, engine, metrics))
     return group
