@@ -13,7 +13,7 @@ from ..engine import Engine
 from ..service import start_thread
 from ..state import AnswerTable, Status, Transition
 from .digest import StormGate
-from .messages import DNS_UPDATE, Mail, Origin, is_notable, one_line, origin_of, render, render_digest
+from .messages import DNS_UPDATE, Mail, Origin, is_notable, origin_of, render, render_digest
 from .notifier import Notifier
 
 logger = logging.getLogger(__name__)
@@ -132,26 +132,22 @@ class AlertService:
                 while not self._stopping and not self._inbox and not self._digest_due():
                     deadline = self._gate.deadline
                     self._cond.wait(None if deadline is None else max(0.0, deadline - time.time()))
-                if self._stopping:
-                    held = self._gate.flush()
-                    break
                 items = list(self._inbox)
                 self._inbox.clear()
-                config, origin = self._config, self._origin
-                passed = [(t, table) for t, table in items if self._gate.offer(t, time.time())]
-                digest = self._gate.due(time.time())
+                config, origin, stopping = self._config, self._origin, self._stopping
+                if stopping:  # last round: everything out, a storm as its digest
+                    passed, digest = items, self._gate.flush()
+                else:
+                    passed = [(t, table) for t, table in items if self._gate.offer(t, time.time())]
+                    digest = self._gate.due(time.time())
                 self._cond.notify_all()
             for t, table in passed:
                 self._send(render(t, config, table, origin))
             if digest:
                 logger.warning("notification storm: %d changes collapsed into one digest", len(digest))
                 self._send(render_digest(digest, config, self._engine.table, origin))
-        if held:
-            logger.warning(
-                "stopping during a storm; %d change(s) not mailed: %s",
-                len(held),
-                "; ".join(one_line(t) for t in held),
-            )
+            if stopping:
+                return
 
     def _digest_due(self) -> bool:
         deadline = self._gate.deadline

@@ -96,7 +96,11 @@ class SendQueue:
         self._thread = start_thread("mail-queue", self._run)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread after the attempt in progress; report mails left unsent."""
+        """Give queued mail up to `timeout` s if the server answers, then stop; report what is left."""
+        with self._cond:
+            healthy = self._failures == 0 and self._thread is not None
+        if healthy:
+            self.wait_idle(timeout)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()

@@ -46,6 +46,7 @@ def config_text(
     dns_port: int = 0,
     pid_file: Path | None = None,
     extra_hostname: str | None = None,
+    smtp_timeout: float = 2,
 ) -> str:
     rcpts = ", ".join(recipients)
     return f"""
@@ -63,7 +64,8 @@ dns: {{listen: ["{DNS_HOST}:{dns_port}"]}}
 dashboard: {{enabled: false}}
 monitoring:
   recipients: [{rcpts}]
-  smtp: {{host: 127.0.0.50, port: {smtp_port}, security: none, sender: ha@example.com, timeout: 2}}
+  smtp: {{host: 127.0.0.50, port: {smtp_port}, security: none, sender: ha@example.com,
+         timeout: {smtp_timeout}}}
   storm_threshold: {storm_threshold}
   storm_window: {storm_window}
   retry_delay: 0.2

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +16,7 @@ from simplefailover.notify import AlertService
 from simplefailover.pollers.result import PollResult
 from simplefailover.state import Status
 
-from .conftest import SmtpServer, wait_until
+from .conftest import SMTP_HOST, Collector, SmtpServer, free_port, wait_until
 from .scenario import INSTANCE, alerts_of, config_text, running_daemon, running_nodes, wait_status
 
 WWW = "www.example.test"
@@ -151,3 +154,69 @@ def test_hostname_added_by_reload_is_not_all_down_until_its_checks_report(
     assert smtp_server.collector.subjects() == [*expected, f"[{INSTANCE}] DNS update FAILED for {WWW}"]
     events = engine.snapshot().events
     assert any(e.kind == "dns_update" and e.reason == "127.0.0.1:53: NOTAUTH" for e in events)
+
+
+class StalledCollector(Collector):
+    """Holds every DATA until released: a mail server that has stopped answering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.entered.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_stalled_mail_server_never_delays_polling_or_dns(tmp_path: Path) -> None:
+    collector = StalledCollector()
+    server = SmtpServer(SMTP_HOST, free_port(SMTP_HOST), collector)
+    server.start()
+    path = tmp_path / "config.yaml"
+    try:
+        with running_nodes() as (nodes, http_port):
+            path.write_text(config_text(server.port, http_port, smtp_timeout=60))
+            with running_daemon(path) as daemon:
+                wait_status(daemon, "n1", Status.OK)
+                wait_status(daemon, "n2", Status.OK)
+                nodes.stop("n1")
+                assert collector.entered.wait(10), "the first mail never reached the server"
+                # The mail is stuck in DATA; failures are still seen and answered at once.
+                nodes.stop("n2")
+                wait_status(daemon, "n2", Status.KO)
+                wait_until(lambda: daemon.engine.table.answers[WWW].all_down, 5, "www all down")
+                assert collector.received == []
+                collector.release.set()
+                collector.wait_for(3)
+                assert alerts_of(daemon).wait_idle(10)
+    finally:
+        collector.release.set()
+        server.stop()
+    assert collector.subjects() == [
+        f"[{INSTANCE}] web KO on n1",
+        f"[{INSTANCE}] web KO on n2",
+        f"[{INSTANCE}] ALL NODES DOWN for {WWW}",
+    ]
+
+
+def test_stopping_mails_a_storm_in_progress_as_its_digest(smtp_server: SmtpServer) -> None:
+    config = parse_config(config_text(smtp_server.port, 8080, storm_threshold=1, storm_window=3600))
+    engine = Engine(config)
+    alerts = AlertService(config, engine)
+    engine.subscribe(alerts.on_transitions)
+    alerts.start()
+    try:
+        engine.record("n2", "web", _ok(True))
+        for ok in (True, False, True, False):
+            engine.record("n1", "web", _ok(ok))
+        smtp_server.collector.wait_for(1)
+    finally:
+        alerts.stop()
+    subjects = smtp_server.collector.subjects()
+    assert subjects == [
+        f"[{INSTANCE}] web KO on n1",
+        f"[{INSTANCE}] 2 changes in {subjects[1].split(' in ')[1]}",
+    ]
+    assert subjects[1].endswith("(digest)")
