@@ -172,7 +172,7 @@ class DnsUpdater:
                         DNS_UPDATE,
                         time.time(),
                         "failed",
-                        "ok",
+                        "OK",
                         f"{client.where}: holds {wanted.describe()}",
                         hostname=fqdn,
                     )
