@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..errors import BindError
 from ..service import start_thread
+from . import batch
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class DnsServer:
         respond: Respond,
         tcp_idle_timeout: float = 10.0,
         tcp_max_connections: int = 100,
+        batched: bool = True,
     ) -> None:
+        self.batched = batched  # recvmmsg/sendmmsg where the platform has them
         self._pairs = sockets
         self._respond = respond
         self.tcp_idle_timeout = tcp_idle_timeout
@@ -146,6 +149,9 @@ class DnsServer:
     # ------------------------------------------------------------ UDP
 
     def _serve_udp(self, sock: socket.socket) -> None:
+        if self.batched and batch.available():
+            batch.BatchedUdp(sock).serve(self._respond, lambda: self._stopping)
+            return
         respond = self._respond
         recvfrom, sendto = sock.recvfrom, sock.sendto
         while not self._stopping:
