@@ -414,8 +414,30 @@ class Cluster(_Model):
     sync_interval: float = Field(5, gt=0)
     retry_interval: float = Field(30, gt=0)
     max_clock_offset: float = Field(15, gt=0)
+    data_port: int | None = Field(
+        None, ge=1, le=65535, description="TCP port of data sync (production: above 52700); default port + 1"
+    )
+    timeout: float = Field(5, gt=0, le=300, description="seconds to wait for a peer before trying the next")
+    batch_rows: int = Field(2000, ge=1, le=100000, description="changes sent per batch (one transaction)")
+    max_message: int = Field(
+        16 * 1024 * 1024, ge=65536, description="largest sync message accepted, bytes; larger ones are refused"
+    )
+    gc_interval: float = Field(
+        300, gt=0, description="seconds between removals of tombstones every member already has"
+    )
+    test_clock_offset: float = Field(
+        0, description="TEST ONLY: seconds added to this node's clock, to test time alignment"
+    )
 
     _resolve_paths = field_validator("secret_file", "database", "state_dir")(_resolve)
+
+    def sync_port(self) -> int:
+        """The data sync port: data_port, else port + 1."""
+        return self.data_port if self.data_port is not None else self.port + 1
+
+    def secret_path(self) -> Path:
+        """Where the cluster secret is: secret_file, else state_dir/cluster.secret."""
+        return self.secret_file if self.secret_file is not None else self.state_dir / "cluster.secret"
 
     @model_validator(mode="after")
     def _strategy_needs(self) -> Cluster:
@@ -432,6 +454,75 @@ class Runtime(_Model):
     _resolve_pid_file = field_validator("pid_file")(_resolve)
 
 
+class PeerMember(_Model):
+    """One SimpleFailover instance of the cluster, as its peers reach it."""
+
+    id: str = Field(min_length=1, description="the instance's member id")
+    address: str = Field(description="host:port where that instance receives peer messages (UDP)")
+
+    @field_validator("address")
+    @classmethod
+    def _hostport(cls, value: str) -> str:
+        host, _ = parse_hostport(value, 52710)
+        ipaddress.ip_address(host)
+        return value
+
+    def hostport(self) -> tuple[str, int]:
+        """The address as (host, port)."""
+        return parse_hostport(self.address, 52710)
+
+
+class Peers(_Model):
+    """Agreement between the instances of one cluster (SPEC SF-5); absent: decide alone."""
+
+    id: str | None = Field(
+        None, description="this instance's member id; default cluster.node_id, else the host name"
+    )
+    listen: str = Field("0.0.0.0:52710", description="host:port (UDP) where peer messages are received")
+    members: list[PeerMember] = Field(
+        default_factory=list, description="every instance of the cluster, this one included"
+    )
+    secret_file: Path | None = Field(
+        None, description="shared secret signing peer messages; default cluster.secret_file"
+    )
+    heartbeat: float = Field(2, gt=0, le=300, description="seconds between views sent to every peer")
+    stale_after: float = Field(
+        10, gt=0, le=3600, description="seconds after which a silent peer no longer counts"
+    )
+    isolation: Literal["keep_last", "publish_own"] = Field(
+        "keep_last",
+        description="hearing no majority: keep the last agreed answers, or answer from own checks",
+    )
+    test_fault_nodes: list[str] = Field(
+        default_factory=list,
+        description="TEST ONLY: this instance's own checks of these node ids always fail",
+    )
+    test_drop_traffic: bool = Field(False, description="TEST ONLY: drop every peer message sent and received")
+
+    _resolve_secret_file = field_validator("secret_file")(_resolve)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _ = parse_hostport(value, 52710)
+        ipaddress.ip_address(host)
+        return value
+
+    @model_validator(mode="after")
+    def _members(self) -> Peers:
+        ids = [m.id for m in self.members]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"members: duplicate id {', '.join(map(repr, duplicates))}")
+        if self.id is not None and self.members and self.id not in ids:
+            raise ValueError(f"members: this instance's id {self.id!r} is not listed")
+        return self
+
+    def address(self) -> tuple[str, int]:
+        """Listen address as (host, port)."""
+        return parse_hostport(self.listen, 52710)
+
+
 # ---------------------------------------------------------------- the whole file
 
 
@@ -446,6 +537,9 @@ class Config(_Model):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     cluster: Cluster | None = None
     service: Runtime = Field(default_factory=Runtime)
+    peers: Peers | None = Field(
+        None, description="other instances to agree with (SF-5); absent: decide alone"
+    )
     source: str = Field("<memory>", exclude=True, description="file it was loaded from")
 
     def polling(self, polling_id: str) -> HttpPolling | TcpPolling:
@@ -536,6 +630,8 @@ def _describe(error: Any) -> tuple[tuple[str | int, ...], str]:
     message = message.removeprefix("Value error, ")
     if message.startswith("dsn: "):
         return (*path, "dsn"), message[5:]
+    if message.startswith("members: "):
+        return (*path, "members"), message[9:]
     return path, message
 
 

@@ -17,6 +17,7 @@ from .engine import Engine
 from .errors import ConfigError
 from .metrics import Metrics
 from .notify import AlertService
+from .peers.service import PeerService
 from .pidfile import PidFile, pid_file_of
 from .pollers.result import PollResult
 from .scheduler import PollScheduler
@@ -57,8 +58,10 @@ def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceG
     group = ServiceGroup()
     engine.subscribe(lambda transitions: metrics.observe_transitions(transitions, engine.table))
     alerts = AlertService(config, engine)  # mail: its own threads, never on the poll path
-    engine.subscribe(alerts.on_transitions)
+    peers = PeerService(config, engine, metrics, alerts.notifier)  # SF-5; idle without peers
+    engine.subscribe(peers.only_if_sender(alerts.on_transitions))  # one instance mails per event
     group.add(alerts)
+    group.add(peers)
     group.add(DnsService(config, engine, metrics))
     # RFC 2136 pushes (dns.update): its own thread; idle while the section is absent
     group.add(DnsUpdater(config, engine, metrics, on_failure=alerts.dns_update_failed))

@@ -6,12 +6,22 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .config import Config
+from .peers.consensus import (
+    Agreement,
+    AgreementState,
+    PeerView,
+    Verdict,
+    answers_digest,
+    explain,
+    shared_serial,
+)
+from .peers.settings import peers_of, self_id
 from .pollers.result import PollResult
-from .state import AnswerTable, CheckKey, CheckState, HealthBoard, Transition
+from .state import Answer, AnswerTable, CheckKey, CheckState, HealthBoard, Status, Transition
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +36,18 @@ class Snapshot:
     table: AnswerTable
     checks: dict[CheckKey, CheckState]
     events: list[Transition]
+    agreement: AgreementState | None = None  # None when this instance decides alone
+
+
+@dataclass(frozen=True, slots=True)
+class OwnView:
+    """What this instance tells its peers."""
+
+    statuses: dict[CheckKey, Status]
+    ready: bool
+    isolated: bool
+    digest: str
+    serial: int
 
 
 class Engine:
@@ -33,13 +55,24 @@ class Engine:
 
     The answer table is replaced, never mutated, so readers (the DNS responder) take
     `engine.table` without a lock and always see a whole table.
+
+    With peers configured (SPEC SF-5) the answers follow the statuses agreed with the
+    other instances: own results and received views both lead to `_agree_locked`.
     """
 
     def __init__(self, config: Config, event_history: int = 500) -> None:
         self._lock = threading.Lock()
-        self._board = HealthBoard(config)
+        self._board = HealthBoard(config, serial_rule=self._serial_rule)
         self._listeners: list[Listener] = []
         self._events: deque[Transition] = deque(maxlen=event_history)
+        self._agreement: Agreement | None = None
+        self._verdict: Verdict | None = None
+        self._basis = "own"
+        self._agreed_once = False
+        self._faults: frozenset[str] = frozenset()
+        self._setup_agreement(config, time.time())
+        if self._agreement is not None:
+            self._board.reconfigure(config, time.time())
         self.ready = threading.Event()
         self.table: AnswerTable = self._board.table
 
@@ -53,19 +86,163 @@ class Engine:
 
     def record(self, node_id: str, polling_id: str, result: PollResult) -> list[Transition]:
         """Fold one poll result in and publish what changed."""
+        if node_id in self._faults:  # peers.test_fault_nodes: a broken link, for tests only
+            result = PollResult(False, result.latency, "test fault (peers.test_fault_nodes)", result.at)
         with self._lock:
             transitions = self._board.observe(node_id, polling_id, result)
+            if transitions and self._agreement is not None:
+                transitions += self._agree_locked(result.at)
             self._publish_locked(transitions)
         self._notify(transitions)
         return transitions
 
     def reconfigure(self, config: Config) -> list[Transition]:
         """Switch to a new config, keeping what is known about checks that remain."""
+        now = time.time()
         with self._lock:
-            transitions = self._board.reconfigure(config, time.time())
+            self._setup_agreement(config, now)
+            transitions = self._board.reconfigure(config, now)
+            if self._agreement is not None:
+                transitions += self._agree_locked(now)
             self._publish_locked(transitions)
         self._notify(transitions)
         return transitions
+
+    # ------------------------------------------------------------ agreement (SF-5)
+
+    def receive_view(self, view: PeerView) -> bool:
+        """Fold in a peer's authenticated view; True when that peer had not been heard recently."""
+        if self._agreement is None:
+            return False
+        with self._lock:
+            new = self._agreement.receive(view)
+            transitions = self._agree_locked(view.received_at)
+            self._publish_locked(transitions)
+        self._notify(transitions)
+        return new
+
+    def tick(self, now: float) -> list[Transition]:
+        """Re-decide with the passage of time: peers fall silent, isolation starts or ends."""
+        if self._agreement is None:
+            return []
+        with self._lock:
+            transitions = self._agree_locked(now)
+            self._publish_locked(transitions)
+        self._notify(transitions)
+        return transitions
+
+    def own_view(self) -> OwnView:
+        """This instance's own check statuses and served answers, as sent to peers."""
+        with self._lock:
+            table = self._board.table
+            return OwnView(
+                {key: state.status for key, state in self._board.checks.items()},
+                self._board.own_ready,
+                bool(self._verdict and self._verdict.isolated),
+                answers_digest(table.answers) if table.ready else "",
+                table.serial,
+            )
+
+    def should_notify(self, now: float | None = None) -> bool:
+        """Whether this instance sends cluster-wide notifications (always, when alone)."""
+        agreement = self._agreement
+        if agreement is None:
+            return True
+        with self._lock:
+            return (
+                agreement.sender(self._board.own_ready, time.time() if now is None else now) == agreement.me
+            )
+
+    def agreement_state(self, now: float | None = None) -> AgreementState | None:
+        """Where the agreement stands; None when this instance decides alone."""
+        with self._lock:
+            return self._agreement_state_locked(time.time() if now is None else now)
+
+    def _agreement_state_locked(self, now: float) -> AgreementState | None:
+        agreement = self._agreement
+        if agreement is None:
+            return None
+        own = {key: state.status for key, state in self._board.checks.items()}
+        verdict = agreement.verdict(own, self._board.own_ready, list(self._board.checks), now)
+        return AgreementState(
+            agreement.me,
+            agreement.members,
+            verdict,
+            self._basis,
+            agreement.sender(self._board.own_ready, now),
+            tuple(view for _, view in sorted(agreement.views.items())),
+            agreement.stale_after,
+            now,
+        )
+
+    def _setup_agreement(self, config: Config, now: float) -> None:
+        peers = peers_of(config)
+        self._faults = frozenset(config.peers.test_fault_nodes) if config.peers else frozenset()
+        if peers is None:
+            self._agreement = None
+            self._verdict = None
+            self._board.shared = False
+            return
+        members = tuple(m.id for m in peers.members)
+        old = self._agreement
+        if old is None:
+            self._agreement = Agreement(self_id(config), members, peers.stale_after, now)
+            # Start from own statuses, so switching on agreement does not blank the answers.
+            self._board.agreed = {key: state.status for key, state in self._board.checks.items()}
+        else:
+            old.me, old.members, old.stale_after = self_id(config), members, peers.stale_after
+            old.views = {m: v for m, v in old.views.items() if m in members}
+        self._board.shared = True
+
+    def _serial_rule(self, current: int, answers: Mapping[str, Answer], now: float) -> int:
+        agreement = self._agreement
+        if agreement is None:
+            return shared_serial(current, "", True, (), 0, now)
+        return shared_serial(
+            current, answers_digest(answers), True, agreement.peer_serials(now), agreement.max_seen, now
+        )
+
+    def _agree_locked(self, now: float) -> list[Transition]:
+        agreement = self._agreement
+        assert agreement is not None
+        board = self._board
+        config = board.config
+        own = {key: state.status for key, state in board.checks.items()}
+        verdict = agreement.verdict(own, board.own_ready, list(board.checks), now)
+        was_isolated = self._verdict.isolated if self._verdict else False
+        self._verdict = verdict
+        out: list[Transition] = []
+        isolation = config.peers.isolation if config.peers else "keep_last"
+        if verdict.isolated != was_isolated:
+            names = ", ".join(verdict.heard)
+            heard = f"hears {len(verdict.heard)} of {len(agreement.members)} instances ({names})"
+            if verdict.isolated:
+                then = (
+                    "keeping the last agreed answers"
+                    if isolation == "keep_last"
+                    else "answering from own checks"
+                )
+                out.append(Transition("isolated", now, "no", "yes", f"{heard}: {then}"))
+            else:
+                out.append(Transition("isolated", now, "yes", "no", f"{heard}: agreeing again"))
+        if verdict.quorum:
+            self._basis = "agreed"
+            self._agreed_once = True
+            why = {key: explain(verdict.votes, key, status) for key, status in verdict.statuses.items()}
+            out += board.decide(verdict.statuses, now, why)
+        elif isolation == "publish_own" or not self._agreed_once:
+            self._basis = "own"
+            note = f"own check: no majority of the {len(agreement.members)} instances to agree with"
+            out += board.decide(own, now, dict.fromkeys(own, note))
+        else:
+            self._basis = "kept"  # answers stay as last agreed
+        if board.table.ready:
+            digest = answers_digest(board.table.answers)
+            serial = shared_serial(
+                board.table.serial, digest, False, agreement.peer_serials(now), agreement.max_seen, now
+            )
+            board.adopt_serial(serial)
+        return out
 
     def check_state(self, node_id: str, polling_id: str) -> CheckState | None:
         """The current state of one check."""
@@ -79,7 +256,13 @@ class Engine:
     def snapshot(self) -> Snapshot:
         """A consistent copy for display."""
         with self._lock:
-            return Snapshot(self._board.config, self.table, dict(self._board.checks), list(self._events))
+            return Snapshot(
+                self._board.config,
+                self.table,
+                dict(self._board.checks),
+                list(self._events),
+                self._agreement_state_locked(time.time()),
+            )
 
     def _publish_locked(self, transitions: list[Transition]) -> None:
         self.table = self._board.table
@@ -104,6 +287,11 @@ def _log(t: Transition) -> None:
     if t.kind == "check":
         level = logging.WARNING if t.new == "KO" else logging.INFO
         logger.log(level, "%s/%s %s -> %s: %s", t.node_id, t.polling_id, t.old, t.new, t.reason)
+    elif t.kind == "observed":
+        logger.info("%s/%s %s -> %s by own checks: %s", t.node_id, t.polling_id, t.old, t.new, t.reason)
+    elif t.kind == "isolated":
+        level = logging.WARNING if t.new == "yes" else logging.INFO
+        logger.log(level, "isolated: %s -> %s: %s", t.old, t.new, t.reason)
     elif t.kind == "answer":
         logger.info("%s now answers %s (was %s): %s", t.hostname, t.new, t.old, t.reason)
     elif t.kind == "all_down":

@@ -7,7 +7,7 @@ rule can be tested directly.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .config import Config, Hostname, Node
@@ -126,18 +126,32 @@ def next_serial(previous: int, now: float) -> int:
     return max(previous + 1, int(now)) & 0xFFFFFFFF or 1
 
 
+# (current serial, new answers, now) -> the serial of a changed table
+SerialRule = Callable[[int, Mapping[str, "Answer"], float], int]
+
+
+def _local_serial(current: int, answers: Mapping[str, Answer], now: float) -> int:
+    return next_serial(current, now)
+
+
 @dataclass
 class HealthBoard:
     """The state of every check and the answer table derived from it.
 
-    Holds state but does no I/O: feed it results, get transitions back.
+    Holds state but does no I/O: feed it results, get transitions back. Alone, answers
+    follow this instance's checks. Shared (instances agreeing, SPEC SF-5), they follow
+    the statuses given to `decide`, own check changes are reported as kind "observed",
+    and changes of the agreed statuses as kind "check".
     """
 
     config: Config
     checks: dict[CheckKey, CheckState] = field(default_factory=dict)
     table: AnswerTable = field(default_factory=lambda: AnswerTable(0, {}, False))
+    shared: bool = False
+    serial_rule: SerialRule = _local_serial
 
     def __post_init__(self) -> None:
+        self.agreed: dict[CheckKey, Status] = {}
         self.reconfigure(self.config, now=0.0)
 
     def keys(self) -> Iterable[CheckKey]:
@@ -150,11 +164,43 @@ class HealthBoard:
         """Switch to a new config, keeping the state of checks that still exist."""
         self.config = config
         self.checks = {key: self.checks.get(key, CheckState()) for key in self.keys()}
+        self.agreed = {key: self.agreed.get(key, Status.UNKNOWN) for key in self.checks}
         self._by_polling: dict[str, dict[str, Status]] = {p.id: {} for p in config.pollings}
         for (node_id, polling_id), state in self.checks.items():
-            self._by_polling[polling_id][node_id] = state.status
+            status = self.agreed[(node_id, polling_id)] if self.shared else state.status
+            self._by_polling[polling_id][node_id] = status
         self._unknown = sum(state.status is Status.UNKNOWN for state in self.checks.values())
         return self._recompute(now)
+
+    @property
+    def own_ready(self) -> bool:
+        """Whether every check of this instance has reported at least once."""
+        return self._unknown == 0
+
+    def decide(
+        self, statuses: Mapping[CheckKey, Status], now: float, why: Mapping[CheckKey, str]
+    ) -> list[Transition]:
+        """Shared mode: answer from these agreed statuses; return what changed."""
+        out: list[Transition] = []
+        for key in self.checks:
+            new = statuses.get(key, Status.UNKNOWN)
+            old = self.agreed.get(key, Status.UNKNOWN)
+            if new is old:
+                continue
+            self.agreed[key] = new
+            node_id, polling_id = key
+            self._by_polling[polling_id][node_id] = new
+            out.append(Transition("check", now, old.value, new.value, why.get(key, ""), node_id, polling_id))
+        if not self.table.ready and self._unknown:
+            return out  # nothing is served before this instance's first full round
+        return [*out, *self._recompute(now)]
+
+    def adopt_serial(self, serial: int) -> bool:
+        """Serve the same answers under a higher serial (another instance's); True if it changed."""
+        if not self.table.ready or serial <= self.table.serial:
+            return False
+        self.table = replace(self.table, serial=serial)
+        return True
 
     def observe(self, node_id: str, polling_id: str, result: PollResult) -> list[Transition]:
         """Record one result; return what changed because of it."""
@@ -167,7 +213,8 @@ class HealthBoard:
         self.checks[key] = new
         if new.status is old.status:
             return []  # answers depend on statuses only: nothing else can have changed
-        self._by_polling[polling_id][node_id] = new.status
+        if not self.shared:
+            self._by_polling[polling_id][node_id] = new.status
         if old.status is Status.UNKNOWN:
             self._unknown -= 1
         if new.status is Status.OK:
@@ -177,7 +224,7 @@ class HealthBoard:
             if old.status is Status.OK:
                 why = f"{why} ({new.failures} consecutive failures)"
         change = Transition(
-            "check",
+            "observed" if self.shared else "check",
             result.at,
             old.status.value,
             new.status.value,
@@ -185,8 +232,9 @@ class HealthBoard:
             node_id=node_id,
             polling_id=polling_id,
         )
-        if not self.table.ready and self._unknown:
-            return [change]  # nothing is served before the first full round
+        if self.shared or (not self.table.ready and self._unknown):
+            # Shared: answers wait for decide(). Alone: nothing is served before the first full round.
+            return [change]
         return [change, *self._recompute(result.at)]
 
     def status_by_node(self, polling_id: str) -> dict[str, Status]:
@@ -226,7 +274,7 @@ class HealthBoard:
                 out.append(Transition("recovered", now, "all down", "some OK", answer.reason, hostname=fqdn))
         changed = any(t.kind == "answer" for t in out) or ready != self.table.ready
         if changed or answers.keys() != self.table.answers.keys():
-            serial = next_serial(self.table.serial, now) if ready else self.table.serial
+            serial = self.serial_rule(self.table.serial, answers, now) if ready else self.table.serial
             self.table = AnswerTable(serial, answers, ready)
         else:
             # Same addresses: keep the serial, refresh reasons.
