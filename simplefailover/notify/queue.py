@@ -97,11 +97,14 @@ class SendQueue:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Give queued mail up to `timeout` s if the server answers, then stop; report what is left."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            healthy = self._failures == 0 and self._thread is not None
-        if healthy:
-            self.wait_idle(timeout)
-        with self._cond:
+            # Drain only while the server answers: the first failure ends the wait.
+            while self._thread is not None and self._failures == 0 and (self._pending or self._busy):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
