@@ -66,6 +66,7 @@ class DnsUpdater:
         self._client_for: tuple[DnsUpdate, str] | None = None
         self._last_wanted: dict[str, Records] = {}
         self._retries: dict[str, _Retry] = {}
+        self._confirmed: dict[str, Records] = {}  # replaced whole, so readers need no lock
         self._next_verify = 0.0
         engine.subscribe(self.on_transitions)
 
@@ -95,6 +96,10 @@ class DnsUpdater:
             self._resync = True
             self._cond.notify_all()
 
+    def confirmed(self) -> dict[str, Records]:
+        """What each hostname was last seen holding on the server, when that was the agreed answer."""
+        return dict(self._confirmed)
+
     def _poke(self) -> None:
         with self._cond:
             self._wake = True
@@ -117,7 +122,7 @@ class DnsUpdater:
                     self._resync = False
             if update is None:
                 self._retries.clear()
-                self._last_wanted = {}
+                self._last_wanted, self._confirmed = {}, {}
                 continue
             if not self._engine.ready.is_set():
                 continue  # never push half-polled answers
@@ -140,6 +145,7 @@ class DnsUpdater:
         due: set[str] = set(changed_names(self._last_wanted, wanted))
         if resync:
             self._retries = {name: r for name, r in self._retries.items() if name in wanted}
+            self._confirmed = {name: r for name, r in self._confirmed.items() if name in wanted}
         if resync or now >= self._next_verify:
             due.update(wanted)
             self._next_verify = now + (update.verify_interval or config.schedule.interval)
@@ -163,6 +169,7 @@ class DnsUpdater:
             self._failed(client, update, fqdn, str(exc))
             return
         self._metrics.dns_update_in_sync.labels(fqdn).set(1)
+        self._confirmed = {**self._confirmed, fqdn: wanted}
         retry = self._retries.pop(fqdn, None)
         if retry is not None:
             logger.info("DNS update of %s on %s works again: %s", fqdn, client.where, wanted.describe())
@@ -208,6 +215,7 @@ class DnsUpdater:
     def _failed(self, client: UpdateClient, update: DnsUpdate, fqdn: str, error: str) -> None:
         self._metrics.dns_update_failures.labels(fqdn).inc()
         self._metrics.dns_update_in_sync.labels(fqdn).set(0)
+        self._confirmed = {name: r for name, r in self._confirmed.items() if name != fqdn}
         retry = self._retries.get(fqdn) or _Retry(0, 0.0, error)
         retry.failures += 1
         retry.error = error

@@ -38,6 +38,10 @@ ns1  IN A   {host}
 ias1 IN A   127.0.0.89
 """
 
+ALLOW_UPDATE = 'allow-update { key "{key}"; };'
+# As docs/dns-update.md advises: the key may change the A and AAAA of the managed names only.
+UPDATE_POLICY = "update-policy { grant {key} name ias1.{zone}. A AAAA; };"
+
 NAMED_CONF = """
 key "{key}" {{ algorithm hmac-sha256; secret "{secret}"; }};
 controls {{ }};
@@ -54,7 +58,7 @@ options {{
 zone "{zone}" {{
     type primary;
     file "{dir}/zone.db";
-    allow-update {{ key "{key}"; }};
+    {update_rule}
 }};
 """
 
@@ -89,14 +93,15 @@ def free_port(
 class Bind:
     """One named process in the foreground, its files in a temporary folder."""
 
-    def __init__(self, directory: Path, port: int) -> None:
+    def __init__(self, directory: Path, port: int, update_rule: str = ALLOW_UPDATE) -> None:
         self.directory = directory
         self.host = BIND_HOST
         self.port = port
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "named.log"
+        rule = update_rule.replace("{key}", KEY_NAME).replace("{zone}", ZONE)
         conf = NAMED_CONF.format(
-            key=KEY_NAME, secret=SECRET, dir=directory, port=port, host=self.host, zone=ZONE
+            key=KEY_NAME, secret=SECRET, dir=directory, port=port, host=self.host, zone=ZONE, update_rule=rule
         )
         (directory / "named.conf").write_text(conf)
         (directory / "zone.db").write_text(ZONE_FILE.format(zone=ZONE, host=self.host))
@@ -170,14 +175,12 @@ class Bind:
         assert reply.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(reply.rcode())
 
 
-@pytest.fixture
-def bind(tmp_path: Path) -> Iterator[Bind]:
-    """A running BIND with zone imagicle.example.com updatable with key sf-key."""
-    directory = tmp_path / "bind"
+def start_bind(directory: Path, update_rule: str = ALLOW_UPDATE) -> Bind:
+    """Start named in directory on a free port."""
     directory.mkdir()
     server: Bind | None = None
     for attempt in range(3):  # a free port can be taken by someone else before named binds it
-        server = Bind(directory, free_port(BIND_HOST))
+        server = Bind(directory, free_port(BIND_HOST), update_rule)
         try:
             server.start()
             break
@@ -185,6 +188,23 @@ def bind(tmp_path: Path) -> Iterator[Bind]:
             if attempt == 2 or "address in use" not in server.log.read_text(errors="replace"):
                 raise
     assert server is not None
+    return server
+
+
+@pytest.fixture
+def bind(tmp_path: Path) -> Iterator[Bind]:
+    """A running BIND with zone imagicle.example.com updatable with key sf-key (allow-update)."""
+    server = start_bind(tmp_path / "bind")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bind_with_policy(tmp_path: Path) -> Iterator[Bind]:
+    """The same, with an update-policy that lets the key change ias1's A and AAAA only."""
+    server = start_bind(tmp_path / "bind-policy", UPDATE_POLICY)
     try:
         yield server
     finally:

@@ -128,3 +128,16 @@ def test_a_server_that_is_down_is_an_error_saying_where(tmp_path: Path, transpor
     )
     with pytest.raises(UpdateError, match=re.escape(f"127.0.0.1:{port}: query {IAS1} A")):
         UpdateClient(update, ZONE).read(IAS1)
+
+
+def test_update_policy_as_documented_grants_the_managed_name_only(
+    bind_with_policy: Bind, tmp_path: Path
+) -> None:
+    bind = bind_with_policy
+    client = client_for(bind, tmp_path)
+    client.send(Change(IAS1, records_of(["127.0.0.81", "::1"], 30), client.read(IAS1)))
+    assert bind.addresses(IAS1) == {"127.0.0.81", "::1"}
+    other = f"ias2.{ZONE}"
+    with pytest.raises(UpdateError, match="REFUSED"):
+        client.send(Change(other, records_of(["127.0.0.81"], 30), Records()))
+    assert bind.addresses(other) == set()
