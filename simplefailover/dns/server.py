@@ -101,14 +101,15 @@ class DnsServer:
 
     def __init__(
         self,
-        sockets: list[tuple[socket.socket, socket.socket]],
+        udp: list[socket.socket],
+        tcp: list[socket.socket],
         respond: Respond,
         tcp_idle_timeout: float = 10.0,
         tcp_max_connections: int = 100,
         batched: bool = True,
     ) -> None:
         self.batched = batched  # recvmmsg/sendmmsg where the platform has them
-        self._pairs = sockets
+        self._udp, self._tcp = udp, tcp
         self._respond = respond
         self.tcp_idle_timeout = tcp_idle_timeout
         self.tcp_max_connections = tcp_max_connections
@@ -120,28 +121,28 @@ class DnsServer:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        """The (host, port) actually listened on, one per pair."""
-        return [udp.getsockname()[:2] for udp, _ in self._pairs]
+        """The (host, port) actually listened on (UDP; TCP uses the same ones)."""
+        return [udp.getsockname()[:2] for udp in self._udp]
 
     def start(self) -> None:
-        for udp, _ in self._pairs:
+        for udp in self._udp:
             host, port = udp.getsockname()[:2]
             serve = functools.partial(self._serve_udp, udp)
             self._threads.append(start_thread(f"dns-udp-{host}:{port}", serve))
-        self._threads.append(start_thread("dns-tcp", self._serve_tcp))
+        if self._tcp:
+            self._threads.append(start_thread("dns-tcp", self._serve_tcp))
 
     def stop(self) -> None:
         self._stopping = True
-        for udp, _ in self._pairs:
+        for udp in self._udp:
             # Wakes the thread blocked in recvfrom (Linux), though it reports ENOTCONN.
             with contextlib.suppress(OSError):
                 udp.shutdown(socket.SHUT_RD)
         self._wake_w.send(b"x")
         for thread in self._threads:
             thread.join(5)
-        for udp, tcp in self._pairs:
-            udp.close()
-            tcp.close()
+        for sock in self._udp + self._tcp:
+            sock.close()
         self._wake_r.close()
         self._wake_w.close()
         self._selector.close()
@@ -173,7 +174,7 @@ class DnsServer:
 
     def _serve_tcp(self) -> None:
         sel = self._selector
-        for _, tcp in self._pairs:
+        for tcp in self._tcp:
             tcp.setblocking(False)
             sel.register(tcp, selectors.EVENT_READ, "listen")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
