@@ -1,0 +1,453 @@
+"""This node's replicated SQLite database: versions local changes, sends and applies changes.
+
+Every replicated row has one current version in _cs_rows: (hlc, origin), tombstone or a JSON
+copy of the row, and the version it replaced when written (its base, to tell a plain update
+from a concurrent one). A member's vector says, per origin, the highest HLC it has; what a
+peer lacks is every current version above the peer's vector for its origin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import vector as vectors
+from .codec import decode_row, encode_row
+from .conflict import NONE, resolve
+from .hlc import HybridClock
+from .schema import MEMBERS, TableInfo, connect, install, quote, table_info
+from .vector import Vector
+
+logger = logging.getLogger(__name__)
+
+KEEP_CONFLICTS = 10000
+_VERSION = "SELECT hlc, origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
+_LOCAL = "SELECT hlc, origin, deleted, data, base_hlc, base_origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
+_TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+_CONFLICT = (
+    "INSERT INTO _cs_conflicts (tbl, pk, hlc, origin, deleted, data, winner_hlc, winner_origin, at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One version of one row, as stored and as sent."""
+
+    tbl: str
+    pk: str
+    hlc: int
+    origin: str
+    deleted: bool
+    data: str | None
+    base_hlc: int
+    base_origin: str
+
+    def wire(self) -> list[Any]:
+        """The change as a JSON-ready list."""
+        c = self
+        return [c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin]
+
+    @classmethod
+    def from_wire(cls, item: object) -> Change:
+        """Check and build a change received from a peer; raise ValueError if malformed."""
+        if not isinstance(item, list) or len(item) != 8:
+            raise ValueError("a change is a list of 8 fields")
+        tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin = item
+        if not (isinstance(tbl, str) and isinstance(pk, str) and isinstance(origin, str)):
+            raise ValueError("change table, key and origin must be strings")
+        if type(hlc) is not int or type(base_hlc) is not int or not isinstance(base_origin, str):
+            raise ValueError("change versions must be integers")
+        if deleted not in (0, 1) or (data is None) != bool(deleted):
+            raise ValueError("a change is a tombstone without data or a row with data")
+        if data is not None and not isinstance(data, str):
+            raise ValueError("a change is a tombstone without data or a row with data")
+        return cls(tbl, pk, hlc, origin, bool(deleted), data, base_hlc, base_origin)
+
+
+@dataclass
+class ApplyResult:
+    """What one apply did."""
+
+    applied: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    max_hlc: int = 0
+    stamped: list[Change] = field(default_factory=list)  # local changes versioned first
+
+
+@dataclass(frozen=True)
+class Member:
+    """A cluster member as recorded in the replicated members table."""
+
+    node_id: str
+    address: str
+    port: int
+    data_port: int
+    position: int
+    version: str
+
+
+@dataclass
+class Snapshot:
+    """A consistent read of the database for one outgoing stream."""
+
+    db: sqlite3.Connection
+    vector: Vector = field(default_factory=dict)
+
+    def batches(self, peer: Vector, size: int) -> Iterator[list[Change]]:
+        """The current versions the peer lacks, in HLC order, in batches of size."""
+        # Origins the peer has never heard of are sent from the start.
+        start = min((peer.get(o, 0) for o in self.vector), default=0)
+        cursor = self.db.execute(
+            "SELECT tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin FROM _cs_rows "
+            "WHERE hlc > ? ORDER BY hlc, origin",
+            (start,),
+        )
+        batch: list[Change] = []
+        while rows := cursor.fetchmany(size):
+            for r in rows:
+                if r[2] > peer.get(r[3], 0):
+                    batch.append(Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+class Store:
+    """One node's replicated database; safe to share between threads."""
+
+    def __init__(
+        self,
+        path: Path,
+        node_id: str,
+        tables: list[str],
+        clock: Callable[[], float] = time.time,
+        where: str = "cluster.tables",
+    ) -> None:
+        self.path = path
+        self.node_id = node_id
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.db = connect(str(path))
+        with self._write():
+            self.tables: dict[str, TableInfo] = install(self.db, tables, where)
+        self.hlc = HybridClock(max(int(self.meta("hlc") or 0), max(self.vector().values(), default=0)))
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------ metadata
+
+    def meta(self, key: str) -> Any:
+        """A value of _cs_meta, or None."""
+        row = self.db.execute("SELECT value FROM _cs_meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: Any, db: sqlite3.Connection | None = None) -> None:
+        """Set a value of _cs_meta (inside the caller's transaction when db is given)."""
+        sql = "INSERT OR REPLACE INTO _cs_meta (key, value) VALUES (?, ?)"
+        if db is not None:
+            db.execute(sql, (key, value))
+        else:
+            with self._write() as conn:
+                conn.execute(sql, (key, value))
+
+    def _bump(self, db: sqlite3.Connection, key: str, by: int) -> None:
+        if by:
+            db.execute(
+                "INSERT INTO _cs_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+                (key, by),
+            )
+
+    def counter(self, key: str) -> int:
+        """A counter kept in _cs_meta (applied, duplicates, conflicts...)."""
+        return int(self.meta(key) or 0)
+
+    def vector(self) -> Vector:
+        """This node's version vector."""
+        return dict(self.db.execute("SELECT origin, hlc FROM _cs_vector").fetchall())
+
+    def now_ms(self) -> int:
+        """This node's clock in ms (test offset included)."""
+        return int(self.clock() * 1000)
+
+    # ------------------------------------------------------------ local changes
+
+    def pending(self) -> int:
+        """How many captured changes wait for a version."""
+        return int(self.db.execute("SELECT count(*) FROM _cs_pending").fetchone()[0])
+
+    def stamp(self) -> list[Change]:
+        """Give every captured local change its version; return the new versions."""
+        if not self.db.execute("SELECT 1 FROM _cs_pending LIMIT 1").fetchone():
+            return []
+        with self._write() as db:
+            return self._stamp(db)
+
+    def _stamp(self, db: sqlite3.Connection) -> list[Change]:
+        rows = db.execute("SELECT seq, tbl, pk, wall FROM _cs_pending ORDER BY seq").fetchall()
+        if not rows:
+            return []
+        latest: dict[tuple[str, str], int] = {}
+        for _, tbl, pk, wall in rows:
+            latest.pop((tbl, pk), None)  # keep the order of each row's last change
+            latest[(tbl, pk)] = wall
+        offset = self.now_ms() - int(time.time() * 1000)  # the test clock offset, if any
+        out = []
+        for (tbl, pk), wall in latest.items():
+            info = self.tables.get(tbl)
+            if info is None:
+                continue  # a table no longer replicated: its old triggers' notes are dropped
+            hlc = self.hlc.tick(wall + offset)
+            keys = json.loads(pk)
+            where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
+            found = db.execute(f"SELECT * FROM {quote(tbl)} WHERE {where}", keys).fetchone()
+            data = None
+            if found is not None:
+                columns = tuple(d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description)
+                data = encode_row(columns, found)
+            base = db.execute(_VERSION, (tbl, pk)).fetchone()
+            change = Change(tbl, pk, hlc, self.node_id, data is None, data, *(base or NONE))
+            self._put(db, change)
+            out.append(change)
+        db.execute("DELETE FROM _cs_pending WHERE seq <= ?", (rows[-1][0],))
+        if out:
+            db.execute(
+                "INSERT OR REPLACE INTO _cs_vector (origin, hlc) VALUES (?, ?)", (self.node_id, out[-1].hlc)
+            )
+        self.set_meta("hlc", self.hlc.last, db)
+        return out
+
+    def backfill(self) -> int:
+        """Capture every existing row of the replicated tables (the data becomes the cluster's)."""
+        with self._write() as db:
+            count = 0
+            for info in self.tables.values():
+                keys = ", ".join(quote(c) for c in info.pk)
+                count += db.execute(
+                    f"INSERT INTO _cs_pending (tbl, pk, wall) SELECT ?, json_array({keys}), ? "
+                    f"FROM {quote(info.name)}",
+                    (info.name, int(time.time() * 1000)),
+                ).rowcount
+            self._stamp(db)
+        return count
+
+    @staticmethod
+    def _put(db: sqlite3.Connection, c: Change) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO _cs_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin),
+        )
+
+    # ------------------------------------------------------------ sending
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """A consistent read (its own connection, WAL snapshot) for streaming to a peer."""
+        db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        try:
+            db.execute("BEGIN")
+            snap = Snapshot(db, dict(db.execute("SELECT origin, hlc FROM _cs_vector").fetchall()))
+            yield snap
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    # ------------------------------------------------------------ applying
+
+    def apply(self, changes: list[Change], final: Vector | None = None) -> ApplyResult:
+        """Apply a batch from a peer in one transaction, with the vector it advances."""
+        result = ApplyResult()
+        with self._write() as db:
+            # Local writes not yet versioned must compete with what arrives.
+            result.stamped = self._stamp(db)
+            db.execute("UPDATE _cs_flag SET applying = 1")
+            for change in changes:
+                self._apply_one(db, change, result)
+            advanced = vectors.advance({}, ((c.origin, c.hlc) for c in changes))
+            if final:
+                advanced = vectors.merge(advanced, final)
+            current = self.vector()
+            for origin, hlc in advanced.items():
+                if hlc > current.get(origin, 0):
+                    db.execute("INSERT OR REPLACE INTO _cs_vector (origin, hlc) VALUES (?, ?)", (origin, hlc))
+            self.hlc.observe(result.max_hlc)
+            self.set_meta("hlc", self.hlc.last, db)
+            self._bump(db, "applied", result.applied)
+            self._bump(db, "duplicates", result.duplicates)
+            self._bump(db, "conflicts", result.conflicts)
+            db.execute("UPDATE _cs_flag SET applying = 0")
+        return result
+
+    def _apply_one(self, db: sqlite3.Connection, c: Change, result: ApplyResult) -> None:
+        info = self.tables.get(c.tbl)
+        if info is None:
+            raise ValueError(f"change for table {c.tbl!r}, which is not replicated here")
+        result.max_hlc = max(result.max_hlc, c.hlc)
+        local = db.execute(_LOCAL, (c.tbl, c.pk)).fetchone()
+        mine = Change(c.tbl, c.pk, local[0], local[1], bool(local[2]), *local[3:]) if local else None
+        decision = resolve(
+            (c.hlc, c.origin),
+            (c.base_hlc, c.base_origin),
+            (mine.hlc, mine.origin) if mine else None,
+            (mine.base_hlc, mine.base_origin) if mine else NONE,
+        )
+        if decision.action == "same":
+            result.duplicates += 1
+            return
+        if decision.conflict:
+            assert mine is not None
+            loser, winner = (c, mine) if decision.action == "keep" else (mine, c)
+            db.execute(
+                _CONFLICT,
+                (*loser.wire()[:6], winner.hlc, winner.origin, time.time()),
+            )
+            result.conflicts += 1
+        if decision.action == "keep":
+            result.kept += 1
+            return
+        self._write_row(db, info, c)
+        self._put(db, c)
+        result.applied += 1
+
+    @staticmethod
+    def _write_row(db: sqlite3.Connection, info: TableInfo, c: Change) -> None:
+        if c.data is None:
+            keys = json.loads(c.pk)
+            if not isinstance(keys, list) or len(keys) != len(info.pk):
+                raise ValueError(f"bad primary key {c.pk!r} for table {info.name!r}")
+            where = " AND ".join(f"{quote(col)} IS ?" for col in info.pk)
+            db.execute(f"DELETE FROM {quote(info.name)} WHERE {where}", keys)
+            return
+        row = decode_row(c.data)
+        columns = [col for col in row if col in info.columns]
+        names = ", ".join(quote(col) for col in columns)
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT OR REPLACE INTO {quote(info.name)} ({names}) VALUES ({marks})"
+        db.execute(sql, [row[col] for col in columns])
+
+    # ------------------------------------------------------------ whole copy (join)
+
+    def replace_all(self, changes: list[Change], vector: Vector, schemas: dict[str, str]) -> None:
+        """Replace every replicated table's content with a peer's copy, in one transaction."""
+        with self._write() as db:
+            for name, sql in schemas.items():
+                exists = db.execute(_TABLE_EXISTS, (name,)).fetchone()
+                if not exists and name in self.tables and sql.upper().startswith("CREATE TABLE"):
+                    db.execute(sql)
+            self.tables = install(db, [t for t in self.tables if t != MEMBERS], "join")
+            db.execute("UPDATE _cs_flag SET applying = 1")
+            for info in self.tables.values():
+                db.execute(f"DELETE FROM {quote(info.name)}")
+            db.execute("DELETE FROM _cs_rows")
+            db.execute("DELETE FROM _cs_vector")
+            db.execute("DELETE FROM _cs_pending")
+            db.execute("DELETE FROM _cs_known")
+            for c in changes:
+                if c.tbl not in self.tables:
+                    raise ValueError(f"the peer replicates {c.tbl!r}, not in cluster.tables.replicated here")
+                if not c.deleted:
+                    self._write_row(db, self.tables[c.tbl], c)
+                self._put(db, c)
+                self.hlc.observe(c.hlc)
+            for origin, hlc in vector.items():
+                db.execute("INSERT INTO _cs_vector (origin, hlc) VALUES (?, ?)", (origin, hlc))
+                self.hlc.observe(hlc)
+            self.set_meta("hlc", self.hlc.last, db)
+            db.execute("UPDATE _cs_flag SET applying = 0")
+
+    def schemas(self) -> dict[str, str]:
+        """CREATE TABLE statements of the replicated tables, for a joining node."""
+        names = list(self.tables)
+        marks = ",".join("?" * len(names))
+        sql = f"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
+        rows = self.db.execute(sql, names).fetchall()
+        return dict(rows)
+
+    def refresh_tables(self) -> None:
+        """Re-read the replicated tables' columns (after a schema change)."""
+        self.tables = {name: table_info(self.db, name, "cluster.tables") for name in self.tables}
+
+    # ------------------------------------------------------------ members
+
+    def members(self) -> list[Member]:
+        """Every member, by position."""
+        rows = self.db.execute(
+            f"SELECT node_id, address, port, data_port, position, version FROM {MEMBERS} ORDER BY position"
+        ).fetchall()
+        return [Member(*r) for r in rows]
+
+    def add_member(self, m: Member) -> None:
+        """Record a member (as a local change, so it replicates) and version it now."""
+        with self._write() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO {MEMBERS} (node_id, address, port, data_port, position, version) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (m.node_id, m.address, m.port, m.data_port, m.position, m.version),
+            )
+            self._stamp(db)
+
+    # ------------------------------------------------------------ what the others have, and GC
+
+    def known(self) -> dict[str, Vector]:
+        """The last vector heard of each member (this node's own is current)."""
+        out: dict[str, Vector] = {}
+        for member, origin, hlc in self.db.execute("SELECT member, origin, hlc FROM _cs_known"):
+            out.setdefault(member, {})[origin] = hlc
+        out[self.node_id] = self.vector()
+        return out
+
+    def learn(self, known: dict[str, Vector]) -> None:
+        """Merge vectors of other members heard from a peer."""
+        with self._write() as db:
+            for member, vec in known.items():
+                if member == self.node_id:
+                    continue
+                for origin, hlc in vec.items():
+                    db.execute(
+                        "INSERT INTO _cs_known (member, origin, hlc) VALUES (?, ?, ?) "
+                        "ON CONFLICT (member, origin) DO UPDATE SET hlc = max(hlc, excluded.hlc)",
+                        (member, origin, hlc),
+                    )
+
+    def gc(self) -> int:
+        """Drop tombstones every current member has; trim old conflicts. Return rows dropped."""
+        ids = [m.node_id for m in self.members()]
+        known = self.known()
+        if not ids or any(i not in known for i in ids):
+            return 0
+        floor = vectors.floor(known[i] for i in ids)
+        with self._write() as db:
+            dropped = 0
+            for origin, hlc in floor.items():
+                dropped += db.execute(
+                    "DELETE FROM _cs_rows WHERE deleted = 1 AND origin = ? AND hlc <= ?", (origin, hlc)
+                ).rowcount
+            trim = "DELETE FROM _cs_conflicts WHERE id <= (SELECT max(id) FROM _cs_conflicts) - ?"
+            db.execute(trim, (KEEP_CONFLICTS,))
+        return dropped
