@@ -124,6 +124,9 @@ def test_reload_moves_recipients_priority_and_hostnames_without_dns_silence(
             wait_until(lambda: _answers(WWW, dns_port) == ["127.0.0.51"], 30, "www -> n1 over DNS")
             wait_until(pid_file.exists, 10, "the pid file")
             assert int(pid_file.read_text()) == process.pid
+            if not Path("/run/systemd/system").is_dir():  # without systemd, status finds it by its pid file
+                status = cli("service", "status", "-c", str(path))
+                assert status.returncode == 0 and f"running: pid {process.pid}" in status.stdout
             thread.start()
 
             # New recipients, n2 above n1, one more hostname: applied by `simplefailover reload`.
