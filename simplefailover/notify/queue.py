@@ -78,7 +78,7 @@ class SendQueue:
     def pending(self) -> int:
         """Mails not yet sent nor given up."""
         with self._cond:
-            return len(self._pending) + (1 if self._busy and not self._pending else 0)
+            return len(self._pending)  # a batch being sent stays listed until each mail is done
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued mail is sent or given up; False on timeout."""
