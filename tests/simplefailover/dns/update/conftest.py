@@ -120,7 +120,10 @@ class Bind:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 tail = self.log.read_text(errors="replace")[-2000:]
-                raise AssertionError(f"named did not come up on {self.host}:{self.port}:\n{tail}")
+                raise AssertionError(
+                    f"named did not come up on {self.host}:{self.port} (if its log says 'permission denied', "
+                    f"AppArmor's usr.sbin.named profile may keep it out of {self.directory}):\n{tail}"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
