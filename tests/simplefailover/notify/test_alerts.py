@@ -91,7 +91,7 @@ def test_a_flapping_node_produces_one_digest(smtp_server: SmtpServer, tmp_path: 
     path = tmp_path / "config.yaml"
     inbox = smtp_server.collector
     with running_nodes() as (nodes, http_port):
-        path.write_text(config_text(smtp_server.port, http_port, storm_threshold=2, storm_window=6))
+        path.write_text(config_text(smtp_server.port, http_port, storm_threshold=2, storm_window=8))
         with running_daemon(path) as daemon:
             wait_status(daemon, "n1", Status.OK)
             for _ in range(3):  # six changes: two mailed one by one, four in the digest
