@@ -230,6 +230,10 @@ class Engine:
             self._agreed_once = True
             why = {key: explain(verdict.votes, key, status) for key, status in verdict.statuses.items()}
             out += board.decide(verdict.statuses, now, why)
+        elif not self._agreed_once and agreement.starting(now):
+            self._basis = (
+                "waiting"  # just started: answer nothing until a majority is heard or the grace ends
+            )
         elif isolation == "publish_own" or not self._agreed_once:
             self._basis = "own"
             note = f"own check: no majority of the {len(agreement.members)} instances to agree with"

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import Config
 from ..engine import Snapshot
+from ..peers.report import agreement_json
 from ..state import CheckKey, CheckState, Status, Transition
 
 PAGE_EVENTS = 50
@@ -83,6 +84,7 @@ class StatusView:
     hostnames: tuple[HostnameRow, ...]
     checks: tuple[CheckRow, ...]
     events: tuple[EventRow, ...]  # newest first
+    peers: dict[str, Any] | None = None  # agreement with the other instances (SF-5); None when alone
 
     @property
     def all_down(self) -> tuple[HostnameRow, ...]:
@@ -178,6 +180,7 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
         hostnames=tuple(hostnames),
         checks=tuple(checks),
         events=tuple(_event_row(t) for t in reversed(recent)),
+        peers=agreement_json(snapshot.agreement, snapshot.checks, table),
     )
 
 
@@ -261,6 +264,8 @@ def as_json(view: StatusView) -> dict[str, Any]:
             }
             for e in view.events
         ],
+        # Only with peers configured, so a single instance's document is as before.
+        **({"peers": view.peers} if view.peers is not None else {}),
     }
 
 

@@ -114,9 +114,13 @@ class Agreement:
         """Views of the peers heard within stale_after, by member id."""
         return [v for m, v in sorted(self.views.items()) if m in self.members and self._fresh(v, now)]
 
+    def starting(self, now: float) -> bool:
+        """Whether this instance started less than stale_after ago: peers may not have spoken yet."""
+        return now - self.started_at < self.stale_after
+
     def isolated(self, now: float) -> bool:
         """Whether this instance hears no strict majority of the members (after a start-up grace)."""
-        if now - self.started_at < self.stale_after:
+        if self.starting(now):
             return False
         return not majority(1 + len(self.fresh(now)), len(self.members))
 
@@ -185,7 +189,7 @@ class AgreementState:
     me: str
     members: tuple[str, ...]
     verdict: Verdict
-    basis: str  # "agreed" | "kept" (no quorum, last agreed answers) | "own" (no quorum, own checks)
+    basis: str  # agreed | kept (no quorum: last agreed) | own (no quorum: own checks) | waiting (start)
     sender: str | None  # the instance that mails cluster-wide events
     views: tuple[PeerView, ...]  # every peer's latest view, heard recently or not
     stale_after: float
