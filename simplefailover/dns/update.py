@@ -216,18 +216,25 @@ class DnsUpdater:
         self._metrics.dns_update_failures.labels(fqdn).inc()
         self._metrics.dns_update_in_sync.labels(fqdn).set(0)
         self._confirmed = {name: r for name, r in self._confirmed.items() if name != fqdn}
-        retry = self._retries.get(fqdn) or _Retry(0, 0.0, error)
+        retry = self._retries.get(fqdn) or _Retry(0, 0.0, "")
         retry.failures += 1
-        retry.error = error
         wait = backoff(retry.failures, update.retry_delay, update.retry_max_delay)
         retry.due = self._clock() + wait
         self._retries[fqdn] = retry
-        logger.warning(
-            "DNS update of %s failed (attempt %d, next in %.1f s): %s", fqdn, retry.failures, wait, error
+        # A dead server fails the same way every time: say it once, and again when it changes.
+        level = logging.WARNING if error != retry.error else logging.DEBUG
+        retry.error = error
+        logger.log(
+            level,
+            "DNS update of %s failed (attempt %d, next in %.1f s): %s",
+            fqdn,
+            retry.failures,
+            wait,
+            error,
         )
         if retry.failures >= update.alert_after and not retry.alerted:
             retry.alerted = True
-            self._alert(fqdn, client.where, error)
+            self._alert(fqdn, client.where, error.removeprefix(f"{client.where}: "))
 
     def _alert(self, fqdn: str, where: str, error: str) -> None:
         if self._on_failure is None:
