@@ -420,7 +420,7 @@ class Cluster(_Model):
     timeout: float = Field(5, gt=0, le=300, description="seconds to wait for a peer before trying the next")
     batch_rows: int = Field(2000, ge=1, le=100000, description="changes sent per batch (one transaction)")
     max_message: int = Field(
-        16 * 1024 * 1024, ge=65536, description="largest sync message accepted, bytes; larger ones are refused"
+        16 * 1024 * 1024, ge=65536, description="largest sync message accepted, bytes; larger are refused"
     )
     gc_interval: float = Field(
         300, gt=0, description="seconds between removals of tombstones every member already has"
