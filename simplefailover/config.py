@@ -681,11 +681,19 @@ def _cross_checks(source: YamlSource) -> list[tuple[tuple[str | int, ...], str]]
 
 
 def _update_hostname_checks(data: dict[str, Any], names: dict[str, int]) -> list[tuple[tuple[Any, ...], str]]:
-    """dns.update.hostnames must name hostnames that exist."""
+    """dns.update.hostnames must name hostnames that exist, inside dns.update.zone."""
     dns = data.get("dns")
     update = dns.get("update") if isinstance(dns, dict) else None
     wanted = update.get("hostnames") if isinstance(update, dict) else None
     found: list[tuple[tuple[Any, ...], str]] = []
+    zone = data.get("zone")
+    zone_name = zone.get("name") if isinstance(zone, dict) else None
+    target = update.get("zone") if isinstance(update, dict) else None
+    if isinstance(zone_name, str) and isinstance(target, str):
+        inner, outer = zone_name.lower().rstrip("."), target.lower().rstrip(".")
+        if inner != outer and not inner.endswith("." + outer):
+            message = f"the hostnames of zone {inner} are not inside zone {outer}: the server would refuse"
+            found.append((("dns", "update", "zone"), message))
     if isinstance(wanted, list) and names:
         for index, name in enumerate(wanted):
             if isinstance(name, str) and name.lower().rstrip(".") not in names:

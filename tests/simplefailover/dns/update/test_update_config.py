@@ -103,3 +103,12 @@ def test_the_secret_is_read_when_used_so_a_new_one_needs_no_reload(
         from_env.dns.update.secret()
     monkeypatch.setenv("SF_TEST_TSIG", " c2VjcmV0 ")
     assert from_env.dns.update.secret() == "c2VjcmV0"
+
+
+def test_a_zone_that_does_not_contain_the_hostnames_is_refused() -> None:
+    assert problems("    {server: 127.0.0.1, key_name: k, secret_env: S, zone: other.example}\n") == [
+        "dns.update.zone: the hostnames of zone imagicle.example.com are not inside zone other.example: "
+        "the server would refuse (config.yaml, line 8)"
+    ]
+    parent = parse_config(BASE + "    {server: 127.0.0.1, key_name: k, secret_env: S, zone: Example.COM.}\n")
+    assert parent.dns.update is not None and parent.dns.update.zone == "example.com"
