@@ -22,6 +22,7 @@ class RemoteError(ClusterSyncError):
 class Refused(ClusterSyncError):
     """The session was refused on purpose (clock offset, version mismatch, busy)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, offset: float | None = None) -> None:
         self.reason = reason
+        self.offset = offset  # the measured clock offset, when known
         super().__init__(detail)

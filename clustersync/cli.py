@@ -1,0 +1,183 @@
+"""The `clustersync` command: create, join, run, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from simplefailover.config import Config, load_config, parse_hostport
+from simplefailover.errors import ConfigError
+
+from . import __version__
+from .daemon import cluster_of, open_store
+from .errors import ClusterSyncError
+from .protocol import create_secret, load_secret
+from .status import alarms, load_health
+
+DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        lines = "\n".join(f"  {p}" for p in exc.problems)
+        raise SystemExit(
+            f"{path}: invalid configuration ({len(exc.problems)} problem(s)):\n{lines}"
+        ) from None
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from .membership import create
+
+    config = _load(args.config)
+    cluster = cluster_of(config)
+    if create_secret(cluster.secret_path()):
+        print(
+            f"created the cluster secret {cluster.secret_path()} (mode 0600); copy it to every joining node"
+        )
+    load_secret(cluster.secret_path())
+    store = open_store(config)
+    try:
+        count = create(store, str(cluster.address), cluster.port, cluster.sync_port())
+    finally:
+        store.close()
+    print(f"cluster created on {cluster.node_id} ({cluster.address}): {count} rows are the cluster's data")
+    print(f"next: clustersync run -c {args.config}")
+    return 0
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    from .membership import join
+    from .server import open_channel
+
+    config = _load(args.config)
+    cluster = cluster_of(config)
+    secret = load_secret(cluster.secret_path())
+    try:
+        host, port = parse_hostport(args.peer, cluster.port)
+    except ValueError as exc:
+        raise ClusterSyncError(f"--peer: {exc}") from None
+    store = open_store(config)
+    try:
+        ch = open_channel((host, port), secret, cluster.max_message, cluster.timeout * 6, store.clock)
+        try:
+            count = join(ch, store, str(cluster.address), cluster.port, cluster.sync_port())
+        finally:
+            ch.sock.close()
+    except OSError as exc:
+        raise ClusterSyncError(f"cannot reach {host} port {port}: {exc}") from exc
+    finally:
+        store.close()
+    print(f"{cluster.node_id} joined through {host}:{port}: {count} rows copied")
+    print(f"next: clustersync run -c {args.config}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import run
+
+    config = _load(args.config)
+    return run(config, Path(args.config))
+
+
+def status_data(config: Config) -> dict[str, Any]:
+    """Members, strategy, alarms and counters of this node, as JSON-ready data."""
+    cluster = cluster_of(config)
+    store = open_store(config)
+    try:
+        health = load_health(cluster.state_dir)
+        stale = 3 * cluster.sync_interval + 2 * cluster.timeout + 5
+        members = store.members()
+        return {
+            "node_id": cluster.node_id,
+            "strategy": cluster.strategy,
+            "version": __version__,
+            "member": bool(store.meta("member")),
+            "members": [
+                {
+                    "id": m.node_id,
+                    "address": m.address,
+                    "position": m.position,
+                    "version": m.version,
+                    "local": m.node_id == cluster.node_id,
+                    "strategy": cluster.strategy,
+                }
+                for m in members
+            ],
+            "alarms": alarms(bool(store.meta("member")), health, stale, time.time()),
+            "vector": store.vector(),
+            "pending": store.pending(),
+            "counters": {k: store.counter(k) for k in ("applied", "duplicates", "conflicts")},
+        }
+    finally:
+        store.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    data = status_data(_load(args.config))
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    a = data["alarms"]
+    print(f"node {data['node_id']} ({data['strategy']}, version {data['version']})")
+    ready = a["readiness"]
+    print(f"readiness: {'ready' if ready['ready'] else 'NOT READY'}: {ready['reason']}")
+    act = a["activity"]
+    print(f"activity: {act['state']} (peer {act['peer']}, successor {act['successor']})")
+    print(f"time alignment: {a['time_alignment']['state']} {a['time_alignment']['detail']}".rstrip())
+    print("members:")
+    for m in data["members"]:
+        mark = " (this node)" if m["local"] else ""
+        print(f"  {m['position']:>3}  {m['id']:<20} {m['address']:<40} {m['version']}{mark}")
+    print(f"pending local changes: {data['pending']}; counters: {data['counters']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clustersync", description="Keep the cluster's SQLite data in sync."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, func, text in (
+        ("create", cmd_create, "make this node the first member; its data becomes the cluster's"),
+        ("join", cmd_join, "join a cluster through a member; this node's replicated data is replaced"),
+        ("run", cmd_run, "serve and sync with the successor in ring order"),
+        ("status", cmd_status, "members, strategy and the three alarms"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+        cmd.set_defaults(func=func)
+        if name == "join":
+            cmd.add_argument(
+                "--peer", required=True, metavar="ADDRESS[:PORT]", help="any member (control port)"
+            )
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.INFO if args.command == "run" else logging.WARNING
+    level = max(logging.DEBUG, level - 10 * args.verbose)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ClusterSyncError as exc:
+        print(f"clustersync {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""TCP servers of one member: data sync (port above 52700) and control (join)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+
+from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
+from .protocol import Channel, Message
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Channel, Message, str], None]
+
+
+class Server:
+    """Accept connections on one address; authenticate; hand each request to a handler by type."""
+
+    def __init__(
+        self,
+        name: str,
+        address: tuple[str, int],
+        secret: Callable[[], bytes],
+        handlers: dict[str, Handler],
+        max_message: int,
+        timeout: float,
+        clock: Callable[[], float],
+        max_connections: int = 32,
+    ) -> None:
+        self.name = name
+        self.handlers = handlers
+        self.secret = secret
+        self.max_message = max_message
+        self.timeout = timeout
+        self.clock = clock
+        self._slots = threading.BoundedSemaphore(max_connections)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind(address)
+        except OSError as exc:
+            self.sock.close()
+            raise ClusterSyncError(
+                f"cannot listen on {address[0]} port {address[1]} ({name}): {exc}"
+            ) from exc
+        self.sock.listen(64)
+        self.address = self.sock.getsockname()[:2]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._serve, name=f"clustersync-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting connections."""
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        if self._thread:
+            self._thread.join(5)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                return
+            if not self._slots.acquire(blocking=False):
+                logger.warning("%s: too many connections, closing one from %s", self.name, peer[0])
+                conn.close()
+                continue
+            threading.Thread(target=self._handle, args=(conn, peer[0]), daemon=True).start()
+
+    def _handle(self, conn: socket.socket, peer: str) -> None:
+        ch: Channel | None = None
+        try:
+            conn.settimeout(self.timeout)
+            ch = Channel.accept(conn, self.secret(), self.max_message, self.clock)
+            first = ch.recv()
+            handler = self.handlers.get(first["type"])
+            if handler is None:
+                raise ProtocolError(f"unknown request {first['type']!r} on the {self.name} port")
+            handler(ch, first, peer)
+        except Refused as exc:
+            logger.info("%s: refused %s: %s", self.name, peer, exc)
+        except (ProtocolError, ValueError) as exc:
+            logger.warning("%s: bad request from %s: %s", self.name, peer, exc)
+            if ch is not None:
+                ch.send_error(str(exc))
+                _linger(conn)
+        except (OSError, RemoteError) as exc:
+            logger.info("%s: connection from %s ended: %s", self.name, peer, exc)
+        except Exception:
+            logger.exception("%s: request from %s failed", self.name, peer)
+            if ch is not None:
+                ch.send_error("internal error")
+        finally:
+            conn.close()
+            self._slots.release()
+
+
+def _linger(conn: socket.socket, limit: int = 1 << 20) -> None:
+    """Read and drop what the peer still sends (bounded), so our error reaches it, not a reset."""
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.5)
+        while limit > 0 and (chunk := conn.recv(65536)):
+            limit -= len(chunk)
+    except OSError:
+        pass
+
+
+def open_channel(
+    address: tuple[str, int], secret: bytes, max_message: int, timeout: float, clock: Callable[[], float]
+) -> Channel:
+    """Connect to a member's port and authenticate."""
+    sock = socket.create_connection(address, timeout=timeout)
+    try:
+        sock.settimeout(timeout)
+        return Channel.connect(sock, secret, max_message, clock)
+    except BaseException:
+        sock.close()
+        raise
