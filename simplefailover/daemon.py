@@ -108,11 +108,9 @@ class Daemon:
         # from the old table until the new one is complete, never from nothing.
         self.engine.reconfigure(config)
         self.metrics.follow_config(self.engine.snapshot().checks)
-        try:
-            self.services.reconfigure(config)
-        except Exception:  # a part that cannot follow must not stop the others or the loop
-            logger.exception("reload of %s: a service failed to take the new config", self.config_path)
-        self.engine.add_event(Transition("reload", time.time(), "", "applied", str(self.config_path)))
+        failed = self.services.reconfigure(config)  # each failure is logged; the others go on
+        detail = f"{self.config_path}" + (f"; kept the old config: {', '.join(failed)}" if failed else "")
+        self.engine.add_event(Transition("reload", time.time(), "", "applied", detail))
         logger.info("reloaded %s", self.config_path)
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 from .config import Config
@@ -54,7 +54,7 @@ class ServiceGroup:
     def add(self, service: Service) -> None:
         self._services.append(service)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Service]:
         return iter(self._services)
 
     def start(self) -> None:
@@ -75,7 +75,17 @@ class ServiceGroup:
             except Exception:
                 logger.exception("stopping %s failed", service.name)
 
-    def reconfigure(self, config: Config) -> None:
+    def reconfigure(self, config: Config) -> list[str]:
+        """Give every service the new config; one that fails does not stop the others.
+
+        Returns the names of the services that could not follow (each failure is logged).
+        """
+        failed = []
         for service in self._services:
             if isinstance(service, Reconfigurable):
-                service.reconfigure(config)
+                try:
+                    service.reconfigure(config)
+                except Exception:
+                    logger.exception("%s could not take the new config; it keeps the old one", service.name)
+                    failed.append(service.name)
+        return failed
