@@ -92,23 +92,29 @@ def choose_answer(
             False,
             f"{best.id} is the highest-priority node whose {hostname.polling} is OK",
         )
+    # A node whose check has not reported yet (added by a reload) may still turn out
+    # OK: "all down" is declared only once every node is known to be KO, and an
+    # all-down hostname stays so until a node is OK.
+    waiting = sum(status_of.get(node.id, Status.UNKNOWN) is Status.UNKNOWN for node in nodes)
+    all_down = not waiting or (previous is not None and previous.all_down)
+    prefix = f"no node is OK yet ({waiting} not checked yet)" if waiting else "no node is OK"
     policy = hostname.when_all_down
     if policy == "last" and previous is not None and previous.addresses:
         return Answer(
             previous.node_ids,
             previous.addresses,
-            True,
-            "no node is OK: keeping the last answer (when_all_down: last)",
+            all_down,
+            f"{prefix}: keeping the last answer (when_all_down: last)",
         )
     if policy == "none":
-        return Answer((), (), True, "no node is OK: answering no address (when_all_down: none)")
+        return Answer((), (), all_down, f"{prefix}: answering no address (when_all_down: none)")
     ordered = sorted(nodes, key=lambda n: -n.priority)  # stable: ties keep config order
     note = " (when_all_down: last, but there is no earlier answer)" if policy == "last" else ""
     return Answer(
         tuple(n.id for n in ordered),
         tuple(str(n.address) for n in ordered),
-        True,
-        f"no node is OK: answering every node{note}",
+        all_down,
+        f"{prefix}: answering every node{note}",
     )
 
 
@@ -193,6 +199,8 @@ class HealthBoard:
             out.append(Transition("check", now, old.value, new.value, why.get(key, ""), node_id, polling_id))
         if not self.table.ready and self._unknown:
             return out  # nothing is served before this instance's first full round
+        if not out and self.table.ready:
+            return []  # same statuses, same answers: a heartbeat costs no recompute
         return [*out, *self._recompute(now)]
 
     def adopt_serial(self, serial: int) -> bool:

@@ -6,12 +6,11 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import replace
 
 from ..config import Config
 from ..engine import Engine
 from ..service import start_thread
-from ..state import AnswerTable, Status, Transition
+from ..state import AnswerTable, Transition
 from .digest import StormGate
 from .messages import DNS_UPDATE, Mail, Origin, is_notable, origin_of, render, render_digest
 from .notifier import Notifier
@@ -37,7 +36,6 @@ class AlertService:
         monitoring = config.monitoring
         self._gate: StormGate[Transition] = StormGate(monitoring.storm_threshold, monitoring.storm_window)
         self._inbox: deque[tuple[Transition, AnswerTable]] = deque()
-        self._deferred: dict[str, Transition] = {}  # fqdn -> all_down held until its checks report
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -46,44 +44,12 @@ class AlertService:
     def on_transitions(self, transitions: list[Transition]) -> None:
         """Engine listener: keep the transitions worth a mail, with the answers they led to."""
         with self._cond:  # poll threads call in concurrently
-            notable = [t for t in self._settle_all_down(transitions) if is_notable(t)]
+            notable = [t for t in transitions if is_notable(t)]
         if notable and self._config.monitoring.notifications:
             table = self._engine.table
             with self._cond:
                 self._inbox.extend((t, table) for t in notable)
                 self._cond.notify_all()
-
-    def _settle_all_down(self, transitions: list[Transition]) -> list[Transition]:
-        """Hold "all down" for a hostname whose checks have not all reported yet.
-
-        A hostname added by a reload has only UNKNOWN checks at first, which reads as
-        all down. That is not news; it is mailed only if it still holds once every
-        check of its polling has a result.
-        """
-        out: list[Transition] = []
-        for t in transitions:
-            if t.kind == "all_down" and self._unsettled(t.hostname):
-                self._deferred[t.hostname] = t
-                continue
-            if t.kind == "recovered":
-                self._deferred.pop(t.hostname, None)
-            out.append(t)
-        for fqdn, held in list(self._deferred.items()):
-            if self._unsettled(fqdn):
-                continue
-            del self._deferred[fqdn]
-            answer = self._engine.table.answers.get(fqdn)
-            if answer is not None and answer.all_down:
-                out.append(replace(held, at=max((t.at for t in transitions), default=held.at)))
-        return out
-
-    def _unsettled(self, fqdn: str) -> bool:
-        config = self._engine.config
-        polling = next((h.polling for h in config.hostnames if config.fqdn(h) == fqdn), None)
-        if polling is None:
-            return False
-        states = [self._engine.check_state(node.id, polling) for node in config.nodes]
-        return any(state is None or state.status is Status.UNKNOWN for state in states)
 
     def dns_update_failed(self, hostname: str, server: str, error: str) -> None:
         """Report that pushing `hostname`'s answer to `server` (RFC 2136) failed; mails it."""

@@ -176,5 +176,43 @@ def test_answer_is_highest_priority_ok_node(priorities: list[int], statuses: lis
         assert answer.node_ids == (first_top.id,)
         assert not answer.all_down
     else:
-        assert answer.all_down
+        # With nothing earlier, all down is declared only once every node is known KO.
+        assert answer.all_down is all(s is Status.KO for s in status_of.values())
         assert set(answer.node_ids) == {n.id for n in config.nodes}
+
+
+def test_hostname_added_by_reload_is_not_all_down_before_its_checks_report() -> None:
+    board = HealthBoard(make_config())
+    for node in "abc":
+        feed(board, node, "+")
+    bigger = parse_config(
+        BASE.replace("POLICY", "all")
+        .replace(
+            "  - {id: p, method: tcp, port: 9}\n",
+            "  - {id: p, method: tcp, port: 9}\n  - {id: q, method: tcp, port: 10}\n",
+        )
+        .replace("hostnames:\n", "hostnames:\n  - {name: api, polling: q}\n")
+    )
+    transitions = board.reconfigure(bigger, now=10)
+    assert not board.table.answers["api.example.test"].all_down
+    assert "not checked yet" in board.table.answers["api.example.test"].reason
+    assert not [t for t in transitions if t.kind == "all_down"]
+    out = []
+    for node in "abc":
+        out += board.observe(node, "q", ko(11))
+    assert [t.kind for t in out if t.kind in ("all_down", "recovered")] == ["all_down"]
+    assert board.table.answers["api.example.test"].all_down
+
+
+def test_node_added_to_an_all_down_hostname_keeps_it_all_down() -> None:
+    board = HealthBoard(make_config())
+    for node in "abc":
+        feed(board, node, "-")
+    assert board.table.answers["www.example.test"].all_down
+    more = BASE.replace("POLICY", "all").replace(
+        "  - {id: c, address: 127.0.0.13, priority: 5}\n",
+        "  - {id: c, address: 127.0.0.13, priority: 5}\n  - {id: d, address: 127.0.0.14}\n",
+    )
+    transitions = board.reconfigure(parse_config(more), now=10)
+    assert board.table.answers["www.example.test"].all_down
+    assert not [t for t in transitions if t.kind in ("all_down", "recovered")]

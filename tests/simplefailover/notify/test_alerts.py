@@ -125,7 +125,7 @@ def _ok(ok: bool) -> PollResult:
 def test_hostname_added_by_reload_is_not_all_down_until_its_checks_report(
     smtp_server: SmtpServer, page_up: bool
 ) -> None:
-    """Its checks start UNKNOWN, which reads as all down: mailed only if it still holds once they report."""
+    """Its checks start UNKNOWN: all down is declared (and mailed) only once they report KO."""
     base = config_text(smtp_server.port, 8080)
     engine = Engine(parse_config(base))
     alerts = AlertService(engine.config, engine)
@@ -142,7 +142,7 @@ def test_hostname_added_by_reload_is_not_all_down_until_its_checks_report(
         )
         engine.reconfigure(parse_config(added))
         alerts.reconfigure(engine.config)
-        assert engine.table.answers["app.example.test"].all_down  # UNKNOWN everywhere
+        assert not engine.table.answers["app.example.test"].all_down  # not checked yet
         engine.record("n1", "page", _ok(page_up))
         engine.record("n2", "page", _ok(page_up))
         alerts.dns_update_failed(WWW, "127.0.0.1:53", "NOTAUTH")  # a marker that comes after
