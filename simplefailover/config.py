@@ -677,6 +677,28 @@ def _cross_checks(source: YamlSource) -> list[tuple[tuple[str | int, ...], str]]
                     )
                 names.setdefault(key, index)
     found.extend(_update_hostname_checks(data, names))
+    found.extend(_peers_checks(data))
+    return found
+
+
+def _peers_checks(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """peers.members must list this instance, and a secret must sign their messages."""
+    peers, cluster = data.get("peers"), data.get("cluster")
+    members = peers.get("members") if isinstance(peers, dict) else None
+    if not isinstance(members, list) or len(members) < 2:
+        return []
+    assert isinstance(peers, dict)
+    cluster = cluster if isinstance(cluster, dict) else {}
+    found: list[tuple[tuple[Any, ...], str]] = []
+    me = peers.get("id") or cluster.get("node_id") or socket.gethostname()
+    ids = {m.get("id") for m in members if isinstance(m, dict)}
+    if "id" not in peers and me not in ids:
+        message = f"this instance ({me!r}, from cluster.node_id or the host name) is not listed; set peers.id"
+        found.append((("peers", "members"), message))
+    if not peers.get("secret_file") and not cluster.get("secret_file"):
+        found.append(
+            (("peers", "secret_file"), "required (or cluster.secret_file) to sign messages between members")
+        )
     return found
 
 

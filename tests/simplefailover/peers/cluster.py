@@ -109,8 +109,10 @@ class Cluster:
     smtp_port: int | None = None
     faults: dict[str, list[str]] = field(default_factory=dict)  # instance -> node ids it sees fail
     drop: set[str] = field(default_factory=set)  # instances whose peer traffic is dropped
+    solo: bool = False  # also run an instance with no peers, to compare with (the bench)
     instances: list[Instance] = field(default_factory=list)
     nodes: list[DemoNode] = field(default_factory=list)
+    alone: Instance | None = None
 
     def __post_init__(self) -> None:
         self.secret = self.base / "cluster.secret"
@@ -134,13 +136,22 @@ class Cluster:
                     folder / "log.txt",
                 )
             )
-        for instance in self.instances:
+        if self.solo:
+            folder = self.base / "solo"
+            folder.mkdir()
+            host = INSTANCE_HOSTS[0]
+            self.alone = Instance(
+                "solo", host, free_port(host), free_port(host), 0, folder / "config.yaml", folder / "log.txt"
+            )
+        for instance in self.everyone:
             self.write_config(instance)
 
+    @property
+    def everyone(self) -> list[Instance]:
+        """The agreeing instances, then the one alone if any."""
+        return [*self.instances, *([self.alone] if self.alone else [])]
+
     def config_text(self, instance: Instance) -> str:
-        members = "\n".join(
-            f"    - {{id: {i.member}, address: '{i.host}:{i.peer_port}'}}" for i in self.instances
-        )
         nodes = "\n".join(
             f"  - {{id: {n.node.id}, address: {n.node.address}, priority: {n.node.priority}}}"
             for n in self.nodes
@@ -168,7 +179,13 @@ dashboard: {{listen: "{instance.host}:{instance.web_port}"}}
 monitoring:
   notifications: {"true" if self.smtp_port else "false"}
   recipients: [ops@{ZONE}]
-{smtp}peers:
+{smtp}{self.peers_text(instance) if instance is not self.alone else ""}"""
+
+    def peers_text(self, instance: Instance) -> str:
+        members = "\n".join(
+            f"    - {{id: {i.member}, address: '{i.host}:{i.peer_port}'}}" for i in self.instances
+        )
+        return f"""peers:
   id: {instance.member}
   listen: "{instance.host}:{instance.peer_port}"
   secret_file: {self.secret}
@@ -187,7 +204,7 @@ monitoring:
         for node in self.nodes:
             node.start()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for instance in self.instances:
+        for instance in self.everyone:
             with instance.log_path.open("wb") as log:
                 instance.process = subprocess.Popen(
                     [sys.executable, "-m", "simplefailover", "run", "-c", str(instance.config_path)],
@@ -195,7 +212,7 @@ monitoring:
                     stderr=subprocess.STDOUT,
                     env=env,
                 )
-        for instance in self.instances:
+        for instance in self.everyone:
             wait_for(f"{instance.member} ready", lambda i=instance: i.status()["ready"] and i.answer()[0], 30)
 
     def reload(self, instance: Instance) -> None:
@@ -209,10 +226,10 @@ monitoring:
         return [i.answer() for i in self.instances]
 
     def stop(self) -> None:
-        for instance in self.instances:
+        for instance in self.everyone:
             if instance.process is not None and instance.process.poll() is None:
                 instance.process.terminate()
-        for instance in self.instances:
+        for instance in self.everyone:
             if instance.process is not None:
                 try:
                     instance.process.wait(10)
@@ -225,5 +242,5 @@ monitoring:
     def logs(self) -> str:
         """Every instance's log, for a failing test's report."""
         return "\n".join(
-            f"----- {i.member}\n{i.log_path.read_text(errors='replace')[-4000:]}" for i in self.instances
+            f"----- {i.member}\n{i.log_path.read_text(errors='replace')[-4000:]}" for i in self.everyone
         )
