@@ -12,7 +12,7 @@ import pytest
 
 from simplefailover.config import Config, parse_config
 from simplefailover.delegation import check_delegation, evaluate
-from tests.support.bind import Named, free_port, have_named
+from tests.support.bind import Named, free_port, have_named, start_on_free_port
 
 CONFIG = """
 zone: {name: imagicle.example.com}
@@ -66,8 +66,9 @@ def parent(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Named]:
     if not have_named():
         pytest.skip("Debian bind9 (/usr/sbin/named) is not installed; make test installs it")
     second = getattr(request, "param", "127.0.0.12")
-    named = Named(tmp_path / "bind", {"example.com": PARENT.format(second=second)})
-    named.start()
+    conf = 'zone "example.com" { type primary; file "example.com.zone"; };\n'
+    files = {"example.com.zone": PARENT.format(second=second)}
+    named = start_on_free_port(lambda port: Named(tmp_path / "bind", port, conf, files, "example.com"))
     yield named
     named.stop()
 

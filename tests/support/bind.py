@@ -1,7 +1,8 @@
 """A real BIND 9 (Debian's named) for tests: foreground, loopback, free port, stopped in teardown.
 
-BIND only binds addresses configured on an interface, and this machine's loopback has
-127.0.0.1 and ::1 only, so every instance listens on 127.0.0.1 with its own port.
+named only binds addresses configured on an interface, and this machine's loopback
+carries 127.0.0.1 and ::1 alone (the rest of 127.0.0.0/8 is reachable but not
+configured), so every instance listens on 127.0.0.1 with a free high port.
 """
 
 from __future__ import annotations
@@ -10,88 +11,144 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.exception
+import dns.flags
 import dns.message
 import dns.query
-import dns.rdatatype
+import dns.rcode
 
-NAMED = "/usr/sbin/named"
-ADDRESS = "127.0.0.1"
+NAMED = Path("/usr/sbin/named")
+HOST = "127.0.0.1"
+
+OPTIONS = """
+controls {{ }};
+options {{
+    directory "{dir}";
+    listen-on port {port} {{ {host}; }};
+    listen-on-v6 {{ none; }};
+    pid-file none;
+    session-keyfile none;
+    recursion no;
+    notify no;
+    dnssec-validation no;
+}};
+"""
 
 
 def have_named() -> bool:
-    return shutil.which(NAMED) is not None
+    """Whether Debian's bind9 is installed."""
+    return shutil.which(str(NAMED)) is not None
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
+def wait_until(condition: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> None:
+    """Poll a condition until it holds; fail saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+def free_port(
+    host: str = HOST, kinds: tuple[socket.SocketKind, ...] = (socket.SOCK_STREAM, socket.SOCK_DGRAM)
+) -> int:
+    """A port free on host for every kind given, right now."""
     for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((ADDRESS, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind((ADDRESS, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port for BIND")
+        with socket.socket(socket.AF_INET, kinds[0]) as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+            try:
+                for kind in kinds[1:]:
+                    with socket.socket(socket.AF_INET, kind) as other:
+                        other.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port on {host}")
 
 
 class Named:
-    """One named process serving the given zones (name -> zone file text)."""
+    """One named process in the foreground, its files in `directory`.
 
-    def __init__(self, directory: Path, zones: dict[str, str], extra: str = "", zone_extra: str = "") -> None:
+    `conf` is the part of named.conf after the options (keys, zones); `files` are
+    written beside it (zone files); `probe_zone` is asked for its SOA to know named is up.
+    """
+
+    def __init__(self, directory: Path, port: int, conf: str, files: dict[str, str], probe_zone: str) -> None:
         self.directory = directory
-        self.port = free_port()
-        self.zones = zones
-        self._process: subprocess.Popen[bytes] | None = None
-        directory.mkdir(parents=True, exist_ok=True)
-        zone_blocks = []
-        for name, text in zones.items():
-            (directory / f"{name}.zone").write_text(text)
-            zone_blocks.append(
-                f'zone "{name}" {{ type primary; file "{directory}/{name}.zone"; {zone_extra} }};'
-            )
-        (directory / "named.conf").write_text(
-            f'options {{ directory "{directory}"; listen-on port {self.port} {{ {ADDRESS}; }};\n'
-            f"  listen-on-v6 {{ none; }}; recursion no; pid-file none; dnssec-validation no; }};\n"
-            "controls { };\n" + extra + "\n" + "\n".join(zone_blocks) + "\n"
-        )
+        self.host = HOST
+        self.port = port
+        self.probe_zone = probe_zone
+        self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "named.log"
-
-    def start(self, timeout: float = 15) -> None:
-        """Start named and wait until it answers SOA for its first zone."""
-        with self.log.open("ab") as log:
-            self._process = subprocess.Popen(
-                [NAMED, "-g", "-c", str(self.directory / "named.conf")], stdout=log, stderr=subprocess.STDOUT
-            )
-        first = next(iter(self.zones))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"named exited: {self.log.read_text()[-2000:]}")
-            try:
-                query = dns.message.make_query(first, dns.rdatatype.SOA)
-                dns.query.udp(query, ADDRESS, port=self.port, timeout=0.2)
-                return
-            except (dns.exception.DNSException, OSError):
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"named did not answer within {timeout}s: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-        self._process = None
+        directory.mkdir(parents=True, exist_ok=True)
+        options = OPTIONS.format(dir=directory, port=port, host=self.host)
+        (directory / "named.conf").write_text(options + conf)
+        for name, text in files.items():
+            (directory / name).write_text(text)
 
     @property
     def server(self) -> str:
-        return f"{ADDRESS}:{self.port}"
+        """host:port, as config files and the CLI take it."""
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Run named and wait until it answers the probe zone's SOA."""
+        assert NAMED.exists(), f"{NAMED} is missing: install Debian's bind9 (make system-deps)"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(NAMED), "-g", "-c", str(self.directory / "named.conf")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.answers_soa():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise AssertionError(
+                    f"named did not come up on {self.host}:{self.port} (if its log says 'permission denied', "
+                    f"AppArmor's usr.sbin.named profile may keep it out of {self.directory}):\n{tail}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop named (SIGTERM, then SIGKILL) and wait for it to exit."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def answers_soa(self) -> bool:
+        """Whether named answers the probe zone's SOA authoritatively."""
+        try:
+            reply = self.query(self.probe_zone, "SOA", timeout=0.5)
+        except (dns.exception.DNSException, OSError):
+            return False
+        return reply.rcode() == dns.rcode.NOERROR and bool(reply.flags & dns.flags.AA) and bool(reply.answer)
+
+    def query(self, name: str, rdtype: str, timeout: float = 2.0) -> dns.message.Message:
+        """Ask named directly, over UDP."""
+        return dns.query.udp(dns.message.make_query(name, rdtype), self.host, port=self.port, timeout=timeout)
+
+
+def start_on_free_port(make: Callable[[int], Named]) -> Named:
+    """Build with a free port and start; retry when the port is taken before named binds it."""
+    for attempt in range(3):
+        server = make(free_port(HOST))
+        try:
+            server.start()
+            return server
+        except AssertionError:
+            if attempt == 2 or "address in use" not in server.log.read_text(errors="replace"):
+                raise
+    raise AssertionError("unreachable")

@@ -8,10 +8,7 @@ free high port; the demo nodes and the SMTP server use 127.0.0.81-83.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import dns.exception
@@ -24,8 +21,11 @@ import dns.tsig
 import dns.update
 import pytest
 
-NAMED = Path("/usr/sbin/named")
-BIND_HOST = "127.0.0.1"
+from tests.support.bind import HOST, Named, free_port, start_on_free_port, wait_until
+
+BIND_HOST = HOST
+__all__ = ["Bind", "free_port", "wait_until"]
+
 ZONE = "imagicle.example.com"
 KEY_NAME = "sf-key"
 SECRET = "c2ltcGxlZmFpbG92ZXItdGVzdC10c2lnLWtleS0wMDE="  # test-only key, base64 of 32 bytes
@@ -44,17 +44,6 @@ UPDATE_POLICY = "update-policy { grant {key} name ias1.{zone}. A AAAA; };"
 
 NAMED_CONF = """
 key "{key}" {{ algorithm hmac-sha256; secret "{secret}"; }};
-controls {{ }};
-options {{
-    directory "{dir}";
-    listen-on port {port} {{ {host}; }};
-    listen-on-v6 {{ none; }};
-    pid-file none;
-    session-keyfile none;
-    recursion no;
-    notify no;
-    dnssec-validation no;
-}};
 zone "{zone}" {{
     type primary;
     file "{dir}/zone.db";
@@ -63,93 +52,14 @@ zone "{zone}" {{
 """
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> None:
-    """Poll a condition until it holds; fail saying what did not happen."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
-
-
-def free_port(
-    host: str, kinds: tuple[socket.SocketKind, ...] = (socket.SOCK_STREAM, socket.SOCK_DGRAM)
-) -> int:
-    """A port free on host for every kind given, right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kinds[0]) as probe:
-            probe.bind((host, 0))
-            port = int(probe.getsockname()[1])
-            try:
-                for kind in kinds[1:]:
-                    with socket.socket(socket.AF_INET, kind) as other:
-                        other.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError(f"no free port on {host}")
-
-
-class Bind:
-    """One named process in the foreground, its files in a temporary folder."""
+class Bind(Named):
+    """named with zone imagicle.example.com, updatable with the test TSIG key."""
 
     def __init__(self, directory: Path, port: int, update_rule: str = ALLOW_UPDATE) -> None:
-        self.directory = directory
-        self.host = BIND_HOST
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = directory / "named.log"
         rule = update_rule.replace("{key}", KEY_NAME).replace("{zone}", ZONE)
-        conf = NAMED_CONF.format(
-            key=KEY_NAME, secret=SECRET, dir=directory, port=port, host=self.host, zone=ZONE, update_rule=rule
-        )
-        (directory / "named.conf").write_text(conf)
-        (directory / "zone.db").write_text(ZONE_FILE.format(zone=ZONE, host=self.host))
-
-    def start(self, timeout: float = 15.0) -> None:
-        """Run named and wait until it answers the zone's SOA."""
-        assert NAMED.exists(), f"{NAMED} is missing: install Debian's bind9 (make system-deps)"
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(NAMED), "-g", "-c", str(self.directory / "named.conf")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while not self.answers_soa():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = self.log.read_text(errors="replace")[-2000:]
-                raise AssertionError(
-                    f"named did not come up on {self.host}:{self.port} (if its log says 'permission denied', "
-                    f"AppArmor's usr.sbin.named profile may keep it out of {self.directory}):\n{tail}"
-                )
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop named (SIGTERM, then SIGKILL) and wait for it to exit."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.process = None
-
-    def answers_soa(self) -> bool:
-        """Whether named answers the zone's SOA authoritatively."""
-        try:
-            reply = self.query(ZONE, "SOA", timeout=0.5)
-        except (dns.exception.DNSException, OSError):
-            return False
-        return reply.rcode() == dns.rcode.NOERROR and bool(reply.flags & dns.flags.AA) and bool(reply.answer)
-
-    def query(self, name: str, rdtype: str, timeout: float = 2.0) -> dns.message.Message:
-        """Ask named directly, over UDP."""
-        return dns.query.udp(dns.message.make_query(name, rdtype), self.host, port=self.port, timeout=timeout)
+        conf = NAMED_CONF.format(key=KEY_NAME, secret=SECRET, dir=directory, zone=ZONE, update_rule=rule)
+        zone = ZONE_FILE.format(zone=ZONE, host=HOST)
+        super().__init__(directory, port, conf, {"zone.db": zone}, probe_zone=ZONE)
 
     def addresses(self, fqdn: str) -> set[str]:
         """The A and AAAA addresses named holds for a name."""
@@ -180,17 +90,8 @@ class Bind:
 
 def start_bind(directory: Path, update_rule: str = ALLOW_UPDATE) -> Bind:
     """Start named in directory on a free port."""
-    directory.mkdir()
-    server: Bind | None = None
-    for attempt in range(3):  # a free port can be taken by someone else before named binds it
-        server = Bind(directory, free_port(BIND_HOST), update_rule)
-        try:
-            server.start()
-            break
-        except AssertionError:
-            if attempt == 2 or "address in use" not in server.log.read_text(errors="replace"):
-                raise
-    assert server is not None
+    server = start_on_free_port(lambda port: Bind(directory, port, update_rule))
+    assert isinstance(server, Bind)
     return server
 
 
