@@ -80,13 +80,14 @@ def render_config(req: InstallRequest) -> str:
         f"# Written by `simplefailover install-service` on {datetime.date.today()}.",
         "# Edit it, then apply it without a restart: simplefailover reload -c THIS_FILE",
         "# Every key: docs/configuration.md. Service operations: docs/operations.md.",
-        f"# Domain DNS server (parent zone; delegation check): {req.domain_dns_server}",
-        "# It must delegate the zone to every node below; in the parent zone (BIND syntax):",
+        "# The domain DNS server must delegate the zone to every node below; `simplefailover",
+        "# check` asks it (zone.domain_dns_server). In the parent zone (BIND syntax):",
         f"#   {zone}.  IN NS  ns1.{zone}.     plus glue: ns1.{zone}.  IN A  <node address>",
         "",
         "zone:",
         f"  name: {zone}",
         "  ttl: 30",
+        f"  domain_dns_server: {_yaml_server(req.domain_dns_server)}   # parent zone; delegation check",
         "  nameservers:",
         *(f"    - {{name: ns{i}.{zone}, address: {_yaml_ip(n.address)}}}" for i, n in enumerate(nodes, 1)),
         "",
@@ -118,6 +119,10 @@ def render_config(req: InstallRequest) -> str:
         f"  pid_file: {PID_FILE}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _yaml_server(address: str) -> str:
+    return f'"[{address}]"' if ":" in address else address
 
 
 def _yaml_ip(address: str) -> str:
