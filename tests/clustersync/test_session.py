@@ -116,3 +116,34 @@ def test_clock_offset_above_limit_stops_data_until_back(
             second.stop()
     finally:
         first.stop()
+
+
+def test_successor_down_then_next_member_then_failback(tmp_path: Path) -> None:
+    a, b, c = make_nodes(tmp_path, ["127.0.0.65", "127.0.0.66", "127.0.0.67"])
+    for node in (a, b, c):
+        node.write_config(retry_interval=0.5)
+    assert clustersync(["create", "-c", str(a.config)]) == 0
+    nodes = [started(a)]
+    try:
+        for node in (b, c):
+            assert clustersync(["join", "-c", str(node.config), "--peer", a.peer]) == 0
+            nodes.append(started(node))
+        first, second = nodes[0], nodes[1]
+        assert first.run_round().peer == "n2"  # type: ignore[union-attr]
+        second.stop()
+        report = first.run_round()
+        assert report is not None and report.ok and report.peer == "n3"
+        assert first.health.successor == "n2"
+        nodes[1] = started(b)
+        peers: list[str] = []
+
+        def back_to_successor() -> bool:
+            report = first.run_round()
+            peers.append(report.peer if report else "")
+            return peers[-1] == "n2"
+
+        wait_for(back_to_successor, 10, "failback to the successor")
+        assert set(peers) <= {"n2", "n3"}
+    finally:
+        for node in nodes:
+            node.stop()
