@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import Config, load_config
 from ..daemon import Daemon
 from ..errors import ConfigError
+from .mailsink import MailSink
 from .nodes import DemoNode, demo_nodes
 
 logger = logging.getLogger(__name__)
@@ -30,12 +31,15 @@ def run_demo(config_path: str) -> int:
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
+    sink = _mail_sink(config)
     nodes = demo_nodes(config)
     for node in nodes:
         node.start()
     daemon = Daemon(path, config)
     daemon.start()
     print(intro(config))
+    if sink is not None:
+        print(f"  mail:      alerts are printed here (a local SMTP server on {sink.address})")
     print(HELP)
     try:
         _command_loop(nodes, daemon)
@@ -46,7 +50,23 @@ def run_demo(config_path: str) -> int:
         daemon.stop()
         for node in nodes:
             node.stop()
+        if sink is not None:
+            sink.stop()
     return 0
+
+
+def _mail_sink(config: Config) -> MailSink | None:
+    """Receive the demo's mail locally when the config sends it to a loopback SMTP server."""
+    smtp = config.monitoring.smtp
+    if not config.monitoring.notifications or smtp.security != "none" or not smtp.host.startswith("127."):
+        return None
+    sink = MailSink(smtp.host, smtp.port)
+    try:
+        sink.start()
+    except (OSError, RuntimeError) as exc:  # something else already listens there: let it have the mail
+        logger.info("no demo mail sink on %s: %s", sink.address, exc)
+        return None
+    return sink
 
 
 def intro(config: Config) -> str:
