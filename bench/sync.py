@@ -1,0 +1,158 @@
+"""clustersync throughput and propagation (goal: >= 20,000 rows/s of 200-byte rows applied).
+
+1. Two members in this process on 127.0.0.78-79, real TCP session: one has N new rows of
+   200 bytes, the other pulls them with one `run_round()`; rows/s applied and CPU (both
+   sides, this process) per 1,000 rows. Change capture (versioning N rows) is timed too.
+2. Five real `clustersync run` processes on 127.0.0.73-77: a row is written on one member
+   (round robin) and each other member's database is polled until it appears; p50/p99 of
+   the time until every member has it. Bounded: --writes rows, 20 s each at most.
+
+Run: .venv/bin/python -m bench.sync [--rows 50000] [--writes 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from clustersync.cli import main as clustersync
+from clustersync.daemon import Node
+from simplefailover.config import load_config
+from tests.clustersync.nodes import NodeDir, make_nodes
+
+
+def _insert(path: Path, start: int, count: int) -> None:
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany(
+            "INSERT INTO items (id, v) VALUES (?, ?)",
+            ((i, f"{i:010d}" + "x" * 190) for i in range(start, start + count)),
+        )
+    db.close()
+
+
+def throughput(folder: Path, rows: int) -> dict[str, float]:
+    """Rows/s applied by one session between two in-process members, and CPU per 1,000 rows."""
+    a, b = make_nodes(folder, ["127.0.0.78", "127.0.0.79"])
+    for node in (a, b):
+        node.write_config(batch_rows=2000)
+    with contextlib.redirect_stdout(io.StringIO()):
+        clustersync(["create", "-c", str(a.config)])
+    first = Node(load_config(a.config))
+    first.start(loop=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        clustersync(["join", "-c", str(b.config), "--peer", a.peer])
+    second = Node(load_config(b.config))
+    second.start(loop=False)
+    try:
+        _insert(a.db, 0, rows)
+        cpu, wall = time.process_time(), time.perf_counter()
+        first.store.stamp()
+        capture_s, capture_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        cpu, wall = time.process_time(), time.perf_counter()
+        report = second.run_round()
+        elapsed, used = time.perf_counter() - wall, time.process_time() - cpu
+        assert report is not None and report.ok and report.received == rows, report
+        return {
+            "rows": rows,
+            "apply_rows_per_s": rows / elapsed,
+            "session_s": elapsed,
+            "cpu_ms_per_1000": used / rows * 1e6,
+            "capture_rows_per_s": rows / capture_s,
+            "capture_cpu_ms_per_1000": capture_cpu / rows * 1e6,
+        }
+    finally:
+        second.stop()
+        first.stop()
+
+
+def _has(path: Path, key: int) -> bool:
+    db = sqlite3.connect(path, timeout=5)
+    try:
+        return db.execute("SELECT 1 FROM items WHERE id = ?", (key,)).fetchone() is not None
+    finally:
+        db.close()
+
+
+def propagation(folder: Path, writes: int) -> dict[str, float]:
+    """p50/p99 seconds until a write on one member is on all five."""
+    nodes: list[NodeDir] = make_nodes(folder, [f"127.0.0.{73 + i}" for i in range(5)])
+    try:
+        nodes[0].cli("create")
+        nodes[0].start()
+        for node in nodes[1:]:
+            node.cli("join", "--peer", nodes[0].peer)
+            node.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until everyone knows all five members
+            counts = []
+            for node in nodes:
+                db = sqlite3.connect(node.db)
+                counts.append(db.execute("SELECT count(*) FROM _cs_members").fetchone()[0])
+                db.close()
+            if counts == [5] * 5:
+                break
+            time.sleep(0.1)
+        latencies = []
+        for w in range(writes):
+            origin = nodes[w % 5]
+            key = 10_000_000 + w
+            start = time.perf_counter()
+            _insert(origin.db, key, 1)
+            waiting = [n for n in nodes if n is not origin]
+            limit = start + 20
+            while waiting and time.perf_counter() < limit:
+                waiting = [n for n in waiting if not _has(n.db, key)]
+                time.sleep(0.005)
+            if waiting:
+                print(f"write {w}: not everywhere after 20 s", file=sys.stderr)
+                continue
+            latencies.append(time.perf_counter() - start)
+        latencies.sort()
+        return {
+            "writes": len(latencies),
+            "p50_ms": statistics.median(latencies) * 1000,
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+            "max_ms": latencies[-1] * 1000,
+        }
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50000)
+    parser.add_argument("--writes", type=int, default=40)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
+        t = throughput(Path(tmp) / "pair", args.rows)
+        print(
+            f"apply between two members: {t['apply_rows_per_s']:,.0f} rows/s of 200-byte rows "
+            f"({t['rows']:,} rows in {t['session_s']:.2f} s, one session); "
+            f"CPU {t['cpu_ms_per_1000']:.1f} ms per 1,000 rows (both sides)"
+        )
+        print(
+            f"change capture (versioning): {t['capture_rows_per_s']:,.0f} rows/s, "
+            f"CPU {t['capture_cpu_ms_per_1000']:.1f} ms per 1,000 rows"
+        )
+        p = propagation(Path(tmp) / "ring", args.writes)
+        print(
+            f"propagation around a 5-member ring (sync_interval 0.5 s): every member has the write after "
+            f"p50 {p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms, max {p['max_ms']:.0f} ms "
+            f"({p['writes']:.0f} writes)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
