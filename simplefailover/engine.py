@@ -66,7 +66,8 @@ class Engine:
         self._listeners: list[Listener] = []
         self._events: deque[Transition] = deque(maxlen=event_history)
         self._agreement: Agreement | None = None
-        self._verdict: Verdict | None = None
+        self._verdict: Verdict | None = None  # the last decision, made at _verdict_at
+        self._verdict_at = 0.0
         self._basis = "own"
         self._agreed_once = False
         self._faults: frozenset[str] = frozenset()
@@ -154,7 +155,7 @@ class Engine:
             )
 
     def agreement_state(self, now: float | None = None) -> AgreementState | None:
-        """Where the agreement stands; None when this instance decides alone."""
+        """Where the agreement stood at the last decision; None when this instance decides alone."""
         with self._lock:
             return self._agreement_state_locked(time.time() if now is None else now)
 
@@ -162,8 +163,11 @@ class Engine:
         agreement = self._agreement
         if agreement is None:
             return None
-        own = {key: state.status for key, state in self._board.checks.items()}
-        verdict = agreement.verdict(own, self._board.own_ready, list(self._board.checks), now)
+        if self._verdict is not None:  # what the served table was decided from
+            verdict, now = self._verdict, self._verdict_at
+        else:
+            own = {key: state.status for key, state in self._board.checks.items()}
+            verdict = agreement.verdict(own, self._board.own_ready, list(self._board.checks), now)
         return AgreementState(
             agreement.me,
             agreement.members,
@@ -210,7 +214,7 @@ class Engine:
         own = {key: state.status for key, state in board.checks.items()}
         verdict = agreement.verdict(own, board.own_ready, list(board.checks), now)
         was_isolated = self._verdict.isolated if self._verdict else False
-        self._verdict = verdict
+        self._verdict, self._verdict_at = verdict, now
         out: list[Transition] = []
         isolation = config.peers.isolation if config.peers else "keep_last"
         if verdict.isolated != was_isolated:
