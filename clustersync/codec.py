@@ -22,6 +22,9 @@ def _hook(obj: dict[str, Any]) -> object:
     return obj
 
 
+_DECODER = json.JSONDecoder(object_hook=_hook)
+
+
 def encode_row(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """Encode one row as JSON text, column name to value."""
     return json.dumps(dict(zip(columns, values, strict=True)), default=_default, separators=(",", ":"))
@@ -29,7 +32,7 @@ def encode_row(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
 
 def decode_row(text: str) -> Row:
     """Decode a row encoded by encode_row; raise ValueError if it is not one."""
-    row = json.loads(text, object_hook=_hook)
+    row = _DECODER.decode(text)
     if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
         raise ValueError("row data must be a JSON object of column: value")
     for value in row.values():

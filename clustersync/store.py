@@ -140,6 +140,7 @@ class Store:
         self.node_id = node_id
         self.clock = clock
         self._lock = threading.RLock()
+        self._upserts: dict[tuple[str, tuple[str, ...]], str] = {}  # SQL per table and column set
         self.db = connect(str(path))
         with self._write():
             self.tables: dict[str, TableInfo] = install(self.db, tables, where)
@@ -148,6 +149,11 @@ class Store:
     def close(self) -> None:
         """Close the database."""
         self.db.close()
+
+    def _read(self, sql: str, params: Any = ()) -> list[Any]:
+        # One connection is shared by the loop and the servers' threads: one user at a time.
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -164,7 +170,8 @@ class Store:
 
     def meta(self, key: str) -> Any:
         """A value of _cs_meta, or None."""
-        row = self.db.execute("SELECT value FROM _cs_meta WHERE key = ?", (key,)).fetchone()
+        rows = self._read("SELECT value FROM _cs_meta WHERE key = ?", (key,))
+        row = rows[0] if rows else None
         return row[0] if row else None
 
     def set_meta(self, key: str, value: Any, db: sqlite3.Connection | None = None) -> None:
@@ -190,7 +197,7 @@ class Store:
 
     def vector(self) -> Vector:
         """This node's version vector."""
-        return dict(self.db.execute("SELECT origin, hlc FROM _cs_vector").fetchall())
+        return dict(self._read("SELECT origin, hlc FROM _cs_vector"))
 
     def now_ms(self) -> int:
         """This node's clock in ms (test offset included)."""
@@ -200,11 +207,11 @@ class Store:
 
     def pending(self) -> int:
         """How many captured changes wait for a version."""
-        return int(self.db.execute("SELECT count(*) FROM _cs_pending").fetchone()[0])
+        return int(self._read("SELECT count(*) FROM _cs_pending")[0][0])
 
     def stamp(self) -> list[Change]:
         """Give every captured local change its version; return the new versions."""
-        if not self.db.execute("SELECT 1 FROM _cs_pending LIMIT 1").fetchone():
+        if not self._read("SELECT 1 FROM _cs_pending LIMIT 1"):
             return []
         with self._write() as db:
             return self._stamp(db)
@@ -219,6 +226,7 @@ class Store:
             latest[(tbl, pk)] = wall
         offset = self.now_ms() - int(time.time() * 1000)  # the test clock offset, if any
         out = []
+        columns: dict[str, tuple[str, ...]] = {}
         for (tbl, pk), wall in latest.items():
             info = self.tables.get(tbl)
             if info is None:
@@ -229,8 +237,11 @@ class Store:
             found = db.execute(f"SELECT * FROM {quote(tbl)} WHERE {where}", keys).fetchone()
             data = None
             if found is not None:
-                columns = tuple(d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description)
-                data = encode_row(columns, found)
+                if tbl not in columns:
+                    columns[tbl] = tuple(
+                        d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description
+                    )
+                data = encode_row(columns[tbl], found)
             base = db.execute(_VERSION, (tbl, pk)).fetchone()
             change = Change(tbl, pk, hlc, self.node_id, data is None, data, *(base or NONE))
             self._put(db, change)
@@ -335,8 +346,7 @@ class Store:
         self._put(db, c)
         result.applied += 1
 
-    @staticmethod
-    def _write_row(db: sqlite3.Connection, info: TableInfo, c: Change) -> None:
+    def _write_row(self, db: sqlite3.Connection, info: TableInfo, c: Change) -> None:
         if c.data is None:
             keys = json.loads(c.pk)
             if not isinstance(keys, list) or len(keys) != len(info.pk):
@@ -345,10 +355,16 @@ class Store:
             db.execute(f"DELETE FROM {quote(info.name)} WHERE {where}", keys)
             return
         row = decode_row(c.data)
-        columns = [col for col in row if col in info.columns]
-        names = ", ".join(quote(col) for col in columns)
-        marks = ", ".join("?" for _ in columns)
-        sql = f"INSERT OR REPLACE INTO {quote(info.name)} ({names}) VALUES ({marks})"
+        if any(col not in info.columns for col in row):
+            info = self._refresh(db, info.name)
+        columns = tuple(col for col in row if col in info.columns)
+        sql = self._upserts.get((info.name, columns))
+        if sql is None:
+            names = ", ".join(quote(col) for col in columns)
+            marks = ", ".join("?" for _ in columns)
+            sql = self._upserts[(info.name, columns)] = (
+                f"INSERT OR REPLACE INTO {quote(info.name)} ({names}) VALUES ({marks})"
+            )
         db.execute(sql, [row[col] for col in columns])
 
     # ------------------------------------------------------------ whole copy (join)
@@ -386,20 +402,21 @@ class Store:
         names = list(self.tables)
         marks = ",".join("?" * len(names))
         sql = f"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
-        rows = self.db.execute(sql, names).fetchall()
+        rows = self._read(sql, names)
         return dict(rows)
 
-    def refresh_tables(self) -> None:
-        """Re-read the replicated tables' columns (after a schema change)."""
-        self.tables = {name: table_info(self.db, name, "cluster.tables") for name in self.tables}
+    def _refresh(self, db: sqlite3.Connection, name: str) -> TableInfo:
+        """Re-read a table's columns (the application may have added one since the start)."""
+        self.tables[name] = table_info(db, name, "cluster.tables")
+        return self.tables[name]
 
     # ------------------------------------------------------------ members
 
     def members(self) -> list[Member]:
         """Every member, by position."""
-        rows = self.db.execute(
+        rows = self._read(
             f"SELECT node_id, address, port, data_port, position, version FROM {MEMBERS} ORDER BY position"
-        ).fetchall()
+        )
         return [Member(*r) for r in rows]
 
     def add_member(self, m: Member) -> None:
@@ -417,7 +434,7 @@ class Store:
     def known(self) -> dict[str, Vector]:
         """The last vector heard of each member (this node's own is current)."""
         out: dict[str, Vector] = {}
-        for member, origin, hlc in self.db.execute("SELECT member, origin, hlc FROM _cs_known"):
+        for member, origin, hlc in self._read("SELECT member, origin, hlc FROM _cs_known"):
             out.setdefault(member, {})[origin] = hlc
         out[self.node_id] = self.vector()
         return out
