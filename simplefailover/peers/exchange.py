@@ -87,9 +87,12 @@ class PeerExchange:
         except ValueError as exc:
             logger.error("peer message not sent: %s", exc)
             return
-        for member, address in self._peers.items():
+        for member, (host, port) in self._peers.items():
             if to is not None and member != to:
                 continue
+            address = (host, port)
+            if sock.family == socket.AF_INET6 and ":" not in host:
+                address = (f"::ffff:{host}", port)  # an IPv4 peer seen from a dual-stack socket
             try:
                 sock.sendto(data, socket.MSG_DONTWAIT, address)
                 self._count("sent")

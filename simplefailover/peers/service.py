@@ -22,6 +22,8 @@ from .wire import decode_view, encode_view
 
 logger = logging.getLogger(__name__)
 
+ISOLATION_MAIL_EVERY = 600.0  # seconds: at most one "isolated" mail per this period
+
 
 class PeerService:
     """Exchange views with the other instances; does nothing when no peers are configured.
@@ -45,6 +47,7 @@ class PeerService:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_isolation_mail = float("-inf")
         registry = metrics.registry
         self._messages = Counter(
             "simplefailover_peer_messages", "Peer messages, by outcome", ["outcome"], registry=registry
@@ -160,7 +163,10 @@ class PeerService:
         if any(t.kind == "observed" for t in transitions):
             self._wake.set()  # own check changed: tell the peers now, not at the next heartbeat
         for t in transitions:
-            if t.kind == "isolated" and t.new == "yes" and self._notifier is not None:
+            if t.kind != "isolated" or t.new != "yes" or self._notifier is None:
+                continue
+            if t.at - self._last_isolation_mail >= ISOLATION_MAIL_EVERY:  # a flapping link mails once
+                self._last_isolation_mail = t.at
                 self._mail_isolated(self._notifier, t)  # only queued: notify never blocks
 
     def _mail_isolated(self, notifier: Notifier, t: Transition) -> None:
