@@ -1,9 +1,10 @@
-"""Run the real service (engine, pollers, DNS, dashboard) for bench/dns_qps.sh.
+"""Run the real service (engine, pollers, DNS, dashboard, mail) for bench/dns_qps.sh.
 
 The one node answers its TCP poll, so ias1 answers that node: the failover record.
-Prints "ready" once DNS answers, then serves until SIGTERM, then prints how many
-polls ran meanwhile and whether the dashboard answered (polling must keep working
-under load).
+With --only-dns, only the DNS service and the pollers run: a peer measured in the same
+run, to show what the rest of the service costs. Prints "ready" once DNS answers, then
+serves until SIGTERM, then prints how many polls ran meanwhile and whether the
+dashboard answered (polling and the dashboard must keep working under load).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from simplefailover.daemon import Daemon
 from simplefailover.metrics import Metrics
+from simplefailover.service import ServiceGroup
 
 CONFIG = """
 zone:
@@ -44,6 +46,7 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.33")
     parser.add_argument("--port", type=int, default=15353)
     parser.add_argument("--node", default="127.0.0.31")
+    parser.add_argument("--only-dns", action="store_true", help="run only the DNS service and the pollers")
     args = parser.parse_args()
     target = socket.socket()
     target.bind((args.node, 0))
@@ -60,6 +63,8 @@ def main() -> int:
     text = CONFIG.format(node=args.node, poll_port=target.getsockname()[1], host=args.host, port=args.port)
     path.write_text(text)
     daemon = Daemon(path)
+    if args.only_dns:  # the peer: the same responder and pollers, without the other services
+        daemon.services = _only(daemon.services, {"dns", "pollers"})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     daemon.start()
@@ -69,10 +74,18 @@ def main() -> int:
     before = _polls(metrics)
     stop.wait(600)
     polls = _polls(metrics) - before
-    dashboard = _dashboard_ok(daemon)
+    dashboard = _dashboard_ok(daemon) if not args.only_dns else "not running"
     daemon.stop()
     print(f"polls during the run: {polls:.0f}; dashboard answered: {dashboard}", flush=True)
     return 0
+
+
+def _only(services: ServiceGroup, names: set[str]) -> ServiceGroup:
+    group = ServiceGroup()
+    for service in services:
+        if service.name in names:
+            group.add(service)
+    return group
 
 
 def _polls(metrics: Metrics) -> float:
