@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,35 +34,60 @@ def _load(path: str) -> Config:
         ) from None
 
 
-def cmd_create(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Created:
+    """What `create` did: this node's id and address, rows that became the cluster's, the secret."""
+
+    node_id: str
+    address: str
+    rows: int
+    secret_path: Path
+    secret_created: bool
+
+
+def create_cluster(config: Config) -> Created:
+    """Make this node the first member (the CLI's create and the dashboard's wizard both call this)."""
     from .membership import create
 
-    config = _load(args.config)
     cluster = cluster_of(config)
-    if create_secret(cluster.secret_path()):
-        print(
-            f"created the cluster secret {cluster.secret_path()} (mode 0600); copy it to every joining node"
-        )
+    created = create_secret(cluster.secret_path())
     load_secret(cluster.secret_path())
     store = open_store(config)
     try:
         count = create(store, str(cluster.address), cluster.port, cluster.sync_port())
     finally:
         store.close()
-    print(f"cluster created on {cluster.node_id} ({cluster.address}): {count} rows are the cluster's data")
+    return Created(cluster.node_id, str(cluster.address), count, cluster.secret_path(), created)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    done = create_cluster(_load(args.config))
+    if done.secret_created:
+        print(f"created the cluster secret {done.secret_path} (mode 0600); copy it to every joining node")
+    print(f"cluster created on {done.node_id} ({done.address}): {done.rows} rows are the cluster's data")
     print(f"next: clustersync run -c {args.config}")
     return 0
 
 
-def cmd_join(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Joined:
+    """What `join` did: this node's id, the member it joined through, rows copied."""
+
+    node_id: str
+    host: str
+    port: int
+    rows: int
+
+
+def join_cluster(config: Config, peer: str) -> Joined:
+    """Join through a member at peer (ADDRESS[:PORT]); the CLI's join and the dashboard's wizard call this."""
     from .membership import join
     from .server import open_channel
 
-    config = _load(args.config)
     cluster = cluster_of(config)
     secret = load_secret(cluster.secret_path())
     try:
-        host, port = parse_hostport(args.peer, cluster.port)
+        host, port = parse_hostport(peer, cluster.port)
     except ValueError as exc:
         raise ClusterSyncError(f"--peer: {exc}") from None
     store = open_store(config)
@@ -75,7 +101,12 @@ def cmd_join(args: argparse.Namespace) -> int:
         raise ClusterSyncError(f"cannot reach {host} port {port}: {exc}") from exc
     finally:
         store.close()
-    print(f"{cluster.node_id} joined through {host}:{port}: {count} rows copied")
+    return Joined(cluster.node_id, host, port, count)
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    done = join_cluster(_load(args.config), args.peer)
+    print(f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied")
     print(f"next: clustersync run -c {args.config}")
     return 0
 
