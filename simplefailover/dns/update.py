@@ -68,6 +68,7 @@ class DnsUpdater:
         self._retries: dict[str, _Retry] = {}
         self._confirmed: dict[str, Records] = {}  # replaced whole, so readers need no lock
         self._next_verify = 0.0
+        self.wakeups = 0  # loop turns: a few per second at most when idle
         engine.subscribe(self.on_transitions)
 
     def on_transitions(self, transitions: list[Transition]) -> None:
@@ -110,8 +111,12 @@ class DnsUpdater:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self.wakeups += 1
                 timeout = self._wait_time()
-                if not (self._wake or self._resync or self._stopping) and timeout > 0:
+                # Without the section, or before the first round of polls, there is nothing
+                # to push: wait even if a resync is pending, else this loop spins on the CPU.
+                idle = self._config.dns.update is None or not self._engine.ready.is_set()
+                if not self._stopping and (idle or not (self._wake or self._resync)) and timeout > 0:
                     self._cond.wait(timeout)
                 if self._stopping:
                     return
