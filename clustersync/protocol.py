@@ -1,7 +1,9 @@
 """Framing and authentication of clustersync messages over TCP.
 
-A connection starts with the server's hello (magic + 16 random bytes) and the client's 16
-random bytes. Both derive a session key, HMAC-SHA256(secret, both nonces), so nothing
+A connection starts with the client's hello (magic + 16 random bytes), answered by the
+server's (magic + 16 random bytes). The client speaks first so that one port can also
+answer HTTP health checks: the server tells "GET " from the magic. Both derive a session
+key, HMAC-SHA256(secret, both nonces), so nothing
 recorded from one connection is valid on another (replay protection that does not depend
 on clocks, which may be off: measuring that is part of the session). Every message is then
 a frame: 4-byte length, 32-byte HMAC-SHA256 of (direction, sequence number, payload), and a
@@ -26,7 +28,7 @@ from typing import Any
 
 from .errors import ProtocolError, RemoteError
 
-MAGIC = b"CS1"
+MAGIC = b"CS2"  # CS1 had the server speak first
 NONCE = 16
 MAC = 32
 _LENGTH = struct.Struct(">I")
@@ -92,23 +94,31 @@ class Channel:
     def connect(
         cls, sock: socket.socket, secret: bytes, max_message: int, clock: Callable[[], float] = time.time
     ) -> Channel:
-        """The client side: read the server's nonce, send ours."""
+        """The client side: send our nonce, read the server's."""
+        nonce_c = secrets.token_bytes(NONCE)
+        sock.sendall(MAGIC + nonce_c)
         hello = _recv_exact(sock, len(MAGIC) + NONCE)
         if not hello.startswith(MAGIC):
             raise ProtocolError("the peer is not a clustersync server (bad greeting)")
-        nonce_c = secrets.token_bytes(NONCE)
-        sock.sendall(nonce_c)
         return cls(sock, _session_key(secret, hello[len(MAGIC) :], nonce_c), False, max_message, clock)
 
     @classmethod
     def accept(
-        cls, sock: socket.socket, secret: bytes, max_message: int, clock: Callable[[], float] = time.time
+        cls,
+        sock: socket.socket,
+        secret: bytes,
+        max_message: int,
+        clock: Callable[[], float] = time.time,
+        head: bytes = b"",
     ) -> Channel:
-        """The server side: send our nonce, read the client's."""
+        """The server side: read the client's nonce (after `head`, already read), send ours."""
+        hello = head + _recv_exact(sock, max(0, len(MAGIC) - len(head)))
+        if not hello.startswith(MAGIC):
+            raise ProtocolError("not a clustersync client (bad greeting)")
+        hello += _recv_exact(sock, len(MAGIC) + NONCE - len(hello))
         nonce_s = secrets.token_bytes(NONCE)
         sock.sendall(MAGIC + nonce_s)
-        nonce_c = _recv_exact(sock, NONCE)
-        return cls(sock, _session_key(secret, nonce_s, nonce_c), True, max_message, clock)
+        return cls(sock, _session_key(secret, nonce_s, hello[len(MAGIC) :]), True, max_message, clock)
 
     def _mac(self, direction: bytes, seq: int, payload: bytes) -> bytes:
         return hmac.new(self._key, direction + _SEQ.pack(seq) + payload, hashlib.sha256).digest()

@@ -1,4 +1,8 @@
-"""TCP servers of one member: data sync (port above 52700) and control (join)."""
+"""TCP servers of one member: data sync (port above 52700) and control (join, remove, HTTP health).
+
+Clients speak first, so the control port tells an HTTP request ("GET ", "HEAD") from the
+clustersync greeting and hands it to the HTTP handler; everything else must authenticate.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from .protocol import Channel, Message
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Channel, Message, str], None]
+HttpHandler = Callable[[socket.socket, bytes], None]  # the connection and the bytes already read
+HTTP_METHODS = (b"GET ", b"HEAD")
 
 
 class Server:
@@ -29,8 +35,10 @@ class Server:
         timeout: float,
         clock: Callable[[], float],
         max_connections: int = 32,
+        http: HttpHandler | None = None,
     ) -> None:
         self.name = name
+        self.http = http
         self.handlers = handlers
         self.secret = secret
         self.max_message = max_message
@@ -82,7 +90,17 @@ class Server:
         ch: Channel | None = None
         try:
             conn.settimeout(self.timeout)
-            ch = Channel.accept(conn, self.secret(), self.max_message, self.clock)
+            head = _recv_upto(conn, 4)
+            if self.http is not None and head in HTTP_METHODS:
+                self.http(conn, head)
+                return
+            try:
+                ch = Channel.accept(conn, self.secret(), self.max_message, self.clock, head=head)
+            except ProtocolError as exc:
+                # No session key yet: say why unsigned (a key is only needed to sign).
+                Channel(conn, b"", True, self.max_message, self.clock).send_error(str(exc))
+                _linger(conn)
+                raise
             first = ch.recv()
             handler = self.handlers.get(first["type"])
             if handler is None:
@@ -104,6 +122,14 @@ class Server:
         finally:
             conn.close()
             self._slots.release()
+
+
+def _recv_upto(conn: socket.socket, size: int) -> bytes:
+    """Read up to size bytes, fewer only when the peer closes first."""
+    data = b""
+    while len(data) < size and (chunk := conn.recv(size - len(data))):
+        data += chunk
+    return data
 
 
 def _linger(conn: socket.socket, limit: int = 1 << 20) -> None:
