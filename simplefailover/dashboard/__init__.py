@@ -39,6 +39,7 @@ def create_app(
 ) -> Flask:
     """Build the dashboard app for one engine and its metrics; settings override Flask config."""
     from .api import bp as api_bp
+    from .ha import bp as ha_bp
     from .pages import bp as pages_bp
 
     app = Flask(__name__)
@@ -51,6 +52,7 @@ def create_app(
     app.after_request(_secure_headers)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(ha_bp)
     return app
 
 

@@ -1,0 +1,202 @@
+"""The High Availability page: create or join a cluster, members, alarms, the replication service.
+
+Every action is a POST carrying a form token tied to the browser's cookie (a page from
+another site can neither read the token nor send the cookie, SameSite=Strict), and runs
+the same clustersync functions as the `clustersync` command, in a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+
+from clustersync.cli import create_cluster, join_cluster, status_data
+from clustersync.errors import ClusterSyncError
+from clustersync.status import load_health
+
+from ..config import Config
+from ..service import start_thread
+from . import access, context
+from .ha_model import STRATEGIES, JobBoard, check_choice, csrf_ok, csrf_token, local_addresses
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("ha", __name__, url_prefix="/ha")
+
+COOKIE = "sf_ha"
+KEY = "simplefailover.ha"
+JOB_REFRESH = 1  # seconds between reloads while an action runs
+
+
+class _State:
+    """Per app: the form-token key (new at each start) and the background job."""
+
+    def __init__(self) -> None:
+        self.key = secrets.token_bytes(32)
+        self.jobs = JobBoard()
+
+
+def _state() -> _State:
+    state: _State = current_app.extensions.setdefault(KEY, _State())
+    return state
+
+
+def _forbidden(message: str) -> Response:
+    return Response(f"403 Forbidden: {message}\n", status=403, mimetype="text/plain")
+
+
+@bp.before_request
+def _check_form() -> Response | None:
+    """Refuse a POST from another origin or without this browser's form token."""
+    if request.method != "POST":
+        return None
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and not access.host_allowed(urlsplit(origin).netloc):
+        logger.warning("HA page: refused a form posted from origin %r", origin)
+        return _forbidden(f"forms of this page are accepted from this page only, not from {origin}")
+    if not csrf_ok(_state().key, request.cookies.get(COOKIE), request.form.get("csrf_token")):
+        logger.warning("HA page: refused a form without a valid token from %s", request.remote_addr)
+        return _forbidden(
+            "the form's security token is missing or wrong; reload the High Availability page and try again"
+        )
+    return None
+
+
+def _config() -> Config:
+    return context().engine.config
+
+
+def _status(config: Config) -> tuple[dict[str, Any] | None, str]:
+    """clustersync's status of this node, or why there is none."""
+    if config.cluster is None:
+        return None, ""
+    try:
+        return status_data(config), ""
+    except (ClusterSyncError, sqlite3.Error, OSError) as exc:
+        return None, str(exc)
+
+
+def _health(config: Config) -> dict[str, Any] | None:
+    return load_health(config.cluster.state_dir) if config.cluster is not None else None
+
+
+def _events(health: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Recent cluster events known from the replication service's last status, newest first."""
+    if not health:
+        return []
+    events = []
+    for key, kind in (("last_ok", "sync"), ("last_failure", "failure")):
+        item = health.get(key)
+        if isinstance(item, dict) and item.get("at"):
+            if kind == "sync":
+                detail = f"sent {item.get('sent', 0)}, received {item.get('received', 0)} changes"
+            else:
+                detail = str(item.get("error") or item.get("refused") or "")
+            events.append({"at": float(item["at"]), "kind": kind, "peer": item.get("peer"), "detail": detail})
+    return sorted(events, key=lambda e: e["at"], reverse=True)
+
+
+def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) -> Response:
+    config = _config()
+    cluster = config.cluster
+    data, problem = _status(config)
+    job = _state().jobs.current()
+    member = bool(data and data.get("member"))
+    if job is not None and job.running:
+        refresh: int | None = JOB_REFRESH
+    else:
+        # Reloading would wipe what someone types into the wizard: only members' pages reload.
+        refresh = config.dashboard.refresh if member else None
+    browser = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
+    body = render_template(
+        "ha.html",
+        config=config,
+        cluster=cluster,
+        data=data,
+        problem=problem,
+        member=member,
+        health=_health(config),
+        events=_events(_health(config)),
+        job=job,
+        now=context().clock(),
+        refresh=refresh,
+        addresses=local_addresses(str(cluster.address) if cluster and cluster.address else None),
+        strategies=STRATEGIES,
+        errors=errors,
+        snippet=snippet,
+        token=csrf_token(_state().key, browser),
+    )
+    response = Response(body, status=status, mimetype="text/html")
+    response.set_cookie(COOKIE, browser, httponly=True, samesite="Strict", path=url_for("ha.page"))
+    return response
+
+
+@bp.get("")
+def page() -> Response:
+    """Members, strategy, alarms and events; the create/join wizard on a node that is no member."""
+    return _page()
+
+
+def _start(kind: str, steps: str, action: Callable[[], str]) -> Response:
+    """Run an action in the background; the page shows its step and outcome."""
+    jobs = _state().jobs
+    if jobs.begin(kind) is None:
+        return _page(("another action is still running; wait for it to finish",), status=409)
+    jobs.step(steps)
+
+    def run() -> None:
+        try:
+            message = action()
+        except ClusterSyncError as exc:
+            logger.warning("HA page: %s failed: %s", kind, exc)
+            jobs.finish(False, str(exc))
+        except Exception as exc:
+            logger.exception("HA page: %s failed", kind)
+            jobs.finish(False, f"{type(exc).__name__}: {exc}")
+        else:
+            logger.info("HA page: %s", message)
+            jobs.finish(True, message)
+
+    start_thread(f"ha-{kind}", run)
+    return redirect(url_for("ha.page"), code=303)  # type: ignore[return-value]
+
+
+@bp.post("/create")
+def create() -> Response:
+    """Make this node the first member, as `clustersync create` does."""
+    config = _config()
+    choice = check_choice(config, request.form.get("address", ""), request.form.get("strategy", ""))
+    if choice.problems:
+        return _page(choice.problems, choice.snippet, status=400)
+
+    def action() -> str:
+        done = create_cluster(config)
+        secret = f"; cluster secret created at {done.secret_path}" if done.secret_created else ""
+        rows = f"{done.rows} rows are the cluster's data"
+        return f"cluster created on {done.node_id} ({done.address}): {rows}{secret}"
+
+    return _start("create", "creating the cluster", action)
+
+
+@bp.post("/join")
+def join() -> Response:
+    """Join a cluster through one of its members, as `clustersync join --peer` does."""
+    config = _config()
+    strategy = config.cluster.strategy if config.cluster else "replicated"
+    choice = check_choice(config, request.form.get("address", ""), strategy)
+    peer = request.form.get("peer", "").strip()
+    problems = choice.problems + (() if peer else ("give the address of a member to join through",))
+    if problems:
+        return _page(problems, choice.snippet, status=400)
+
+    def action() -> str:
+        done = join_cluster(config, peer)
+        return f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied"
+
+    return _start("join", f"joining through {peer}: copying the member's data", action)
