@@ -1,0 +1,104 @@
+"""Pure: the events of SPEC CL-8 from two successive alarm sets, one per transition.
+
+A transition is a change of an alarm's state, never a repeated failure: the daemon passes
+the alarms it computed after each round and the ones before, and mails what this returns.
+Start-up compares against an all-good baseline, so a node that starts unready, alone or
+misaligned says so once, and one that starts fine says nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .status import GREEN, RED, YELLOW
+
+Alarms = Mapping[str, Any]
+
+# Event kinds, as named in SPEC CL-8.
+NOT_READY, READY = "sync not ready", "sync ready"
+FAILURE, FAILOVER, NO_NODE, FAILBACK = "failure", "failover", "no available node", "failback"
+TIME_OFF, TIME_OK = "time not aligned", "time aligned"
+
+BASELINE: Alarms = {
+    "readiness": {"ready": True, "reason": "provisioned and ready"},
+    "activity": {"state": GREEN, "peer": None, "successor": None, "reason": ""},
+    "time_alignment": {"state": GREEN, "detail": ""},
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One notifiable transition: its kind and the mail that tells it."""
+
+    kind: str
+    subject: str
+    body: str
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def _event(kind: str, node: str, headline: str, lines: list[str], at: float) -> Event:
+    body = "\n".join([headline, "", f"Node:   {node}", *lines, f"Time:   {_when(at)}", ""])
+    return Event(kind, f"[{node}] clustersync: {kind}" + (f": {headline}" if headline else ""), body)
+
+
+def _readiness(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
+    was, now = old["readiness"], new["readiness"]
+    if bool(was["ready"]) == bool(now["ready"]):
+        return []
+    if now["ready"]:
+        return [_event(READY, node, "synchronisation is ready again", [f"Was:    {was['reason']}"], at)]
+    return [_event(NOT_READY, node, str(now["reason"]), [f"Reason: {now['reason']}"], at)]
+
+
+def _failure(old_act: Mapping[str, Any], new_act: Mapping[str, Any], node: str, at: float) -> Event:
+    lost = old_act.get("peer") or new_act.get("successor")
+    why = str((new_act.get("failed") or {}).get(lost) or "no answer")
+    return _event(FAILURE, node, f"sync with {lost} failed: {why}", [f"Member: {lost}", f"Reason: {why}"], at)
+
+
+def _activity(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
+    was, now = old["activity"], new["activity"]
+    if not new["readiness"]["ready"] and not str(new["readiness"]["reason"]).startswith("version"):
+        return []  # the readiness event says why nothing syncs
+    if not old["readiness"]["ready"] and not str(old["readiness"]["reason"]).startswith("version"):
+        was = BASELINE["activity"]  # replication resumed: judge activity afresh
+    before, after = was["state"], now["state"]
+    if now.get("successor") is None:
+        return []  # alone in the cluster: nobody to sync with is not a failure
+    events: list[Event] = []
+    detail = [f"Successor: {now['successor']}", f"Detail: {now.get('reason', '')}"]
+    if after == YELLOW and (before != YELLOW or was.get("peer") != now.get("peer")):
+        if before == GREEN:
+            events.append(_failure(was, now, node, at))
+        headline = f"syncing with {now['peer']} instead of the successor {now['successor']}"
+        events.append(_event(FAILOVER, node, headline, detail, at))
+    elif after == RED and before != RED:
+        if before == GREEN:
+            events.append(_failure(was, now, node, at))
+        events.append(_event(NO_NODE, node, "no member answers: nothing is synchronised", detail, at))
+    elif after == GREEN and before != GREEN:
+        headline = f"syncing with the successor {now['successor']} again"
+        events.append(_event(FAILBACK, node, headline, detail, at))
+    return events
+
+
+def _time(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
+    was, now = old["time_alignment"]["state"], new["time_alignment"]["state"]
+    if was == now:
+        return []
+    if now == RED:
+        detail = str(new["time_alignment"].get("detail", ""))
+        return [_event(TIME_OFF, node, detail or "clock offset above the limit", [], at)]
+    return [_event(TIME_OK, node, "clock offsets back within the limit", [], at)]
+
+
+def events(old: Alarms | None, new: Alarms, node: str, at: float) -> list[Event]:
+    """The events between two alarm sets (old None: start-up, compared with all good)."""
+    base = BASELINE if old is None else old
+    return _readiness(base, new, node, at) + _activity(base, new, node, at) + _time(base, new, node, at)
