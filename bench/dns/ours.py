@@ -3,13 +3,16 @@
 The one node answers its TCP poll, so ias1 answers that node: the failover record.
 With --only-dns, only the DNS service and the pollers run: a peer measured in the same
 run, to show what the rest of the service costs. Prints "ready" once DNS answers, then
-serves until SIGTERM, then prints how many polls ran meanwhile and whether the
-dashboard answered (polling and the dashboard must keep working under load).
+serves until SIGTERM, then prints how many polls ran meanwhile, whether the
+dashboard answered, and whether a second node taken down 2 s into the load was seen
+KO and mailed to a local SMTP sink (polling, the dashboard and mail must keep working
+under load).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import socket
 import sys
@@ -20,8 +23,11 @@ import urllib.request
 from pathlib import Path
 
 from simplefailover.daemon import Daemon
+from simplefailover.demo.mailsink import MailSink
 from simplefailover.metrics import Metrics
 from simplefailover.service import ServiceGroup
+
+PROBE_DOWN_AFTER = 2.0  # seconds after ready
 
 CONFIG = """
 zone:
@@ -33,11 +39,16 @@ nodes:
   - {{id: n1, address: {node}, priority: 10}}
 pollings:
   - {{id: p, method: tcp, port: {poll_port}, timeout: 1}}
+  - {{id: q, method: tcp, port: {probe_port}, timeout: 1}}
 hostnames:
   - {{name: ias1, polling: p}}
+  - {{name: probe, polling: q}}
 schedule: {{interval: 0.5, retry_interval: 0.5, fall: 1, rise: 1}}
 dns: {{listen: ["{host}:{port}"]}}
 dashboard: {{listen: "127.0.0.1:0"}}
+monitoring:
+  recipients: [ops@bench.test]
+  smtp: {{host: {node}, port: {smtp_port}, security: none, sender: sf@bench.test}}
 """
 
 
@@ -48,19 +59,20 @@ def main() -> int:
     parser.add_argument("--node", default="127.0.0.31")
     parser.add_argument("--only-dns", action="store_true", help="run only the DNS service and the pollers")
     args = parser.parse_args()
-    target = socket.socket()
-    target.bind((args.node, 0))
-    target.listen(64)
-
-    def accept() -> None:
-        while True:
-            conn, _ = target.accept()
-            conn.close()
-
-    threading.Thread(target=accept, daemon=True).start()
+    target, probe = _listener(args.node), _listener(args.node)
+    mails: list[str] = []
+    sink = MailSink(args.node, _free_port(args.node), mails.append)
+    sink.start()
     folder = Path(tempfile.mkdtemp(prefix="sf-bench-"))
     path = folder / "config.yaml"
-    text = CONFIG.format(node=args.node, poll_port=target.getsockname()[1], host=args.host, port=args.port)
+    text = CONFIG.format(
+        node=args.node,
+        poll_port=target.getsockname()[1],
+        probe_port=probe.getsockname()[1],
+        smtp_port=sink.address.rsplit(":", 1)[1],
+        host=args.host,
+        port=args.port,
+    )
     path.write_text(text)
     daemon = Daemon(path)
     if args.only_dns:  # the peer: the same responder and pollers, without the other services
@@ -72,12 +84,52 @@ def main() -> int:
     metrics = daemon.metrics
     print("ready", flush=True)
     before = _polls(metrics)
+    # Under load (dnsperf starts once DNS answers): the probe node goes down, which
+    # must still be detected and mailed while the responder is saturated.
+    threading.Timer(PROBE_DOWN_AFTER, _take_down, [probe]).start()
     stop.wait(600)
     polls = _polls(metrics) - before
     dashboard = _dashboard_ok(daemon) if not args.only_dns else "not running"
+    probe_state = daemon.engine.check_state("n1", "q")
     daemon.stop()
-    print(f"polls during the run: {polls:.0f}; dashboard answered: {dashboard}", flush=True)
+    sink.stop()
+    print(
+        f"polls during the run: {polls:.0f}; dashboard answered: {dashboard};"
+        f" probe seen {probe_state.status.value if probe_state else '?'}; mails received: {len(mails)}",
+        flush=True,
+    )
     return 0
+
+
+def _listener(host: str) -> socket.socket:
+    """A TCP port that accepts and closes at once: a healthy node for the TCP poll."""
+    sock = socket.socket()
+    sock.bind((host, 0))
+    sock.listen(64)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return  # closed: the node is down
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return sock
+
+
+def _take_down(sock: socket.socket) -> None:
+    """Stop listening (shutdown wakes the accepting thread on Linux; close alone may not)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _only(services: ServiceGroup, names: set[str]) -> ServiceGroup:
