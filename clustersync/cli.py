@@ -50,6 +50,11 @@ def create_cluster(config: Config) -> Created:
     from .membership import create
 
     cluster = cluster_of(config)
+    if cluster.strategy == "shared":
+        from .shared_node import create as create_shared
+
+        create_shared(config)  # no data to copy and no sync port: the database is the cluster's
+        return Created(cluster.node_id, str(cluster.address), 0, cluster.secret_path(), False)
     created = create_secret(cluster.secret_path())
     load_secret(cluster.secret_path())
     store = open_store(config)
@@ -61,10 +66,14 @@ def create_cluster(config: Config) -> Created:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    done = create_cluster(_load(args.config))
+    config = _load(args.config)
+    done = create_cluster(config)
     if done.secret_created:
         print(f"created the cluster secret {done.secret_path} (mode 0600); copy it to every joining node")
-    print(f"cluster created on {done.node_id} ({done.address}): {done.rows} rows are the cluster's data")
+    if config.cluster and config.cluster.strategy == "shared":
+        print(f"cluster created on {done.node_id} ({done.address}), strategy shared: one database, no copy")
+    else:
+        print(f"cluster created on {done.node_id} ({done.address}): {done.rows} rows are the cluster's data")
     print(f"next: clustersync run -c {args.config}")
     return 0
 
@@ -85,6 +94,12 @@ def join_cluster(config: Config, peer: str) -> Joined:
     from .server import open_channel
 
     cluster = cluster_of(config)
+    if cluster.strategy == "shared":
+        from .shared_node import join as join_shared
+
+        join_shared(config, peer)  # membership is rows of the shared database: nothing to copy
+        host, port = parse_hostport(peer, cluster.port)
+        return Joined(cluster.node_id, host, port, 0)
     secret = load_secret(cluster.secret_path())
     try:
         host, port = parse_hostport(peer, cluster.port)
@@ -121,6 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def status_data(config: Config) -> dict[str, Any]:
     """Members, strategy, alarms and counters of this node, as JSON-ready data."""
     cluster = cluster_of(config)
+    if cluster.strategy == "shared":
+        from .shared_node import status_data as shared_status
+
+        return shared_status(config)
     store = open_store(config)
     try:
         health = load_health(cluster.state_dir)
@@ -158,6 +177,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     a = data["alarms"]
     print(f"node {data['node_id']} ({data['strategy']}, version {data['version']})")
+    if "database" in data:
+        problem = f" (NOT REACHABLE: {data['database_error']})" if data["database_error"] else ""
+        print(f"shared database: {data['database']}{problem}")
     ready = a["readiness"]
     print(f"readiness: {'ready' if ready['ready'] else 'NOT READY'}: {ready['reason']}")
     act = a["activity"]

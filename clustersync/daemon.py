@@ -18,6 +18,7 @@ from .protocol import Channel, Message, load_secret
 from .ring import choose_peers, ring_order
 from .server import Handler, Server, open_channel
 from .session import Context, Report, run_client, run_server
+from .shared_node import SharedNode, shared_cluster
 from .status import Health
 from .store import Member, Store
 
@@ -32,8 +33,8 @@ def cluster_of(config: Config) -> Cluster:
     where = config.source
     if cluster is None:
         raise ClusterSyncError(f"{where}: no cluster: section")
-    if cluster.strategy != "replicated":
-        raise ClusterSyncError(f"{where}: cluster.strategy {cluster.strategy} is not handled by this version")
+    if cluster.strategy == "shared":
+        return shared_cluster(config)
     if cluster.database is None:
         raise ClusterSyncError(f"{where}: cluster.database is required for strategy replicated")
     if cluster.address is None:
@@ -44,7 +45,10 @@ def cluster_of(config: Config) -> Cluster:
 def open_store(config: Config) -> Store:
     """Open this node's database with capture installed."""
     cluster = cluster_of(config)
-    assert cluster.database is not None
+    if cluster.strategy != "replicated" or cluster.database is None:
+        raise ClusterSyncError(
+            f"{config.source}: strategy {cluster.strategy} keeps no local sync database (cluster.database)"
+        )
     offset = cluster.test_clock_offset
     cluster.database.parent.mkdir(parents=True, exist_ok=True)
     return Store(
@@ -212,7 +216,7 @@ class Node:
 
 def run(config: Config, config_path: Path) -> int:
     """Run until SIGTERM or SIGINT."""
-    node = Node(config)
+    node = SharedNode(config) if cluster_of(config).strategy == "shared" else Node(config)
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -44,3 +44,8 @@ def sync_one_way(src: Store, dst: Store, batch: int = 1000, stop_after: int | No
                 return
             dst.apply(changes)
         dst.apply([], snap.vector)
+
+
+# The session's private PostgreSQL (test_shared); imported last: postgres.py imports nodes.py,
+# which imports this module.
+from .postgres import postgres  # noqa: E402,F401

@@ -1,0 +1,255 @@
+"""Strategy shared against a real PostgreSQL: membership, status, alarms through an outage.
+
+Members use 127.0.0.141-149; the session's PostgreSQL listens on 127.0.0.140 (postgres.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from hypothesis import given
+from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from clustersync.cli import status_data
+from clustersync.errors import ClusterSyncError
+from clustersync.shared import safe_dsn, scrub
+from clustersync.shared_node import SharedNode, create, join, remove
+from simplefailover.config import load_config
+
+from .nodes import ROOT, NodeDir, make_nodes, wait_for
+from .postgres import HOST, PASSWORD, Postgres, free_port
+
+
+class Inbox:
+    """aiosmtpd handler keeping each message's subject."""
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        text = envelope.content.decode(errors="replace")
+        subject = next((line[9:] for line in text.splitlines() if line.startswith("Subject: ")), "")
+        with self._lock:
+            self.subjects.append(subject)
+        return "250 OK"
+
+    def matching(self, word: str) -> list[str]:
+        with self._lock:
+            return [s for s in self.subjects if word in s]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on 127.0.0.140 that keeps the subjects it receives."""
+    handler = Inbox()
+    port = free_port(HOST)
+    controller = Controller(handler, hostname=HOST, port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def shared_nodes(
+    tmp_path: Path, postgres: Postgres, db: str, count: int, smtp_port: int | None = None
+) -> list[NodeDir]:
+    """Members n1.. with strategy shared; n1 has the password in its DSN, the others a passfile."""
+    nodes = make_nodes(tmp_path, [f"127.0.0.{141 + i}" for i in range(count)])
+    for i, node in enumerate(nodes):
+        if i == 0:
+            dsn = postgres.dsn(db)
+        else:
+            dsn = (
+                postgres.dsn(db, password=False)
+                + f" passfile={postgres.passfile(node.folder / 'pgpass', db)}"
+            )
+        node.write_config(strategy="shared", dsn=f'"{dsn}"')
+        if smtp_port is not None:
+            with node.config.open("a") as out:
+                out.write(
+                    "monitoring:\n  notifications: true\n  recipients: [ops@example.com]\n"
+                    f"  smtp: {{host: {HOST}, port: {smtp_port}, security: none, sender: ha@example.com}}\n"
+                )
+    return nodes
+
+
+def status(node: NodeDir) -> dict[str, Any]:
+    """The node's status, as `clustersync status --json` computes it."""
+    return status_data(load_config(node.config))
+
+
+def start(node: NodeDir) -> None:
+    """Start `clustersync run` (shared: it listens on no port) and wait for its first status."""
+    log = (node.folder / "run.log").open("ab")
+    node.proc = subprocess.Popen(
+        [sys.executable, "-m", "clustersync", "run", "-c", str(node.config)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    log.close()
+    wait_for(lambda: (node.folder / "state" / "status.json").exists(), 20, f"{node.node_id} status.json")
+
+
+def ready(node: NodeDir) -> bool:
+    data = status(node)
+    alarms = data["alarms"]
+    return bool(alarms["readiness"]["ready"]) and alarms["activity"]["state"] == "green"
+
+
+def test_shared_members_follow_the_database(
+    tmp_path: Path, postgres: Postgres, inbox: tuple[Inbox, int]
+) -> None:
+    """Create, join, status, an outage of PostgreSQL and its return, with real run processes."""
+    db = postgres.new_database("shared_run")
+    nodes = shared_nodes(tmp_path, postgres, db, 3, smtp_port=inbox[1])
+    n1, n2, n3 = nodes
+    try:
+        assert "strategy shared" in n1.cli("create").stdout
+        n2.cli("join", "--peer", n1.peer)
+        n3.cli("join", "--peer", n2.address)
+        for node in nodes:
+            start(node)
+        for node in nodes:
+            wait_for(lambda node=node: ready(node), 20, f"{node.node_id} ready and green")  # type: ignore[misc]
+        data = json.loads(n2.cli("status", "--json").stdout)
+        assert data["strategy"] == "shared"
+        assert [(m["id"], m["address"], m["position"], m["local"]) for m in data["members"]] == [
+            ("n1", "127.0.0.141", 1, False),
+            ("n2", "127.0.0.142", 2, True),
+            ("n3", "127.0.0.143", 3, False),
+        ]
+        assert {m["strategy"] for m in data["members"]} == {"shared"}
+        assert data["alarms"]["time_alignment"]["state"] == "green"
+
+        # One database: what one member's application writes, the others read at once.
+        with psycopg.connect(postgres.dsn(db), autocommit=True) as conn:
+            conn.execute("CREATE TABLE contacts (id integer PRIMARY KEY, name text)")
+            conn.execute("INSERT INTO contacts VALUES (1, 'Ada')")
+        n2_dsn = str(load_config(n2.config).cluster.dsn)  # type: ignore[union-attr]
+        with psycopg.connect(n2_dsn) as conn:
+            assert conn.execute("SELECT name FROM contacts").fetchall() == [("Ada",)]
+
+        postgres.stop()
+        try:
+            for node in nodes:
+                wait_for(
+                    lambda node=node: (
+                        "database unreachable"  # type: ignore[misc]
+                        in status(node)["alarms"]["readiness"]["reason"]
+                    ),
+                    20,
+                    f"{node.node_id} not ready because of the database",
+                )
+            for node in nodes:
+                data = status(node)
+                assert data["alarms"]["readiness"]["ready"] is False
+                assert data["alarms"]["activity"]["state"] == "red"
+                assert [m["id"] for m in data["members"]] == ["n1", "n2", "n3"]  # as last seen
+                assert node.proc is not None and node.proc.poll() is None, f"{node.node_id} exited"
+            text = n1.cli("status").stdout
+            assert "NOT READY: database unreachable: cannot connect to host=127.0.0.140" in text
+            assert "NOT REACHABLE" in text
+        finally:
+            postgres.start()
+        for node in nodes:
+            wait_for(lambda node=node: ready(node), 20, f"{node.node_id} green again")  # type: ignore[misc]
+        for node in nodes:  # each member mails both transitions once, through the SMTP server
+            for kind in ("sync not ready", "sync ready"):
+                wait_for(
+                    lambda node=node, kind=kind: (
+                        len(  # type: ignore[misc]
+                            inbox[0].matching(f"[{node.node_id}] clustersync: {kind}:")
+                        )
+                        == 1
+                    ),
+                    20,
+                    f"one mail {kind!r} from {node.node_id}",
+                )
+        assert all(PASSWORD not in subject for subject in inbox[0].subjects)
+    finally:
+        for node in nodes:
+            node.kill(signal.SIGTERM)
+    for node in nodes:
+        log = (node.folder / "run.log").read_text()
+        assert "event sync not ready" in log and "event sync ready" in log, log
+        assert PASSWORD not in log
+        assert PASSWORD not in (node.folder / "state" / "status.json").read_text()
+
+
+def test_shared_membership_rules(tmp_path: Path, postgres: Postgres) -> None:
+    """Refusals, an idempotent join, remove; the heartbeat sees a removal (in-process, same code)."""
+    db = postgres.new_database("shared_rules")
+    n1, n2, n3 = shared_nodes(tmp_path, postgres, db, 3)
+    c1, c2 = (load_config(n.config) for n in (n1, n2))
+    with pytest.raises(ClusterSyncError, match="no cluster: run clustersync create first"):
+        join(c2, n1.peer)
+    cluster = create(c1)
+    with pytest.raises(ClusterSyncError, match="already a member"):
+        create(c1)
+    with pytest.raises(
+        ClusterSyncError,
+        match=r"already holds cluster \w+ with members n1 \(127\.0\.0\.141\): run clustersync join",
+    ):
+        create(c2)
+    with pytest.raises(ClusterSyncError, match=re.escape("--peer 127.0.0.149 is not a member")):
+        join(c2, "127.0.0.149")
+    assert join(c2, n1.peer) == (cluster, 2)
+    assert join(c2, n1.peer) == (cluster, 2)  # again: completes nothing twice
+    n3.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"', address="127.0.0.142", node_id="n9")
+    with pytest.raises(
+        ClusterSyncError, match=re.escape("address 127.0.0.142 is already used by member 'n2'")
+    ):
+        join(load_config(n3.config), n1.address)
+
+    node = SharedNode(c2)
+    node.check()
+    assert node.ready is True
+    assert status(n2)["alarms"]["readiness"]["ready"] is True
+    remove(c1, "n2")
+    node.check()
+    assert node.ready is False
+    assert status(n2)["alarms"]["readiness"]["reason"].startswith("removed from the cluster")
+    assert [m["id"] for m in status(n1)["members"]] == ["n1"]
+    with pytest.raises(ClusterSyncError, match="'n2' is not a member; members: n1"):
+        remove(c1, "n2")
+    node.stop()
+    assert status(n3)["member"] is False
+
+
+def test_unreachable_database_message_has_no_password(tmp_path: Path) -> None:
+    """A DSN to a closed port: the error names host and port, never the password."""
+    (node,) = make_nodes(tmp_path, ["127.0.0.149"])
+    dsn = f"host={HOST} port={free_port(HOST)} dbname=app user=ha password={PASSWORD}"
+    node.write_config(strategy="shared", dsn=f'"{dsn}"')
+    done = node.cli("create", check=False)
+    assert done.returncode == 1
+    assert f"cannot connect to host={HOST} port=" in done.stderr, done.stderr
+    assert PASSWORD not in done.stderr + done.stdout
+
+
+passwords = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(
+    lambda p: p not in "***" and p.strip() == p
+)
+
+
+@given(password=passwords)
+def test_password_never_in_safe_dsn_or_scrubbed_text(password: str) -> None:
+    """safe_dsn drops the password whatever its characters; scrub removes it from any text."""
+    dsn = make_conninfo(host="127.0.0.140", port="5432", user="ha", dbname="app", password=password)
+    assert "password" not in conninfo_to_dict(safe_dsn(dsn))
+    assert conninfo_to_dict(safe_dsn(dsn))["host"] == "127.0.0.140"
+    assert password not in scrub(f"failed for {password} at {password}", dsn)
