@@ -16,10 +16,12 @@ from simplefailover.config import Config, load_config, parse_hostport
 from simplefailover.errors import ConfigError
 
 from . import __version__
+from .admin_cli import add_commands
+from .control import stopped_reason, version_of
 from .daemon import cluster_of, open_store
 from .errors import ClusterSyncError
 from .protocol import create_secret, load_secret
-from .status import alarms, load_health
+from .status import alarms, lag_seconds, load_health
 
 DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
 
@@ -144,11 +146,15 @@ def status_data(config: Config) -> dict[str, Any]:
     try:
         health = load_health(cluster.state_dir)
         stale = 3 * cluster.sync_interval + 2 * cluster.timeout + 5
-        members = store.members()
+        members = sorted(store.members(), key=lambda m: (m.position, m.node_id))
+        partner = (health or {}).get("partner")
+        known, ours = store.known(), store.vector()
         return {
             "node_id": cluster.node_id,
             "strategy": cluster.strategy,
-            "version": __version__,
+            "version": version_of(cluster),
+            "replication": "stopped" if stopped_reason(cluster.state_dir) else "running",
+            "partner": partner,
             "member": bool(store.meta("member")),
             "members": [
                 {
@@ -158,6 +164,8 @@ def status_data(config: Config) -> dict[str, Any]:
                     "version": m.version,
                     "local": m.node_id == cluster.node_id,
                     "strategy": cluster.strategy,
+                    "sync_partner": m.node_id == partner,
+                    "lag": 0.0 if m.node_id == cluster.node_id else lag_seconds(ours, known.get(m.node_id)),
                 }
                 for m in members
             ],
@@ -185,10 +193,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     act = a["activity"]
     print(f"activity: {act['state']} (peer {act['peer']}, successor {act['successor']})")
     print(f"time alignment: {a['time_alignment']['state']} {a['time_alignment']['detail']}".rstrip())
-    print("members:")
+    if data.get("replication") == "stopped":
+        print("replication: STOPPED (clustersync service start to resume)")
+    print(f"members:  {'pos':>3}  {'id':<16} {'address':<24} {'version':<10} {'strategy':<10} lag")
     for m in data["members"]:
-        mark = " (this node)" if m["local"] else ""
-        print(f"  {m['position']:>3}  {m['id']:<20} {m['address']:<40} {m['version']}{mark}")
+        mark = " (this node)" if m["local"] else " (sync partner)" if m.get("sync_partner") else ""
+        lag = "-" if m.get("lag") is None else f"{m['lag']:.1f} s"
+        print(
+            f"          {m['position']:>3}  {m['id']:<16} {m['address']:<24} {m['version']:<10} "
+            f"{m['strategy']:<10} {lag}{mark}"
+        )
     print(f"pending local changes: {data['pending']}; counters: {data['counters']}")
     return 0
 
@@ -215,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print JSON")
+    add_commands(sub, _load, DEFAULT_CONFIG)
     return parser
 
 

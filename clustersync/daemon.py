@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import signal
+import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from simplefailover.config import Cluster, Config
+from simplefailover.notify import Notifier
 
+from . import health_http
+from .control import delete_member, identity_problem, stopped_reason, tombstone, version_of
 from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
+from .events import events
 from .membership import serve_join
+from .metrics import Metrics
 from .protocol import Channel, Message, load_secret
 from .ring import choose_peers, ring_order
-from .server import Handler, Server, open_channel
+from .server import Handler, HttpHandler, Server, open_channel
 from .session import Context, Report, run_client, run_server
 from .shared_node import SharedNode, shared_cluster
-from .status import Health
+from .status import Health, alarms
 from .store import Member, Store
 
 logger = logging.getLogger(__name__)
@@ -71,6 +80,8 @@ class Node:
             raise ClusterSyncError(
                 f"{config.source}: this node is not a member yet: run clustersync create or join"
             )
+        self.version = version_of(self.cluster)
+        self._check_identity(config.source)
         self.secret = load_secret(self.cluster.secret_path())
         self.clock = self.store.clock
         self.ctx = Context(
@@ -78,17 +89,48 @@ class Node:
             self.cluster.max_clock_offset,
             self.cluster.batch_rows,
             self.clock,
+            version=self.version,
             on_applied=self._applied,
         )
-        self.health = Health(self.cluster.node_id)
+        self.health = Health(self.cluster.node_id, self.version)
+        self.notifier = Notifier(config.monitoring)
+        self.metrics = Metrics(self.alarms, self._counts)
+        self.last_alarms: dict[str, Any] | None = None  # as last mailed about
         self.failed_until: dict[str, float] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.servers: list[Server] = []
         self._thread: threading.Thread | None = None
 
+    def _check_identity(self, where: str) -> None:
+        """Refuse a changed node id or address (SPEC CL-3); record our id and version as a member."""
+        members = self.store.members()
+        recorded = self.store.meta("node_id")
+        problem = identity_problem(members, recorded, self.cluster.node_id, str(self.cluster.address))
+        if problem:
+            self.store.close()
+            raise ClusterSyncError(f"{where}: {problem}")
+        if recorded is None:
+            self.store.set_meta("node_id", self.cluster.node_id)
+        ours = next((m for m in members if m.node_id == self.cluster.node_id), None)
+        if ours is not None and ours.version != self.version:
+            logger.info("this member now runs version %s (was %s)", self.version, ours.version)
+            self.store.add_member(dataclasses.replace(ours, version=self.version))
+
     def _secret(self) -> bytes:
         return self.secret
+
+    def alarms(self) -> dict[str, Any]:
+        """The three alarms now (SPEC CL-7), from what this running daemon knows."""
+        self.health.updated = time.time()
+        return alarms(not self.health.removed, dataclasses.asdict(self.health), 60, time.time())
+
+    def _counts(self) -> dict[str, int]:
+        counts = {k: self.store.counter(k) for k in ("applied", "duplicates", "conflicts")}
+        return counts | {"pending": self.store.pending(), "members": len(self.store.members())}
+
+    def _http(self, conn: socket.socket, head: bytes) -> None:
+        health_http.serve(conn, head, self.cluster.node_id, self.alarms, self.metrics.text)
 
     def _applied(self, count: int) -> None:
         if count:
@@ -99,15 +141,28 @@ class Node:
         host = str(self.cluster.address)
         c = self.cluster
 
-        def listen(name: str, port: int, handlers: dict[str, Handler]) -> Server:
+        def listen(
+            name: str, port: int, handlers: dict[str, Handler], http: HttpHandler | None = None
+        ) -> Server:
             return Server(
-                name, (host, port), self._secret, handlers, c.max_message, c.timeout * 2, self.clock
+                name,
+                (host, port),
+                self._secret,
+                handlers,
+                c.max_message,
+                c.timeout * 2,
+                self.clock,
+                http=http,
             )
 
+        control: dict[str, Handler] = {
+            "join": self._serve_join, "remove": self._serve_remove, "version": self._serve_version
+        }  # fmt: skip
         self.servers = [
-            listen("control", c.port, {"join": self._serve_join}),
+            listen("control", c.port, control, self._http),
             listen("data", c.sync_port(), {"sync": self._serve_sync}),
         ]
+        self.notifier.start()
         for each in self.servers:
             each.start()
         if loop:
@@ -126,13 +181,52 @@ class Node:
             server.stop()
         if self._thread:
             self._thread.join(self.cluster.timeout * 3)
+        self.notifier.wait_idle(2)  # a last transition's mail, if the SMTP server answers at once
+        self.notifier.stop()
         self.store.close()
 
     def _serve_join(self, ch: Channel, first: Message, peer: str) -> None:
-        serve_join(ch, self.store, first, self.cluster.batch_rows)
+        serve_join(ch, self.store, first, self.cluster)
         self._wake.set()
 
+    def _serve_remove(self, ch: Channel, first: Message, peer: str) -> None:
+        node = str(first.get("node"))
+        members = self.store.members()
+        if node == self.cluster.node_id or node not in {m.node_id for m in members} or len(members) < 2:
+            detail = f"{node!r} cannot be removed through {self.cluster.node_id} (not another member)"
+            ch.send({"type": "refused", "reason": "remove", "detail": detail})
+            return
+        delete_member(self.store.path, node)
+        logger.info("member %s removed (asked by %s from %s)", node, first.get("by"), peer)
+        ch.send({"type": "removed", "node": node})
+        self._wake.set()
+
+    def _serve_version(self, ch: Channel, first: Message, peer: str) -> None:
+        ch.send({"type": "version", "node": self.cluster.node_id, "version": self.version})
+
+    def _refusal(self, first: Message) -> tuple[str, str] | None:
+        """Why a sync request must be refused before any data moves, or None."""
+        if self.health.removed:
+            return "stopped", f"{self.cluster.node_id} is no longer a member of the cluster"
+        if self.health.stopped:
+            return "stopped", f"replication is stopped on {self.cluster.node_id} ({self.health.stopped})"
+        node = str(first.get("node"))
+        if node in {m.node_id for m in self.store.members()}:
+            return None
+        removed = tombstone(self.store.path, node)
+        known = first.get("known")
+        theirs = known.get(node) if isinstance(known, dict) else None
+        seen = theirs.get(removed[1], 0) if removed and isinstance(theirs, dict) else 0
+        # A node re-admitted after its removal has seen the removal (its copy came after it).
+        if removed and isinstance(seen, int) and seen < removed[0]:
+            return "removed", f"{node} was removed from the cluster"
+        return None
+
     def _serve_sync(self, ch: Channel, first: Message, peer: str) -> None:
+        refusal = self._refusal(first)
+        if refusal is not None:
+            ch.send({"type": "refused", "reason": refusal[0], "detail": refusal[1]})
+            raise Refused(*refusal)
         try:
             report = run_server(ch, self.ctx, first)
         except Refused as exc:
@@ -151,8 +245,11 @@ class Node:
             if self._stop.is_set():
                 return
             try:
-                fresh = self.store.stamp()
                 now = time.monotonic()
+                if not self._may_sync(now >= next_round):
+                    next_round = now + self.cluster.sync_interval if now >= next_round else next_round
+                    continue
+                fresh = self.store.stamp()
                 if fresh or woken or now >= next_round:
                     next_round = now + self.cluster.sync_interval
                     self.run_round()
@@ -161,30 +258,84 @@ class Node:
                     dropped = self.store.gc()
                     if dropped:
                         logger.info("removed %d tombstones every member has", dropped)
+            except sqlite3.Error as exc:
+                if self.health.database_error is None:
+                    logger.error("database %s unreachable: %s", self.cluster.database, exc)
+                self.health.database_error = f"{self.cluster.database}: {exc}"
+                self.health.partner = None
+                self._evaluate()
+                self._stop.wait(1)
             except Exception:
                 logger.exception("sync round failed")  # one bad round never stops the loop
                 self._stop.wait(1)
 
+    def _may_sync(self, due: bool) -> bool:
+        """Obey `clustersync service stop|start` and removal; keep the status fresh meanwhile."""
+        stopped = stopped_reason(self.cluster.state_dir)
+        if stopped != self.health.stopped:
+            logger.warning("replication %s", f"stopped: {stopped}" if stopped else "started again")
+            self.health.stopped = stopped
+            self.health.partner = None
+            self._evaluate()
+        idle = stopped is not None or self.health.removed
+        if idle and due:
+            self.health.save(self.cluster.state_dir)
+        return not idle
+
+    def _removed(self, why: str) -> None:
+        """This node is no longer a member: stop syncing, keep the data, allow a later join."""
+        if self.health.removed:
+            return
+        logger.warning("this node was removed from the cluster (%s): replication stops, data kept", why)
+        self.health.removed = True
+        self.health.partner = None
+        self.store.set_meta("member", 0)
+        self._evaluate()
+
+    def _evaluate(self) -> None:
+        """Save the status; mail each alarm transition once (SPEC CL-8)."""
+        self.health.save(self.cluster.state_dir)
+        now = self.alarms()
+        for event in events(self.last_alarms, now, self.cluster.node_id, time.time()):
+            logger.warning("event: %s", event.subject)
+            self.notifier.notify(event.subject, event.body)
+        self.last_alarms = now
+
     def run_round(self) -> Report | None:
         """Sync with the successor, or the next member in ring order that answers."""
         members = self.store.members()
+        ids = {m.node_id for m in members}
+        if self.cluster.node_id not in ids:
+            self._removed("its member row was deleted")
+            return None
         order = ring_order(members, self.cluster.node_id)
         self.health.successor = order[0].node_id if order else None
-        result = None
+        self.health.forget(ids)
+        result, partner = None, None
         for member in choose_peers(members, self.cluster.node_id, self.failed_until, time.monotonic()):
             report = self._sync_with(member)
             self.health.record(report)
+            self.metrics.sessions.labels("ok" if report.ok else report.refused or "error").inc()
             result = report
-            if report.ok:
-                if member is not order[0]:
+            if report.refused == "removed":
+                self._removed(report.error or "refused as removed")
+                return report
+            if report.ok or report.refused == "busy":
+                partner = member.node_id  # busy: it answers, and is in a session with someone else
+                self.health.tried.pop(member.node_id, None)
+                self.metrics.sent.inc(report.sent)
+                self.metrics.received.inc(report.received)
+                if report.ok and member is not order[0]:
                     logger.info("synced with %s instead of successor %s", member.node_id, order[0].node_id)
+                if report.refused == "busy":
+                    self._wake.set()  # try again shortly
+                    time.sleep(random.uniform(0.05, 0.3))  # jitter, so two busy members do not meet again
                 break
-            if report.refused == "busy":
-                self._wake.set()  # it is syncing with someone else: try again shortly
-                time.sleep(random.uniform(0.05, 0.3))  # jitter, so two busy members do not meet again
-                break
+            self.health.tried[member.node_id] = report.error or str(report.refused)
             self.failed_until[member.node_id] = time.monotonic() + self.cluster.retry_interval
-        self.health.save(self.cluster.state_dir)
+        self.health.partner = partner
+        self.health.database_error = None
+        self._evaluate()
         return result
 
     def _sync_with(self, member: Member) -> Report:

@@ -56,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.config)
+    return run_demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="a complete local demo on 127.0.0.x addresses")
-    demo.add_argument("-c", "--config", default="config.yaml")
+    from .demo.runner import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
     from .admin import add_admin_commands

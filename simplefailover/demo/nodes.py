@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
 import socketserver
+import struct
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +17,8 @@ from ..wsgi import WsgiServer
 from .contacts import create_contacts_app
 
 logger = logging.getLogger(__name__)
+
+BANNER_LINGER = 5.0  # seconds a banner connection waits for the client to close
 
 
 class _Page(BaseHTTPRequestHandler):
@@ -38,7 +42,25 @@ class _Banner(socketserver.BaseRequestHandler):
     node_id = "?"
 
     def handle(self) -> None:
-        self.request.sendall(f"220 {self.node_id} ready\r\n".encode())
+        sock: socket.socket = self.request
+        sock.sendall(f"220 {self.node_id} ready\r\n".encode())
+        # Let the client close first: the side that closes first keeps the connection in
+        # TIME_WAIT, and on the banner side that would hold the port after a stop.
+        sock.settimeout(BANNER_LINGER)
+        try:
+            while sock.recv(4096):
+                pass
+            return
+        except OSError:
+            pass
+        # A client that stays silent: reset instead of closing, so no TIME_WAIT is left here.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class _BannerServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True  # a restarted node listens again at once
+    daemon_threads = True
+    block_on_close = False
 
 
 class DemoNode:
@@ -74,7 +96,7 @@ class DemoNode:
                 app = create_contacts_app(self.database, self.node.id)
                 app_server = WsgiServer(app, f"{self.node.url_host}:{self.http_port}", 8, "demo node")
             for port in self.tcp_ports:
-                servers.append(socketserver.ThreadingTCPServer((address, port), banner))
+                servers.append(_BannerServer((address, port), banner))
         except (OSError, BindError) as exc:
             for server in servers:
                 server.server_close()

@@ -1,114 +1,174 @@
-"""`simplefailover demo`: demo nodes on 127.0.0.11-13 and the service watching them."""
+"""`simplefailover demo`: a three-node cluster on 127.0.0.11-13, and what to try with it."""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import shutil
+import signal
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
-from ..config import Config, load_config
-from ..daemon import Daemon
-from ..errors import ConfigError
+from .cluster import KINDS, DemoCluster, free_layout
+from .layout import FAST, ZONE, Layout, make_layout
 from .mailsink import MailSink
-from .nodes import DemoNode, demo_nodes
 
 logger = logging.getLogger(__name__)
 
+ADDRESSES = "127.0.0.11,127.0.0.12,127.0.0.13"
 HELP = """\
-Commands: stop NODE | start NODE | status | help | quit   (Ctrl-C also quits)
+Type: stop NODE [app|sync|failover] | start NODE [...] | answers | status | help | quit   (or Ctrl-C)
 """
 
 
-def run_demo(config_path: str) -> int:
-    """Start the demo nodes and the service; take commands on stdin until quit."""
-    path = Path(config_path)
-    if not path.exists():
-        print(f"{path}: not found (run from the repository root, or pass -c)", file=sys.stderr)
-        return 2
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's options (tests move it to other addresses, free ports and a folder of their own)."""
+    parser.add_argument("--state-dir", type=Path, default=Path("demo-data"), help="configs, databases, logs")
+    parser.add_argument(
+        "--addresses", default=ADDRESSES, help="comma-separated loopback addresses, one per node"
+    )
+    parser.add_argument("--free-ports", action="store_true", help="free ports instead of the documented ones")
+    parser.add_argument("--fast", action="store_true", help="short check and sync intervals")
+    parser.add_argument("--fresh", action="store_true", help="delete the state dir first (data included)")
+
+
+def build_layout(args: argparse.Namespace) -> Layout:
+    """The layout the options describe."""
+    addresses = [a.strip() for a in args.addresses.split(",") if a.strip()]
+    bad = [a for a in addresses if not a.startswith("127.")]
+    if bad or len(addresses) < 2:
+        raise ValueError(f"--addresses: two or more 127.x.y.z addresses, got {args.addresses!r}")
+    state_dir = args.state_dir.resolve()
+    timing = FAST if args.fast else None
+    if args.free_ports:
+        return free_layout(state_dir, addresses, timing)
+    return make_layout(state_dir, addresses, timing=timing)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo exactly as Ctrl-C does
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Start the cluster, print what to try, take commands on stdin until quit, Ctrl-C or SIGTERM."""
     try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
+        layout = build_layout(args)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    sink = _mail_sink(config)
-    nodes = demo_nodes(config)
-    for node in nodes:
-        node.start()
-    daemon = Daemon(path, config)
-    daemon.start()
-    print(intro(config))
-    if sink is not None:
-        print(f"  mail:      alerts are printed here (a local SMTP server on {sink.address})")
-    print(HELP)
+    if args.fresh:
+        shutil.rmtree(layout.state_dir, ignore_errors=True)
+    # Explicitly: a demo started in the background of a script inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    cluster = DemoCluster(layout)
+    sink = MailSink(*layout.mail, show=lambda line: print(line, flush=True))
+    code = 0
     try:
-        _command_loop(nodes, daemon)
+        try:
+            sink.start()
+        except (OSError, RuntimeError) as exc:  # something else listens there: let it have the mail
+            print(f"no mail sink on {sink.address} ({exc}); alert mails go to whatever listens there")
+            sink = None  # type: ignore[assignment]
+        print(f"starting 3 x (app, clustersync, simplefailover); logs in {layout.state_dir}/NODE/logs ...")
+        cluster.start()
+        print(intro(layout), flush=True)
+        _command_loop(cluster)
     except KeyboardInterrupt:
         pass
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        code = 1
     finally:
-        print("stopping the demo ...")
-        daemon.stop()
-        for node in nodes:
-            node.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("stopping the demo ...", flush=True)
+        killed = cluster.stop()
         if sink is not None:
             sink.stop()
-    return 0
+        print(f"stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}", flush=True)
+    return code
 
 
-def _mail_sink(config: Config) -> MailSink | None:
-    """Receive the demo's mail locally when the config sends it to a loopback SMTP server."""
-    smtp = config.monitoring.smtp
-    if not config.monitoring.notifications or smtp.security != "none" or not smtp.host.startswith("127."):
-        return None
-    sink = MailSink(smtp.host, smtp.port)
-    try:
-        sink.start()
-    except (OSError, RuntimeError) as exc:  # something else already listens there: let it have the mail
-        logger.info("no demo mail sink on %s: %s", sink.address, exc)
-        return None
-    return sink
-
-
-def intro(config: Config) -> str:
+def intro(layout: Layout) -> str:
     """What to try, for the person who started the demo."""
-    lines = [f"SimpleFailover demo: zone {config.zone.name}"]
-    for node in config.nodes:
-        lines.append(f"  node {node.id:<6} {node.address}  priority {node.priority}")
-    if config.dns.listen:
-        host, port = config.dns.addresses()[0]
-        fqdn = config.fqdn(config.hostnames[0])
-        lines.append(f"  resolve:   dig @{host} -p {port} {fqdn}")
-    if config.dashboard.enabled:
-        host, port = config.dashboard.address()
-        lines.append(f"  dashboard: http://{'localhost' if host.startswith('127.') else host}:{port}/")
-    lines.append(f"  table:     simplefailover check -c {config.source}")
+    first, second, last = layout.nodes[0], layout.nodes[1], layout.nodes[-1]
+    app = f"http://{{}}:{layout.http_port}"
+    lines = [f"SimpleFailover demo: zone {ZONE}, state and logs in {layout.state_dir}"]
+    for n in layout.nodes:
+        lines.append(
+            f"  {n.node_id}  {n.address}  priority {n.priority:<3} app {app.format(n.address)}/  "
+            f"dashboard http://{n.address}:{n.ports.dashboard}/  DNS {n.address} port {n.ports.dns}"
+        )
+    lines += [
+        "Try:",
+        f"  dig @{first.address} -p {first.ports.dns} {layout.fqdn()} +short"
+        f"      # {first.address}: {first.node_id} has the highest priority"
+        " (every node's DNS answers the same)",
+        f"  open http://{first.address}:{first.ports.dashboard}/ (every node has its dashboard)",
+        f"  curl -s -X POST -H 'Content-Type: application/json' -d '{{\"name\": \"Ada\"}}' "
+        f"{app.format(first.address)}/api/contacts      # add a contact on {first.node_id}",
+        f"  curl -s {app.format(last.address)}/api/contacts"
+        f"      # read it on {last.node_id} (or open {app.format(first.address)}/ in a browser)",
+        f"  stop {first.node_id}      # type it here: its app, clustersync and simplefailover stop",
+        f"  dig @{second.address} -p {second.ports.dns} {layout.fqdn()} +short"
+        f"      # {second.address} within ~{layout.timing.detection_bound():.0f} s; the contacts stay on "
+        f"{second.node_id} and {last.node_id}",
+        f"  start {first.node_id}     # it catches up what was added meanwhile; the name moves back",
+        f"  stop {first.node_id} app  # only the application; answers | status | quit (or Ctrl-C)",
+        f"  alert mails are printed here as [mail to ...] "
+        f"(a local SMTP sink on {layout.mail[0]}:{layout.mail[1]})",
+    ]
     return "\n".join(lines)
 
 
-def _command_loop(nodes: list[DemoNode], daemon: Daemon) -> None:
-    by_id = {n.node.id: n for n in nodes}
-    stop = threading.Event()
+def _command_loop(cluster: DemoCluster) -> None:
+    print(HELP, flush=True)
     for line in sys.stdin:
         words = line.split()
         if not words:
             continue
-        verb, *rest = words
-        target = by_id.get(rest[0]) if rest else None
-        if verb in ("quit", "exit"):
+        if words[0] in ("quit", "exit"):
             return
-        if verb in ("stop", "start") and target is None:
-            print(f"which node? one of {', '.join(by_id)}")
-        elif verb == "stop" and target:
-            target.stop()
-            print(f"{target.node.id} stopped; watch the answer move")
-        elif verb == "start" and target:
-            target.start()
-            print(f"{target.node.id} started; it fails back once it is OK again")
-        elif verb == "status":
-            table = daemon.engine.table
-            for fqdn, answer in table.answers.items():
-                print(f"{fqdn} -> {', '.join(answer.addresses) or '(none)'} (serial {table.serial})")
-        else:
-            print(HELP)
+        try:
+            print(_command(cluster, words), flush=True)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            print(f"{' '.join(words)}: {exc}", flush=True)
     # stdin closed (no terminal): keep running until Ctrl-C or SIGTERM
-    stop.wait()
+    stop = threading.Event()
+    while not stop.wait(3600):
+        pass
+
+
+def _command(cluster: DemoCluster, words: list[str]) -> str:
+    verb, *rest = words
+    if verb in ("stop", "start"):
+        if not rest or rest[0] not in cluster.nodes:
+            return f"which node? one of {', '.join(cluster.nodes)}"
+        node, kinds = rest[0], rest[1:] or list(KINDS)
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            return f"{', '.join(unknown)}: not one of {', '.join(KINDS)}"
+        if verb == "stop":
+            for kind in kinds:
+                cluster.stop_process(node, kind)
+            return f"{node}: stopped {', '.join(kinds)}; watch the answer move (answers)"
+        for kind in ("sync", "app", "failover"):
+            if kind in kinds:
+                cluster.start_process(node, kind)
+        rise = cluster.layout.timing.rise
+        return f"{node}: started {', '.join(kinds)}; it is back in DNS once OK {rise} times"
+    if verb == "answers":
+        return "\n".join(
+            f"  {node}'s DNS: {cluster.layout.fqdn()} -> {', '.join(a) if a else '(no answer)'}"
+            for node, a in cluster.answers().items()
+        )
+    if verb == "status":
+        lines = []
+        for node_id, procs in cluster.nodes.items():
+            state = ", ".join(f"{kind} {'running' if procs[kind].running else 'stopped'}" for kind in KINDS)
+            lines.append(f"  {node_id}: {state}")
+        return "\n".join(lines)
+    return HELP

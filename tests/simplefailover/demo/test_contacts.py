@@ -40,7 +40,7 @@ def test_bad_input_is_refused_without_writing(tmp_path: Path) -> None:
 
 
 def test_demo_node_serves_the_app_and_stops(tmp_path: Path) -> None:
-    node = Node(id="n1", address="127.0.0.27")  # type: ignore[arg-type]
+    node = Node(id="n1", address="127.0.0.27")
     with socket.socket() as sock:  # a free port: the polling URL needs a fixed one
         sock.bind(("127.0.0.27", 0))
         port = sock.getsockname()[1]

@@ -1,0 +1,221 @@
+"""The demo cluster launcher: per node the app, `clustersync run` and `simplefailover run`.
+
+The one way to start the demo cluster; `simplefailover demo` and the chaos drill both use it.
+Every process is a real child process with its own log under the node's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .contacts import SCHEMA
+from .layout import DemoNodeSpec, Layout, Ports, Timing, make_layout
+from .procs import Child, child_env, dns_answer, free_port, listening, stop_all, wait_until
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("app", "sync", "failover")
+MEMBER_MARK = "member"  # file in a node's folder once create/join succeeded
+PORTS_FILE = "ports.json"
+START_WAIT = 45.0  # seconds a process gets to come up (slow shared machines)
+
+
+@dataclass
+class NodeProcs:
+    """One node's three processes."""
+
+    spec: DemoNodeSpec
+    children: dict[str, Child] = field(default_factory=dict)
+
+    def __getitem__(self, kind: str) -> Child:
+        return self.children[kind]
+
+
+class DemoCluster:
+    """Start, stop and fault the processes of every demo node."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.nodes: dict[str, NodeProcs] = {}
+        for spec in layout.nodes:
+            logs = spec.folder / "logs"
+            self.nodes[spec.node_id] = NodeProcs(
+                spec,
+                {
+                    "app": Child(f"{spec.node_id} app", self._app_argv(spec), logs / "app.log", spec.folder),
+                    "sync": Child(
+                        f"{spec.node_id} clustersync",
+                        ["-m", "clustersync", "run", "-c", str(spec.config)],
+                        logs / "clustersync.log",
+                        spec.folder,
+                    ),
+                    "failover": Child(
+                        f"{spec.node_id} simplefailover",
+                        ["-m", "simplefailover", "run", "-c", str(spec.config)],
+                        logs / "simplefailover.log",
+                        spec.folder,
+                    ),
+                },
+            )
+
+    def _app_argv(self, spec: DemoNodeSpec) -> list[str]:
+        return [
+            "-m", "simplefailover.demo.app", "--id", spec.node_id, "--address", spec.address,
+            "--http-port", str(self.layout.http_port), "--banner-port", str(self.layout.banner_port),
+            "--database", str(spec.database),
+        ]  # fmt: skip
+
+    @property
+    def children(self) -> list[Child]:
+        """Every child process, apps first."""
+        return [n[kind] for kind in KINDS for n in self.nodes.values()]
+
+    def write_configs(self, clock_offsets: dict[str, float] | None = None) -> None:
+        """Write every node's config file (a clock offset only where given)."""
+        offsets = clock_offsets or {}
+        for spec in self.layout.nodes:
+            spec.folder.mkdir(parents=True, exist_ok=True)
+            spec.config.write_text(self.layout.config_text(spec, offsets.get(spec.node_id, 0)))
+
+    def start(self) -> None:
+        """Bring the whole cluster up: create/join once, then every process; wait until DNS answers."""
+        busy = self.busy_ports()
+        if busy:
+            raise RuntimeError(f"already in use (another demo running?): {', '.join(busy)}")
+        self.write_configs()
+        first, *others = self.layout.nodes
+        for spec in self.layout.nodes:
+            with sqlite3.connect(spec.database) as db:  # the app's table, before clustersync captures it
+                db.execute(SCHEMA)
+            db.close()
+        if not (first.folder / MEMBER_MARK).exists():
+            self._clustersync(first, "create")
+        self.start_process(first.node_id, "sync")
+        for spec in others:
+            if not (spec.folder / MEMBER_MARK).exists():
+                self._clustersync(spec, "join", "--peer", f"{first.address}:{first.ports.control}")
+            self.start_process(spec.node_id, "sync")
+        for kind in ("app", "failover"):  # all at once: an instance alone would wait for a majority
+            for spec in self.layout.nodes:
+                self.start_process(spec.node_id, kind, wait=False)
+            for spec in self.layout.nodes:
+                self.start_process(spec.node_id, kind)
+
+    def busy_ports(self) -> list[str]:
+        """The TCP addresses of the layout that something already listens on."""
+        wanted = []
+        for spec in self.layout.nodes:
+            ports = spec.ports
+            for port in (self.layout.http_port, self.layout.banner_port, ports.dns, ports.dashboard):
+                wanted.append((spec.address, port))
+            wanted += [(spec.address, ports.control), (spec.address, ports.data)]
+        return [f"{host}:{port}" for host, port in wanted if listening(host, port)]
+
+    def _clustersync(self, spec: DemoNodeSpec, *args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "clustersync", *args, "-c", str(spec.config)],
+            cwd=spec.folder, capture_output=True, text=True, timeout=120, env=child_env(),
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"clustersync {args[0]} on {spec.node_id} failed:\n{done.stderr or done.stdout}"
+            )
+        (spec.folder / MEMBER_MARK).write_text(done.stdout)
+
+    def start_process(self, node_id: str, kind: str, wait: bool = True) -> None:
+        """Start one process of one node (from the main thread) and wait until it serves."""
+        node = self.nodes[node_id]
+        child = node[kind]
+        child.start()
+        if not wait:
+            return
+        spec = node.spec
+        if kind == "app":
+            port = self.layout.http_port
+            wait_until(lambda: listening(spec.address, port), START_WAIT, f"{child.name} listening", child)
+        elif kind == "sync":
+            wait_until(
+                lambda: all(listening(spec.address, p) for p in (spec.ports.control, spec.ports.data)),
+                START_WAIT,
+                f"{child.name} listening",
+                child,
+            )
+        else:
+            fqdn = self.layout.fqdn()
+            wait_until(
+                lambda: dns_answer(spec.address, spec.ports.dns, fqdn),
+                START_WAIT,
+                f"{child.name} answering",
+                child,
+            )
+
+    def stop_process(self, node_id: str, kind: str) -> None:
+        """Stop one process of one node cleanly (SIGTERM, then SIGKILL after a bounded wait)."""
+        stop_all([self.nodes[node_id][kind]])
+
+    def stop_node(self, node_id: str) -> None:
+        """Stop all three processes of a node, as when the machine goes down."""
+        stop_all(self.nodes[node_id].children.values())
+
+    def start_node(self, node_id: str) -> None:
+        """Start a node's processes again: clustersync, the app, SimpleFailover."""
+        for kind in ("sync", "app", "failover"):
+            self.start_process(node_id, kind)
+
+    def stop(self) -> list[str]:
+        """Stop everything; the names of processes that had to be killed."""
+        return stop_all(self.children)
+
+    def answers(self) -> dict[str, tuple[str, ...] | None]:
+        """What every node's DNS responder answers for the first virtual name."""
+        fqdn = self.layout.fqdn()
+        return {s.node_id: dns_answer(s.address, s.ports.dns, fqdn) for s in self.layout.nodes}
+
+    def contacts(self, node_id: str) -> list[tuple[str, str, str, float]]:
+        """A node's contacts table as it is on disk, sorted by id."""
+        database: Path = self.nodes[node_id].spec.database
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute("SELECT id, name, phone, created FROM contacts ORDER BY id").fetchall()
+        finally:
+            db.close()
+        return [(str(i), str(n), str(p), float(c)) for i, n, p, c in rows]
+
+
+def free_layout(state_dir: Path, addresses: list[str], timing: Timing | None = None) -> Layout:
+    """A layout on free ports (tests, the chaos drill), so nothing collides with a running demo.
+
+    The ports are kept in state_dir/ports.json: the members know each other by address and port,
+    so a demo started again on the same folder must use the same ones.
+    """
+    saved = state_dir / PORTS_FILE
+    if saved.exists():
+        data = json.loads(saved.read_text())
+        if data["addresses"] == addresses:
+            ports = [Ports(**p) for p in data["nodes"]]
+            mail = (str(data["mail"][0]), int(data["mail"][1]))
+            return make_layout(state_dir, addresses, ports, data["http"], data["banner"], mail, timing)
+    taken: set[int] = set()
+    ports = [
+        Ports(
+            dns=free_port([a], True, taken), dashboard=free_port([a], False, taken),
+            control=free_port([a], False, taken), data=free_port([a], False, taken),
+            peers=free_port([a], True, taken),
+        )
+        for a in addresses
+    ]  # fmt: skip
+    http, banner = free_port(addresses, False, taken), free_port(addresses, False, taken)
+    mail = (addresses[0], free_port(addresses[:1], False, taken))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "addresses": addresses, "nodes": [asdict(p) for p in ports], "http": http, "banner": banner,
+        "mail": list(mail),
+    }  # fmt: skip
+    saved.write_text(json.dumps(record, indent=1))
+    return make_layout(state_dir, addresses, ports, http, banner, mail, timing)

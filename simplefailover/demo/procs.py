@@ -1,0 +1,186 @@
+"""Child processes of the demo: started in their own session, stopped with bounded waits."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+
+logger = logging.getLogger(__name__)
+
+STOP_WAIT = 8.0  # seconds a child gets to stop on SIGTERM before SIGKILL
+_PR_SET_PDEATHSIG = 1
+
+
+try:
+    _prctl: Callable[..., int] | None = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM when the thread that started it ends, so even a demo
+    # killed with -9 leaves nothing behind. Children are only started from the main thread.
+    # Looked up before the fork: between fork and exec nothing may take a lock.
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child: unbuffered output, this source tree first on the path."""
+    # Children run from their node's folder: they must import this very copy of the code.
+    source = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+
+
+class Child:
+    """One child process (app, clustersync or SimpleFailover of one node) and its log file."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, cwd: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopped = False  # SIGSTOPped
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.running and self.proc else None
+
+    def start(self) -> None:
+        """Start it unless it runs; its output goes to its log file."""
+        if self.running:
+            return
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, *self.argv],
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=child_env(),
+                start_new_session=True,  # Ctrl-C reaches the demo only; it stops children in order
+                preexec_fn=_die_with_parent,
+            )
+        self.stopped = False
+
+    def signal(self, signum: int) -> None:
+        """Send a signal if it runs (SIGSTOP/SIGCONT tracked)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signum)
+            except ProcessLookupError:
+                return
+            if signum == signal.SIGSTOP:
+                self.stopped = True
+            elif signum in (signal.SIGCONT, signal.SIGKILL):
+                self.stopped = False
+
+    def kill(self) -> None:
+        """kill -9 and reap."""
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(STOP_WAIT)
+
+    def tail(self, lines: int = 15) -> str:
+        """The end of its log."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_all(children: Iterable[Child], wait: float = STOP_WAIT) -> list[str]:
+    """SIGTERM every running child, wait up to `wait` s in all, SIGKILL the rest; their names."""
+    running = [c for c in children if c.running]
+    for child in running:
+        child.signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        child.signal(signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    killed = []
+    for child in running:
+        assert child.proc is not None
+        try:
+            child.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop within %g s: killing it", child.name, wait)
+            killed.append(child.name)
+            child.kill()
+    return killed
+
+
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def dns_answer(host: str, port: int, name: str, timeout: float = 0.5) -> tuple[str, ...] | None:
+    """The sorted A addresses a DNS server gives for name; None when it does not answer."""
+    try:
+        reply = dns.query.udp(dns.message.make_query(name, "A"), host, port=port, timeout=timeout)
+    except (OSError, dns.exception.DNSException):
+        return None
+    if reply.rcode() != 0:
+        return None
+    return tuple(sorted(str(r) for rrset in reply.answer for r in rrset if r.rdtype == 1))
+
+
+def wait_until(
+    condition: Callable[[], object], seconds: float, what: str, child: Child | None = None
+) -> None:
+    """Poll a condition until true; raise TimeoutError saying what, with the child's log tail."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if child is not None and child.proc is not None and child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited ({child.proc.returncode}):\n{child.tail()}")
+        if time.monotonic() > deadline:
+            tail = f":\n{child.tail()}" if child is not None else ""
+            raise TimeoutError(f"timed out after {seconds:g} s waiting for {what}{tail}")
+        time.sleep(0.1)
+
+
+def free_port(hosts: list[str], udp: bool = False, taken: set[int] | None = None) -> int:
+    """A port free for TCP (and UDP when asked) on every one of hosts, not in taken (then added)."""
+    taken = taken if taken is not None else set()
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind((hosts[0], 0))
+            port = int(probe.getsockname()[1])
+        if port not in taken and all(_free(host, port, udp) for host in hosts):
+            taken.add(port)
+            return port
+    raise RuntimeError(f"no port free on all of {', '.join(hosts)}")
+
+
+def _free(host: str, port: int, udp: bool) -> bool:
+    kinds = [socket.SOCK_STREAM, socket.SOCK_DGRAM] if udp else [socket.SOCK_STREAM]
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True

@@ -1,0 +1,116 @@
+"""Helpers of the failover/remove/version tests: a real SMTP server, HTTP health reads, clusters.
+
+These tests use 127.0.0.100 to 127.0.0.119 (SMTP on .119).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+
+from .nodes import NodeDir, free_port, make_nodes, wait_for
+
+SMTP_HOST = "127.0.0.119"
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every subject it receives."""
+
+    def __init__(self) -> None:
+        self._subjects: list[str] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self._subjects.append(str(message["Subject"]).strip())  # unfolded subjects start with a space
+        return "250 OK"
+
+    def subjects(self, node: str | None = None) -> list[str]:
+        """Subjects received so far (only those a node sent, when given)."""
+        with self._lock:
+            return [s for s in self._subjects if node is None or s.startswith(f"[{node}] ")]
+
+    def kinds(self, node: str, since: int = 0) -> list[str]:
+        """The event kinds a node mailed, in order: "[n1] clustersync: failover: ..." -> "failover"."""
+        return [s.split("clustersync: ", 1)[1].split(":")[0] for s in self.subjects(node)[since:]]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback: (its mailbox, its port)."""
+    box = Mailbox()
+    port = free_port(SMTP_HOST)
+    controller = Controller(box, hostname=SMTP_HOST, port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+def configure(node: NodeDir, smtp_port: int | None = None, **cluster: object) -> None:
+    """Fast intervals, and mail to a local SMTP server when given."""
+    keys: dict[str, object] = {"sync_interval": 0.2, "retry_interval": 1, "timeout": 0.5}
+    node.write_config(**(keys | cluster))
+    if smtp_port is not None:
+        with node.config.open("a") as file:
+            file.write(
+                "monitoring:\n  recipients: [ops@example.com]\n"
+                f"  smtp: {{host: {SMTP_HOST}, port: {smtp_port}, security: none, sender: ha@example.com}}\n"
+                "  retry_delay: 0.2\n"
+            )
+
+
+def cluster_of(tmp_path: Path, count: int, first: int, smtp_port: int | None = None) -> list[NodeDir]:
+    """count members on 127.0.0.<first>.., created and joined through n1, each running."""
+    nodes = make_nodes(tmp_path, [f"127.0.0.{first + i}" for i in range(count)])
+    for node in nodes:
+        configure(node, smtp_port)
+    nodes[0].cli("create")
+    nodes[0].start()
+    for node in nodes[1:]:
+        joined = node.cli("join", "--peer", nodes[0].peer, check=False)
+        assert joined.returncode == 0, joined.stderr
+        node.start()
+    names = {n.node_id for n in nodes}
+    wait_for(lambda: all(members(n) == names for n in nodes), 30, "every member to know every other")
+    return nodes
+
+
+def members(node: NodeDir) -> set[str]:
+    db = sqlite3.connect(node.db, timeout=10)
+    try:
+        return {row[0] for row in db.execute("SELECT node_id FROM _cs_members")}
+    finally:
+        db.close()
+
+
+def http(node: NodeDir, path: str) -> tuple[int, Any]:
+    """GET a health endpoint on the node's control port: (status code, JSON or text)."""
+    response = requests.get(f"http://{node.address}:{node.port}{path}", timeout=5)
+    ctype = response.headers.get("Content-Type", "")
+    return response.status_code, response.json() if ctype.startswith("application/json") else response.text
+
+
+def activity(node: NodeDir) -> str:
+    return str(http(node, "/status")[1]["activity"]["state"])
+
+
+def status(node: NodeDir) -> dict[str, Any]:
+    """`clustersync status --json`, parsed."""
+    return dict(json.loads(node.cli("status", "--json").stdout))
+
+
+def metric(node: NodeDir, name: str) -> float:
+    """The sum of one metric's samples in /metrics."""
+    text = http(node, "/metrics")[1]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
