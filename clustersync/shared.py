@@ -132,7 +132,9 @@ def cluster_id(conn: psycopg.Connection[Any]) -> str | None:
     return str(row[0]) if row else None
 
 
-def create(conn: psycopg.Connection[Any], node_id: str, address: str, port: int) -> str:
+def create(
+    conn: psycopg.Connection[Any], node_id: str, address: str, port: int, version: str = __version__
+) -> str:
     """Record a new cluster with this node as its first member; return the cluster id."""
     with conn.transaction():
         _lock(conn)
@@ -151,7 +153,7 @@ def create(conn: psycopg.Connection[Any], node_id: str, address: str, port: int)
         conn.execute(
             "INSERT INTO clustersync.members (node_id, address, port, position, version, heartbeat)"
             " VALUES (%s, %s, %s, 1, %s, now())",
-            (node_id, address, port, __version__),
+            (node_id, address, port, version),
         )
     logger.info("created shared cluster %s on %s", new_id, node_id)
     return new_id

@@ -41,11 +41,12 @@ class SharedHealth(Health):
         self.last_failure = asdict(Report(PEER, at, error=error))
 
     def clock(self, offset: float, max_offset: float) -> None:
-        """Take in the offset between this node's clock and the database's."""
+        """Take in the offset of the database's clock from this node's (database minus ours)."""
         self.offsets[PEER] = offset
         if abs(offset) > max_offset:
+            way = "ahead of" if offset < 0 else "behind"
             self.clock_refused[PEER] = (
-                f"clock offset to the database {offset:+.1f} s is above {max_offset:g} s"
+                f"this node's clock is {abs(offset):.1f} s {way} the database's (limit {max_offset:g} s)"
             )
         else:
             self.clock_refused.pop(PEER, None)

@@ -43,6 +43,11 @@ def shared_cluster(config: Config) -> Cluster:
     return cluster
 
 
+def version_of(cluster: Cluster) -> str:
+    """The clustersync version this node runs (a test may make it claim another)."""
+    return getattr(cluster, "test_version", None) or __version__
+
+
 def _connect(cluster: Cluster) -> psycopg.Connection[Any]:
     assert cluster.dsn is not None
     return shared.connect(cluster.dsn, cluster.timeout, cluster.node_id)
@@ -53,7 +58,7 @@ def create(config: Config) -> str:
     cluster = shared_cluster(config)
     assert cluster.dsn is not None
     with _connect(cluster) as conn:
-        cid = shared.create(conn, cluster.node_id, str(cluster.address), cluster.port)
+        cid = shared.create(conn, cluster.node_id, str(cluster.address), cluster.port, version_of(cluster))
     shared.save_marker(cluster.state_dir, cid, cluster.dsn)
     return cid
 
@@ -67,7 +72,9 @@ def join(config: Config, peer: str) -> tuple[str, int]:
     except ValueError as exc:
         raise ClusterSyncError(f"--peer: {exc}") from None
     with _connect(cluster) as conn:
-        cid, position = shared.join(conn, cluster.node_id, str(cluster.address), cluster.port, host)
+        cid, position = shared.join(
+            conn, cluster.node_id, str(cluster.address), cluster.port, host, version_of(cluster)
+        )
     shared.save_marker(cluster.state_dir, cid, cluster.dsn)
     return cid, position
 
@@ -96,7 +103,8 @@ class SharedNode:
                 f"{config.source}: this node is not a member yet: run clustersync create or join"
             )
         self.dsn = self.cluster.dsn
-        self.health = SharedHealth(self.cluster.node_id, __version__, database=shared.safe_dsn(self.dsn))
+        self.version = version_of(self.cluster)
+        self.health = SharedHealth(self.cluster.node_id, self.version, database=shared.safe_dsn(self.dsn))
         self.notifier = Notifier(config.monitoring)
         self.on_event = on_event
         self.last_alarms: dict[str, Any] | None = None  # as last reported
@@ -152,9 +160,10 @@ class SharedNode:
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = _connect(self.cluster)
-            before = time.time()
-            db_clock = shared.heartbeat(self._conn, self.cluster.node_id)
-            after = time.time()
+            skew = self.cluster.test_clock_offset
+            before = time.time() + skew
+            db_clock = shared.heartbeat(self._conn, self.cluster.node_id, self.version)
+            after = time.time() + skew
             found = shared.members(self._conn)
         except (shared.DatabaseError, psycopg.Error) as exc:
             self._close()
@@ -162,10 +171,10 @@ class SharedNode:
             logger.debug("shared database check failed: %s", error)
             self.health.database_failed(error, time.time())
         else:
-            self.health.database_ok(shared.member_dicts(found), db_clock is not None, after)
+            self.health.database_ok(shared.member_dicts(found), db_clock is not None, after - skew)
             if db_clock is not None:
                 self.health.clock(db_clock - (before + after) / 2, self.cluster.max_clock_offset)
-            self.health.versions(__version__)
+            self.health.versions(self.version)
         self.health.save(self.cluster.state_dir)
         self._report()
 

@@ -253,3 +253,37 @@ def test_password_never_in_safe_dsn_or_scrubbed_text(password: str) -> None:
     assert "password" not in conninfo_to_dict(safe_dsn(dsn))
     assert conninfo_to_dict(safe_dsn(dsn))["host"] == "127.0.0.140"
     assert password not in scrub(f"failed for {password} at {password}", dsn)
+
+
+def test_shared_time_alignment_and_versions(tmp_path: Path, postgres: Postgres) -> None:
+    """A clock 30 s off the database's turns time alignment red; another version, readiness."""
+    db = postgres.new_database("shared_alarms")
+    n1, n2 = shared_nodes(tmp_path, postgres, db, 2)
+    create(load_config(n1.config))
+    n2.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"', test_version="0.0.9")
+    with pytest.raises(ClusterSyncError, match=re.escape("version mismatch: n2 runs 0.0.9, n1 runs 0.1.0")):
+        join(load_config(n2.config), n1.address)
+    n2.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"')
+    join(load_config(n2.config), n1.address)
+
+    n1.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"', test_clock_offset=30)
+    node = SharedNode(load_config(n1.config))
+    node.check()
+    alarms = status(n1)["alarms"]
+    assert alarms["time_alignment"]["state"] == "red"
+    found = re.fullmatch(
+        r"this node's clock is (\d+\.\d) s ahead of the database's \(limit 15 s\)",
+        alarms["time_alignment"]["detail"],
+    )
+    assert found and abs(float(found.group(1)) - 30) < 2, alarms["time_alignment"]
+    assert alarms["readiness"]["ready"] is True  # the data is the database's: only the alarm says it
+
+    with psycopg.connect(postgres.dsn(db), autocommit=True) as conn:
+        conn.execute("UPDATE clustersync.members SET version = '0.0.9' WHERE node_id = 'n2'")
+    node.check()
+    assert status(n1)["alarms"]["readiness"] == {
+        "ready": False,
+        "state": "red",
+        "reason": "version mismatch: n2 runs 0.0.9, this node 0.1.0",
+    }
+    node.stop()
