@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from clustersync import shared
 from clustersync.cli import status_data
 from clustersync.errors import ClusterSyncError
 from clustersync.shared import safe_dsn, scrub
@@ -260,9 +261,11 @@ def test_shared_time_alignment_and_versions(tmp_path: Path, postgres: Postgres) 
     db = postgres.new_database("shared_alarms")
     n1, n2 = shared_nodes(tmp_path, postgres, db, 2)
     create(load_config(n1.config))
-    n2.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"', test_version="0.0.9")
-    with pytest.raises(ClusterSyncError, match=re.escape("version mismatch: n2 runs 0.0.9, n1 runs 0.1.0")):
-        join(load_config(n2.config), n1.address)
+    with (
+        psycopg.connect(postgres.dsn(db), autocommit=True) as conn,
+        pytest.raises(ClusterSyncError, match=re.escape("version mismatch: n2 runs 0.0.9, n1 runs 0.1.0")),
+    ):
+        shared.join(conn, "n2", n2.address, n2.port, n1.address, version="0.0.9")
     n2.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"')
     join(load_config(n2.config), n1.address)
 
