@@ -1,0 +1,118 @@
+"""Remove (SPEC CL-9) and immutable identity (CL-3), with real members on 127.0.0.104-106.
+
+The others drop a removed member without a restart; the removed one notices, stops syncing,
+keeps its data and can join again as a new member.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clustersync.cli import main as clustersync
+from clustersync.control import check_removable
+from clustersync.daemon import Node
+from clustersync.errors import ClusterSyncError
+from clustersync.store import Member
+from simplefailover.config import load_config
+
+from .conftest import content
+from .ha import cluster_of, configure, http, members, metric, status
+from .nodes import NodeDir, make_nodes, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def trio(tmp_path: Path) -> Iterator[list[NodeDir]]:
+    nodes: list[NodeDir] = []
+    try:
+        nodes = cluster_of(tmp_path, 3, 104)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def write(node: NodeDir, start: int, count: int) -> None:
+    db = sqlite3.connect(node.db, timeout=10)
+    with db:
+        for i in range(start, start + count):
+            db.execute("INSERT OR REPLACE INTO items (id, v) VALUES (?, ?)", (i, f"{node.node_id}-{i}"))
+    db.close()
+
+
+def same(nodes: list[NodeDir], rows: int) -> bool:
+    tables = [content(n.db) for n in nodes]
+    return len(tables[0]) == rows and all(t == tables[0] for t in tables)
+
+
+def test_remove_then_rejoin(trio: list[NodeDir]) -> None:
+    n1, n2, n3 = trio
+    for i, node in enumerate(trio):
+        write(node, 100 * (i + 1), 10)
+    wait_for(lambda: same(trio, 30), 30, "three members identical")
+    pids = [n.proc.pid for n in trio if n.proc]
+
+    removed = n1.cli("remove", "n3")
+    assert "n3 removed" in removed.stdout
+    wait_for(lambda: members(n1) == members(n2) == {"n1", "n2"}, 20, "n1 and n2 to drop n3")
+    wait_for(lambda: not http(n3, "/health")[1]["ready"], 20, "n3 to notice its removal")
+    assert http(n3, "/health")[0] == 503
+    assert "removed from the cluster" in status(n3)["alarms"]["readiness"]["reason"]
+    assert [n.proc.pid for n in trio if n.proc] == pids  # nobody restarted
+    kept = content(n3.db)
+    assert len(kept) == 30  # the removed node keeps its data
+
+    # It stops syncing: new rows on either side stay there.
+    write(n1, 500, 5)
+    write(n3, 900, 5)
+    wait_for(lambda: same([n1, n2], 35), 20, "n1 and n2 to share the new rows")
+    rounds = metric(n2, 'clustersync_sessions_total{outcome="ok"}')
+    wait_for(lambda: metric(n2, 'clustersync_sessions_total{outcome="ok"}') >= rounds + 3, 20, "more rounds")
+    assert 900 not in content(n1.db) and 900 not in content(n2.db)
+    assert 500 not in content(n3.db) and 900 in content(n3.db)
+    assert http(n1, "/health")[0] == 200 and status(n1)["alarms"]["activity"]["state"] == "green"
+
+    # It joins again as a new member, its data replaced by the cluster's.
+    n3.kill()
+    joined = n3.cli("join", "--peer", n1.peer, check=False)
+    assert joined.returncode == 0, joined.stderr
+    n3.start()
+    wait_for(lambda: all(members(n) == {"n1", "n2", "n3"} for n in trio), 20, "n3 a member again everywhere")
+    write(n3, 700, 5)
+    wait_for(lambda: same(trio, 40), 30, "all three identical again")
+    positions = {m["id"]: m["position"] for m in status(n1)["members"]}
+    assert positions["n3"] > positions["n2"]
+
+    # A node can be removed by a command run on itself: another member records it.
+    gone = n2.cli("remove", "n2")
+    assert "n2 removed" in gone.stdout and "recorded by n3" in gone.stdout
+    wait_for(lambda: members(n1) == members(n3) == {"n1", "n3"}, 20, "n1 and n3 to drop n2")
+    wait_for(lambda: http(n2, "/health")[0] == 503, 20, "n2 to notice its removal")
+
+
+def test_remove_refusals(trio: list[NodeDir]) -> None:
+    n1 = trio[0]
+    unknown = n1.cli("remove", "nobody", check=False)
+    assert unknown.returncode == 1 and "'nobody' is not a member" in unknown.stderr
+    with pytest.raises(ClusterSyncError, match="only member"):
+        check_removable([Member("n1", "127.0.0.1", 1, 2, 1, "1")], "n1")
+
+
+def test_node_id_and_address_are_immutable(tmp_path: Path) -> None:
+    (a,) = make_nodes(tmp_path, ["127.0.0.107"])
+    configure(a)
+    assert clustersync(["create", "-c", str(a.config)]) == 0
+    Node(load_config(a.config)).store.close()  # records the node id
+    configure(a, address="127.0.0.108")
+    with pytest.raises(ClusterSyncError, match="address cannot change"):
+        Node(load_config(a.config))
+    configure(a, node_id="renamed")
+    with pytest.raises(ClusterSyncError, match="node id cannot change"):
+        Node(load_config(a.config))
+    configure(a)
+    Node(load_config(a.config)).store.close()
