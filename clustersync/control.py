@@ -136,6 +136,11 @@ def remove_member(config: Config, node_id: str) -> Removed:
     from .daemon import cluster_of, open_store
 
     cluster = cluster_of(config)
+    if cluster.strategy == "shared":
+        from .shared_node import remove
+
+        remove(config, node_id)  # one row of the shared database: every member sees it at its next beat
+        return Removed(node_id, "the shared database")
     store = open_store(config)
     try:
         if not store.meta("member"):

@@ -21,6 +21,7 @@ from simplefailover.config import Cluster, Config, parse_hostport
 from simplefailover.notify import Notifier
 
 from . import __version__, shared
+from .control import stopped_reason, version_of
 from .errors import ClusterSyncError
 from .events import READY, TIME_OK, events
 from .shared_health import SharedHealth
@@ -41,11 +42,6 @@ def shared_cluster(config: Config) -> Cluster:
     if cluster.address is None:
         raise ClusterSyncError(f"{where}: cluster.address is required (the address other members use)")
     return cluster
-
-
-def version_of(cluster: Cluster) -> str:
-    """The clustersync version this node runs (a test may make it claim another)."""
-    return getattr(cluster, "test_version", None) or __version__
 
 
 def _connect(cluster: Cluster) -> psycopg.Connection[Any]:
@@ -157,6 +153,13 @@ class SharedNode:
 
     def check(self) -> None:
         """Beat, read the members, save status.json and report what changed."""
+        self.health.stopped = stopped_reason(self.cluster.state_dir)
+        if self.health.stopped:  # clustersync service stop: no heartbeat, the others see it age
+            self._close()
+            self.health.partner = None
+            self.health.save(self.cluster.state_dir)
+            self._report()
+            return
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = _connect(self.cluster)

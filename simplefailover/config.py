@@ -401,6 +401,14 @@ class Tables(_Model):
     history: list[str] = Field(default_factory=list)
 
 
+class JoinHooks(_Model):
+    """Commands run around `clustersync join` (e.g. stop, then restart, the node's applications)."""
+
+    before: str | None = Field(None, description="shell command run before the join; a failure stops it")
+    after: str | None = Field(None, description="shell command run after the join, whether it worked or not")
+    timeout: float = Field(300, gt=0, description="seconds each hook may take")
+
+
 class Cluster(_Model):
     node_id: str = Field(default_factory=socket.gethostname, min_length=1)
     address: IPAddress | None = None
@@ -427,6 +435,28 @@ class Cluster(_Model):
     )
     test_clock_offset: float = Field(
         0, description="TEST ONLY: seconds added to this node's clock, to test time alignment"
+    )
+    join_hooks: JoinHooks = Field(default_factory=JoinHooks)
+    join_chunk: int = Field(
+        8 * 1024 * 1024, ge=65536, le=256 * 1024 * 1024, description="bytes per checksummed join chunk"
+    )
+    join_retries: int = Field(
+        5, ge=0, le=1000, description="reconnections after a dropped join stream, within one join command"
+    )
+    join_keep: float = Field(
+        3600, gt=0, description="seconds a member keeps a join snapshot so an interrupted join can resume"
+    )
+    test_join_drop_after: int = Field(
+        0, ge=0, description="TEST ONLY: a member drops each join stream after sending this many bytes"
+    )
+    test_join_corrupt_chunk: int = Field(
+        -1, description="TEST ONLY: a member alters this chunk number once, to test chunk checksums"
+    )
+    test_free_disk: int | None = Field(
+        None, ge=0, description="TEST ONLY: free bytes the join disk check sees instead of the real figure"
+    )
+    test_version: str | None = Field(
+        None, description="TEST ONLY: the clustersync version this node claims (to test version mismatch)"
     )
 
     _resolve_paths = field_validator("secret_file", "database", "state_dir")(_resolve)

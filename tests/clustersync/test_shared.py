@@ -220,7 +220,21 @@ def test_shared_membership_rules(tmp_path: Path, postgres: Postgres) -> None:
     node.check()
     assert node.ready is True
     assert status(n2)["alarms"]["readiness"]["ready"] is True
-    remove(c1, "n2")
+
+    # clustersync service stop: no heartbeat while stopped, readiness says why; start: back.
+    assert "replication stopped on n2" in n2.cli("service", "stop").stdout
+    node.check()
+    beat = {m["id"]: m["heartbeat_age"] for m in status(n1)["members"]}["n2"]
+    reason = status(n2)["alarms"]["readiness"]["reason"]
+    assert reason.startswith("replication stopped: by clustersync service stop at "), reason
+    wait_for(lambda: {m["id"]: m["heartbeat_age"] for m in status(n1)["members"]}["n2"] > beat, 10, "age")
+    n2.cli("service", "start")
+    node.check()
+    assert node.ready is True
+    assert {m["id"]: m["heartbeat_age"] for m in status(n1)["members"]}["n2"] < beat + 0.5
+
+    done = n1.cli("remove", "n2")  # the CLI, on another member
+    assert "n2 removed (recorded by the shared database)" in done.stdout
     node.check()
     assert node.ready is False
     assert status(n2)["alarms"]["readiness"]["reason"].startswith("removed from the cluster")

@@ -1,0 +1,160 @@
+"""Streamed join (SPEC CL-2) with real `clustersync run` members on 127.0.0.120-129.
+
+A member holds a few MB; the joiner is a `clustersync join` subprocess. Covered: writes on
+the member during the join are all caught up; a stream cut mid-way resumes from the bytes
+kept (in the same command, and by running the command again); a chunk altered in transit
+is detected and fetched again; version mismatch and low disk are refused with the reason;
+node-local tables of the joiner are kept and the member's never leave it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import content
+from .nodes import NodeDir, make_nodes, wait_for
+
+pytestmark = pytest.mark.slow
+
+ROWS = 20000  # about 6 MB with the blobs: several 1 MiB chunks
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[list[NodeDir]]:
+    """n1 (a running member holding ROWS items and local settings) and n2 (not a member yet)."""
+    nodes = make_nodes(tmp_path, ["127.0.0.121", "127.0.0.122"])
+    member, joiner = nodes
+    db = sqlite3.connect(member.db)
+    with db:
+        db.execute(
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
+            "INSERT INTO items (id, v, n, b) SELECT i, hex(randomblob(40)), i * 0.5, "
+            "CASE WHEN i % 50 = 0 THEN randomblob(8000) END FROM c",
+            (ROWS,),
+        )
+        db.execute("INSERT INTO pairs VALUES ('a', 1, 'x')")
+        db.execute("INSERT INTO local_settings VALUES ('smtp', 'member secret')")
+    db.close()
+    db = sqlite3.connect(joiner.db)
+    with db:
+        db.execute("INSERT INTO items (id, v) VALUES (-1, 'replaced by the join')")
+        db.execute("INSERT INTO local_settings VALUES ('smtp', 'joiner own')")
+        db.execute("CREATE INDEX local_by_value ON local_settings (v)")
+    db.close()
+    member.write_config(join_chunk=1 << 20)
+    member.cli("create")
+    member.start()
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def joined_ok(member: NodeDir, joiner: NodeDir) -> None:
+    """The joiner has the member's replicated rows, its own local settings, and syncs."""
+    assert content(joiner.db) == content(member.db)
+    assert content(joiner.db, "local_settings") == {"smtp": ("smtp", "joiner own")}
+    db = sqlite3.connect(joiner.db)
+    try:
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "local_by_value" in indexes
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM _cs_pending").fetchone() == (0,)
+    finally:
+        db.close()
+    assert not (joiner.folder / "state" / "join.json").exists()
+    assert not Path(str(joiner.db) + ".join").exists()
+
+
+def test_join_while_the_member_keeps_writing_loses_nothing(pair: list[NodeDir]) -> None:
+    member, joiner = pair
+    stop = threading.Event()
+    written: list[int] = []
+
+    def writer() -> None:
+        db = sqlite3.connect(member.db, timeout=10)
+        i = 0
+        while not stop.is_set() and i < 2000:
+            with db:
+                db.execute("INSERT OR REPLACE INTO items (id, v) VALUES (?, 'during the join')", (ROWS + 1 + i,))
+                db.execute("UPDATE items SET v = ? WHERE id = 1", (f"update {i}",))
+            written.append(i)
+            i += 1
+        db.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        result = joiner.cli("join", "--peer", member.peer)
+    finally:
+        stop.set()
+        thread.join()
+    assert "joined through" in result.stdout, result.stderr
+    assert re.search(r"transfer .* MB/s", result.stdout)
+    assert len(written) > 0
+    joiner.start()
+    wait_for(lambda: content(joiner.db) == content(member.db), 30, "the joiner to catch up")
+    assert len(content(joiner.db)) == ROWS + len(written)
+    joined_ok(member, joiner)
+    status = json.loads(joiner.cli("status", "--json").stdout)
+    assert [m["id"] for m in status["members"]] == ["n1", "n2"]
+
+
+def test_a_cut_stream_resumes_from_the_bytes_kept(pair: list[NodeDir]) -> None:
+    member, joiner = pair
+    member.kill()
+    member.write_config(join_chunk=1 << 20, test_join_drop_after=(5 << 20) // 2)  # 2.5 chunks
+    member.start()
+    joiner.write_config(join_retries=0)
+    first = joiner.cli("join", "--peer", member.peer, check=False)
+    assert first.returncode == 1
+    assert "join interrupted (2097152 of" in first.stderr
+    assert "run the same command again to resume" in first.stderr
+    status = json.loads(joiner.cli("status", "--json").stdout)
+    assert status["alarms"]["readiness"]["ready"] is False
+    assert "join interrupted" in status["alarms"]["readiness"]["reason"]
+
+    joiner.write_config(join_retries=10)  # each connection moves 2 more chunks before the cut
+    again = joiner.cli("join", "--peer", member.peer)
+    assert "resuming after 2.1 MB kept" in again.stdout
+    assert "joined through" in again.stdout
+    joined_ok(member, joiner)
+
+
+def test_an_altered_chunk_is_detected_and_fetched_again(pair: list[NodeDir]) -> None:
+    member, joiner = pair
+    member.kill()
+    member.write_config(join_chunk=1 << 20, test_join_corrupt_chunk=2)
+    member.start()
+    result = joiner.cli("join", "--peer", member.peer)
+    assert "chunk 2 (bytes 2097152 to 3145728): checksum mismatch" in result.stdout
+    assert "joined through" in result.stdout
+    joined_ok(member, joiner)
+
+
+def test_version_mismatch_and_low_disk_are_refused_with_the_reason(pair: list[NodeDir]) -> None:
+    member, joiner = pair
+    joiner.write_config(test_version="9.9.9")
+    result = joiner.cli("join", "--peer", member.peer, check=False)
+    assert result.returncode == 1
+    assert "version mismatch: n2 runs 9.9.9, members run" in result.stderr
+
+    joiner.write_config(test_free_disk=1000)
+    result = joiner.cli("join", "--peer", member.peer, check=False)
+    assert result.returncode == 1
+    assert "not enough free disk: 0.0 MB free next to" in result.stderr
+    assert "twice the database size" in result.stderr
+    db = sqlite3.connect(member.db)
+    try:  # refused before anything was recorded
+        assert [r[0] for r in db.execute("SELECT node_id FROM _cs_members")] == ["n1"]
+    finally:
+        db.close()
+    assert content(joiner.db) == {-1: (-1, "replaced by the join", None, None)}
