@@ -1,0 +1,287 @@
+"""Backup and restore of one node: round trips row by row, consistency while writing, refusals.
+
+Nodes use 127.0.0.130-133 (this suite's addresses) and free ports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from clustersync.backup import BackupError
+from clustersync.recovery import restore_backup
+from simplefailover.config import load_config
+
+from .backup_data import APP_TABLES, REPLICATED, dump, fill, prepare
+from .nodes import ROOT, NodeDir, make_nodes, wait_for
+
+
+def _node(tmp_path: Path, name: str, address: str, with_db: bool = True) -> NodeDir:
+    (node,) = make_nodes(tmp_path / name, [address])
+    prepare(node)
+    if not with_db:
+        node.db.unlink()
+    return node
+
+
+def _manifest(archive: Path) -> dict[str, object]:
+    with tarfile.open(archive, "r:gz") as tar:
+        first = tar.next()
+        assert first is not None and first.name == "manifest.json"
+        raw = tar.extractfile(first)
+        assert raw is not None
+        data: dict[str, object] = json.loads(raw.read())
+        for member in tar:
+            if member.name == "manifest.json":
+                continue
+            body = tar.extractfile(member)
+            assert body is not None
+            files = data["files"]
+            assert isinstance(files, dict)
+            assert hashlib.sha256(body.read()).hexdigest() == files[member.name]["sha256"]
+    return data
+
+
+def _rows(data: dict[str, object]) -> dict[str, int]:
+    tables = data["tables"]
+    assert isinstance(tables, list)
+    return {t["name"]: t["rows"] for t in tables}
+
+
+def test_full_and_light_round_trips_row_by_row(tmp_path: Path) -> None:
+    source = _node(tmp_path, "a", "127.0.0.130")
+    fill(source.db, 1, 60)
+    source.cli("create")
+    fill(source.db, 50, 30, tag="after create ")  # captured changes not yet versioned: still data
+    before = dump(source.db)
+    for kind in ("full", "light"):
+        out = tmp_path / f"{kind}.tar.gz"
+        done = source.cli("backup", f"--{kind}", "-o", str(out))
+        assert f"{kind} backup of n1" in done.stdout and "secret is not in this backup" in done.stdout
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        data = _manifest(out)
+        assert (data["kind"], data["node_id"], data["format"], data["secret_included"]) == (
+            kind,
+            "n1",
+            1,
+            False,
+        )
+        assert sorted(data["files"]) == ["config.yaml", "database.sqlite"]  # type: ignore[call-overload]
+        rows = _rows(data)
+        assert rows["items"] == len(before["items"]) and rows["local_settings"] == len(
+            before["local_settings"]
+        )
+        assert rows["calls"] == (len(before["calls"]) if kind == "full" else 0)
+
+        target = _node(tmp_path, f"restore-{kind}", "127.0.0.131", with_db=False)
+        done = target.cli("restore", str(out))
+        assert f"restored the {kind} backup of n1" in done.stdout
+        after = dump(target.db)
+        expected = dict(before, calls=before["calls"] if kind == "full" else [])
+        for table in APP_TABLES:
+            assert after[table] == expected[table], table
+        assert (target.folder / "config.yaml.restored").read_text() == source.config.read_text()
+        status = json.loads(target.cli("status", "--json").stdout)
+        assert status["member"] is False and status["members"] == []
+        # The restored replicated data becomes a new cluster's on create.
+        assert f"{sum(len(expected[t]) for t in REPLICATED)} rows" in target.cli("create").stdout
+        assert dump(target.db) == after
+    assert not list(tmp_path.rglob(".restore-*")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_secret_only_on_request(tmp_path: Path) -> None:
+    source = _node(tmp_path, "a", "127.0.0.130")
+    source.cli("create")
+    out = tmp_path / "with-secret.tar.gz"
+    assert (
+        "secret IS in this backup"
+        in source.cli("backup", "--full", "--include-secret", "-o", str(out)).stdout
+    )
+    assert _manifest(out)["secret_included"] is True
+    target = _node(tmp_path, "b", "127.0.0.131", with_db=False)
+    target.write_config(
+        tables="{replicated: [items, pairs, calls], history: [calls]}", secret_file="cluster.secret"
+    )
+    target.cli("restore", str(out))
+    assert (target.folder / "cluster.secret").read_bytes() == (tmp_path / "a" / "cluster.secret").read_bytes()
+    assert stat.S_IMODE((target.folder / "cluster.secret").stat().st_mode) == 0o600
+
+
+WRITER = """
+import sqlite3, sys, time, pathlib
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")
+stop = pathlib.Path(sys.argv[2])
+deadline = time.monotonic() + 40
+i = 0
+while i < 200000 and time.monotonic() < deadline and not stop.exists():
+    i += 1
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO items (id, v) VALUES (?, 'w')", (100000 + i,))
+    db.execute("INSERT INTO pairs (a, b, v) VALUES ('w', ?, 'w')", (i,))
+    db.execute("INSERT OR REPLACE INTO local_settings VALUES ('count', ?)", (i,))
+    db.execute("COMMIT")
+"""
+
+
+def _written(path: Path) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        row = db.execute("SELECT v FROM local_settings WHERE k = 'count'").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        db.close()
+
+
+def test_backup_is_a_consistent_snapshot_while_run_and_a_writer_write(tmp_path: Path) -> None:
+    node = _node(tmp_path, "a", "127.0.0.132")
+    fill(node.db, 1, 20)
+    node.cli("create")
+    node.start()
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(node.db), str(stop)], cwd=ROOT)
+    try:
+        wait_for(lambda: _written(node.db) > 200, 20, "the writer's first transactions")
+        counts = []
+        for n in range(3):
+            out = tmp_path / f"b{n}.tar.gz"
+            node.cli("backup", "--full", "-o", str(out))
+            copy = tmp_path / f"copy{n}"
+            copy.mkdir()
+            with tarfile.open(out, "r:gz") as tar:
+                tar.extractall(copy, filter="data")
+            db = copy / "database.sqlite"
+            items = {r[0] - 100000 for r in sqlite3.connect(db).execute("SELECT id FROM items WHERE v = 'w'")}
+            pairs = {r[0] for r in sqlite3.connect(db).execute("SELECT b FROM pairs WHERE a = 'w'")}
+            count = _written(db)
+            # Each writer transaction touched three tables: a snapshot holds all three or none.
+            assert items == pairs == set(range(1, count + 1))
+            assert _rows(_manifest(out))["items"] == 20 + count
+            counts.append(count)
+        # The writer went on during the backups (they overlapped it), and run kept up.
+        assert counts[0] < counts[1] < counts[2] < _written(node.db)
+        assert writer.poll() is None, "the writer stopped before the backups were done"
+    finally:
+        stop.touch()
+        writer.wait(30)
+        node.kill()
+    assert writer.returncode == 0
+
+
+def test_restore_on_a_member_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    node = _node(tmp_path, "a", "127.0.0.133")
+    fill(node.db, 1, 10)
+    node.cli("create")
+    out = tmp_path / "b.tar.gz"
+    node.cli("backup", "--light", "-o", str(out))
+    fill(node.db, 100, 5)
+    before = dump(node.db, (*APP_TABLES, "_cs_members", "_cs_meta", "_cs_rows"))
+    done = node.cli("restore", str(out), check=False)
+    assert done.returncode == 1
+    assert "is a cluster member" in done.stderr
+    assert "clustersync remove n1" in done.stderr and "restore on a new node" in done.stderr
+    assert dump(node.db, (*APP_TABLES, "_cs_members", "_cs_meta", "_cs_rows")) == before
+    assert not list(node.folder.glob("app.db.before-restore-*")) and not list(node.folder.glob(".restore-*"))
+
+
+def _retar(archive: Path, out: Path, change: Callable[[str, bytes], bytes | None]) -> None:
+    """Copy an archive, changing (or dropping, on None) members' bytes."""
+    with tarfile.open(archive, "r:gz") as src, tarfile.open(out, "w:gz") as dst:
+        for member in src:
+            raw = src.extractfile(member)
+            assert raw is not None
+            body = change(member.name, raw.read())
+            if body is not None:
+                member.size = len(body)
+                dst.addfile(member, io.BytesIO(body))
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    at = at % len(data)
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+def _flip_db_byte(name: str, body: bytes) -> bytes:
+    if name != "database.sqlite":
+        return body
+    return body[:5000] + bytes([body[5000] ^ 1]) + body[5001:]
+
+
+def _manifest_kind(name: str, body: bytes) -> bytes:
+    return body.replace(b'"kind": "light"', b'"kind": "medium"') if name == "manifest.json" else body
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
+    "truncated": (lambda a, o: o.write_bytes(a.read_bytes()[: a.stat().st_size // 2]), "truncated"),
+    "flipped byte in the manifest's gzip stream": (
+        lambda a, o: o.write_bytes(_flip(a.read_bytes(), 300)),
+        "corrupt",
+    ),
+    "flipped byte near the end": (lambda a, o: o.write_bytes(_flip(a.read_bytes(), -40)), "corrupt"),
+    "database altered, manifest kept": (
+        lambda a, o: _retar(a, o, _flip_db_byte),
+        "database.sqlite is corrupt",
+    ),
+    "database missing": (
+        lambda a, o: _retar(a, o, lambda n, b: None if n == "database.sqlite" else b),
+        "database.sqlite listed in manifest.json but absent",
+    ),
+    "unknown kind": (lambda a, o: _retar(a, o, _manifest_kind), "backup kind 'medium' is unknown"),
+    "not a backup": (lambda a, o: o.write_text("zone: {name: example.com}\n"), "not a tar.gz backup"),
+    "a tar.gz without manifest": (
+        lambda a, o: _retar(a, o, lambda n, b: None if n == "manifest.json" else b),
+        "manifest.json is not its first file",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def light_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("archive")
+    node = _node(folder, "src", "127.0.0.130")
+    fill(node.db, 1, 300)
+    out = folder / "light.tar.gz"
+    node.cli("backup", "--light", "-o", str(out))
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_corrupt_archive_is_refused_and_changes_nothing(
+    tmp_path: Path, light_archive: Path, case: str
+) -> None:
+    make, message = CORRUPTIONS[case]
+    bad = tmp_path / "bad.tar.gz"
+    make(light_archive, bad)
+    node = _node(tmp_path, "b", "127.0.0.131")
+    fill(node.db, 1000, 5, tag="mine ")
+    before = dump(node.db)
+    listing = sorted(os.listdir(node.folder))
+    with pytest.raises(BackupError) as caught:
+        restore_backup(load_config(node.config), node.config, bad)
+    assert str(bad) in str(caught.value) and message in str(caught.value)
+    assert dump(node.db) == before
+    assert sorted(os.listdir(node.folder)) == listing  # no temporary file left, nothing kept aside
+
+
+def test_corrupt_archive_on_the_command_line(tmp_path: Path, light_archive: Path) -> None:
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(light_archive.read_bytes()[:-100])
+    node = _node(tmp_path, "b", "127.0.0.131", with_db=False)
+    done = node.cli("restore", str(bad), check=False)
+    assert (
+        done.returncode == 1
+        and done.stderr.startswith("clustersync restore: ")
+        and "truncated" in done.stderr
+    )
+    assert not node.db.exists()
