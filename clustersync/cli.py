@@ -21,6 +21,7 @@ from .backup_commands import add_parsers as add_backup_commands
 from .control import stopped_reason, version_of
 from .daemon import cluster_of, open_store
 from .errors import ClusterSyncError
+from .joining import Progress, join_readiness
 from .protocol import create_secret, load_secret
 from .status import alarms, lag_seconds, load_health
 
@@ -89,12 +90,17 @@ class Joined:
     host: str
     port: int
     rows: int
+    size: int = 0  # bytes of the snapshot received
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
 
 
-def join_cluster(config: Config, peer: str) -> Joined:
-    """Join through a member at peer (ADDRESS[:PORT]); the CLI's join and the dashboard's wizard call this."""
-    from .membership import join
-    from .server import open_channel
+def join_cluster(config: Config, peer: str, progress: Progress | None = None) -> Joined:
+    """Join through a member at peer (ADDRESS[:PORT]); the CLI's join and the dashboard's wizard call this.
+
+    progress, if given, is called with a JoinProgress (phase, bytes, MB/s, ETA) as the join goes.
+    """
+    from .joining import join_replicated
 
     cluster = cluster_of(config)
     if cluster.strategy == "shared":
@@ -103,28 +109,21 @@ def join_cluster(config: Config, peer: str) -> Joined:
         join_shared(config, peer)  # membership is rows of the shared database: nothing to copy
         host, port = parse_hostport(peer, cluster.port)
         return Joined(cluster.node_id, host, port, 0)
-    secret = load_secret(cluster.secret_path())
-    try:
-        host, port = parse_hostport(peer, cluster.port)
-    except ValueError as exc:
-        raise ClusterSyncError(f"--peer: {exc}") from None
-    store = open_store(config)
-    try:
-        ch = open_channel((host, port), secret, cluster.max_message, cluster.timeout * 6, store.clock)
-        try:
-            count = join(ch, store, str(cluster.address), cluster.port, cluster.sync_port())
-        finally:
-            ch.sock.close()
-    except OSError as exc:
-        raise ClusterSyncError(f"cannot reach {host} port {port}: {exc}") from exc
-    finally:
-        store.close()
-    return Joined(cluster.node_id, host, port, count)
+    done = join_replicated(config, peer, progress)
+    return Joined(done.node_id, done.host, done.port, done.rows, done.size, done.seconds, done.warnings)
 
 
 def cmd_join(args: argparse.Namespace) -> int:
-    done = join_cluster(_load(args.config), args.peer)
-    print(f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied")
+    from .joining import printer
+
+    done = join_cluster(_load(args.config), args.peer, printer())
+    rate = done.size / done.seconds / 1e6 if done.seconds else 0.0
+    print(
+        f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied "
+        f"({done.size / 1e6:.1f} MB in {done.seconds:.1f} s, {rate:.1f} MB/s)"
+    )
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"next: clustersync run -c {args.config}")
     return 0
 
@@ -170,7 +169,7 @@ def status_data(config: Config) -> dict[str, Any]:
                 }
                 for m in members
             ],
-            "alarms": alarms(bool(store.meta("member")), health, stale, time.time()),
+            "alarms": join_readiness(alarms(bool(store.meta("member")), health, stale, time.time()), cluster),
             "vector": store.vector(),
             "pending": store.pending(),
             "counters": {k: store.counter(k) for k in ("applied", "duplicates", "conflicts")},
