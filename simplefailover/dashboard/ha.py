@@ -8,6 +8,7 @@ the same clustersync functions as the `clustersync` command, in a background thr
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from clustersync.cli import create_cluster, join_cluster, status_data
+from clustersync.control import remove_member, set_replication, stopped_reason
+from clustersync.daemon import cluster_of
 from clustersync.errors import ClusterSyncError
 from clustersync.status import load_health
 
@@ -83,7 +86,23 @@ def _status(config: Config) -> tuple[dict[str, Any] | None, str]:
 
 
 def _health(config: Config) -> dict[str, Any] | None:
-    return load_health(config.cluster.state_dir) if config.cluster is not None else None
+    """The last status of this node's `clustersync run`, while that process still exists."""
+    health = load_health(config.cluster.state_dir) if config.cluster is not None else None
+    if health is None or not _alive(health.get("pid")):
+        return None
+    return health
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def _events(health: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -93,7 +112,7 @@ def _events(health: dict[str, Any] | None) -> list[dict[str, Any]]:
     events = []
     for key, kind in (("last_ok", "sync"), ("last_failure", "failure")):
         item = health.get(key)
-        if isinstance(item, dict) and item.get("at"):
+        if isinstance(item, dict) and item.get("at") and item.get("refused") != "busy":  # busy: just retried
             if kind == "sync":
                 detail = f"sent {item.get('sent', 0)}, received {item.get('received', 0)} changes"
             else:
@@ -105,10 +124,13 @@ def _events(health: dict[str, Any] | None) -> list[dict[str, Any]]:
 def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) -> Response:
     config = _config()
     cluster = config.cluster
-    data, problem = _status(config)
     job = _state().jobs.current()
+    busy = job is not None and job.running
+    # While an action runs, leave the database alone: a join replaces it and wants it unused.
+    data, problem = (None, "") if busy else _status(config)
+    health = _health(config)
     member = bool(data and data.get("member"))
-    if job is not None and job.running:
+    if busy:
         refresh: int | None = JOB_REFRESH
     else:
         # Reloading would wipe what someone types into the wizard: only members' pages reload.
@@ -121,8 +143,10 @@ def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) ->
         data=data,
         problem=problem,
         member=member,
-        health=_health(config),
-        events=_events(_health(config)),
+        busy=busy,
+        health=health,
+        stopped=stopped_reason(cluster.state_dir) if cluster is not None else None,
+        events=_events(load_health(cluster.state_dir) if cluster is not None else None),
         job=job,
         now=context().clock(),
         refresh=refresh,
@@ -200,3 +224,32 @@ def join() -> Response:
         return f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied"
 
     return _start("join", f"joining through {peer}: copying the member's data", action)
+
+
+@bp.post("/service")
+def service() -> Response:
+    """Stop or start replication on this node, as `clustersync service stop|start` does."""
+    config = _config()
+    action = request.form.get("action", "")
+    if action not in ("start", "stop"):
+        return _page((f"action must be start or stop, not {action!r}",), status=400)
+
+    def run() -> str:
+        return set_replication(cluster_of(config), action == "start")
+
+    return _start("service", f"{action} replication", run)
+
+
+@bp.post("/remove")
+def remove() -> Response:
+    """Remove a member from the cluster, as `clustersync remove NODE_ID` does."""
+    config = _config()
+    node_id = request.form.get("node", "").strip()
+    if not node_id:
+        return _page(("say which member to remove",), status=400)
+
+    def run() -> str:
+        done = remove_member(config, node_id)
+        return f"{done.node_id} removed from the cluster (through {done.via}); it keeps its data"
+
+    return _start("remove", f"removing {node_id}", run)

@@ -121,6 +121,8 @@ class Job:
     finished: float | None = None
     ok: bool | None = None
     message: str = ""
+    done: int = 0  # bytes (or rows) moved so far, when the action reports it
+    total: int = 0
 
     @property
     def running(self) -> bool:
@@ -147,11 +149,11 @@ class JobBoard:
             self._job = Job(kind, self.clock())
             return self._job
 
-    def step(self, text: str) -> None:
-        """Record what the running job does now."""
+    def step(self, text: str, done: int = 0, total: int = 0) -> None:
+        """Record what the running job does now, and how far it is when known."""
         with self._lock:
             if self._job is not None and self._job.running:
-                self._job = replace(self._job, step=text)
+                self._job = replace(self._job, step=text, done=done, total=total)
 
     def finish(self, ok: bool, message: str) -> None:
         with self._lock:
@@ -161,11 +163,12 @@ class JobBoard:
 
 def csrf_token(key: bytes, browser: str) -> str:
     """The form token of one browser: an HMAC of its cookie under this dashboard's random key."""
-    return hmac.new(key, b"ha-form:" + browser.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, b"ha-form:" + browser.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
 
 
 def csrf_ok(key: bytes, browser: str | None, token: str | None) -> bool:
     """Whether a posted token belongs to the browser that posts it."""
     if not browser or not token:
         return False
-    return hmac.compare_digest(csrf_token(key, browser), token)
+    # As bytes: compare_digest refuses non-ASCII str, and a posted form may hold anything.
+    return hmac.compare_digest(csrf_token(key, browser).encode(), token.encode("utf-8", "replace"))

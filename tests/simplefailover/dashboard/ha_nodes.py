@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
-from dataclasses import dataclass
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.clustersync.conftest import make_db
@@ -17,7 +21,7 @@ pollings: [{{id: p1, method: tcp, port: 9, timeout: 1}}]
 hostnames: [{{name: h, polling: p1}}]
 schedule: {{interval: 30}}
 dns: {{listen: ["{address}:0"]}}
-dashboard: {{listen: "{address}:0", refresh: 1}}
+dashboard: {{listen: "{address}:{dashboard_port}", refresh: 1}}
 monitoring: {{notifications: false}}
 """
 
@@ -36,11 +40,16 @@ CLUSTER = """cluster:
 """
 
 
-def free_port(host: str) -> int:
-    """A port nothing listens on at host right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_ports(host: str, count: int) -> list[int]:
+    """Distinct ports nothing listens on at host right now (held open together while chosen)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 @dataclass
@@ -52,6 +61,7 @@ class HaNode:
     folder: Path
     port: int
     data_port: int
+    dashboard_port: int = 0
 
     @property
     def config(self) -> Path:
@@ -66,7 +76,7 @@ class HaNode:
         return f"{self.address}:{self.port}"
 
     def config_text(self, cluster: bool = True) -> str:
-        text = BASE.format(address=self.address)
+        text = BASE.format(address=self.address, dashboard_port=self.dashboard_port)
         if cluster:
             text += CLUSTER.format(
                 node_id=self.node_id, address=self.address, port=self.port, data_port=self.data_port
@@ -77,7 +87,8 @@ class HaNode:
 def make_node(tmp_path: Path, index: int, cluster: bool = True) -> HaNode:
     """Node n<index> on 127.0.0.<149+index> with an application database and its config written."""
     address = ADDRESSES[index - 1]
-    node = HaNode(f"n{index}", address, tmp_path / f"n{index}", free_port(address), free_port(address))
+    port, data_port, dashboard_port = free_ports(address, 3)
+    node = HaNode(f"n{index}", address, tmp_path / f"n{index}", port, data_port, dashboard_port)
     node.folder.mkdir(parents=True, exist_ok=True)
     make_db(node.db)
     node.config.write_text(node.config_text(cluster))
@@ -92,3 +103,50 @@ def form_token(html: str) -> str:
     found = TOKEN.search(html)
     assert found, "no csrf_token field in the page"
     return found.group(1)
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Processes:
+    """Real `simplefailover run` and `clustersync run` processes of the test, stopped at the end."""
+
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, node: HaNode, *command: str) -> subprocess.Popen[bytes]:
+        """Start python -m COMMAND... -c the node's config, logging to the node's folder."""
+        log = (node.folder / f"{command[0]}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *command, "-c", str(node.config)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections there."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def log_tail(node: HaNode, name: str, lines: int = 30) -> str:
+    """The end of a process log of the node, for failure messages."""
+    path = node.folder / f"{name}.log"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""

@@ -236,7 +236,7 @@ def test_join_problems_are_shown(tmp_path: Path, client1: FlaskClient) -> None:
         "/ha/join", data={"csrf_token": token(client2), "address": node2.address, "peer": "127.0.0.159:9"}
     )
     html = wait_job(client2)
-    assert 'data-state="failed"' in html and "cannot reach 127.0.0.159 port 9" in html
+    assert 'data-state="failed"' in html and "127.0.0.159 port 9" in html  # clustersync's own message
     assert meta(node2.db, "member") is None
 
 
@@ -250,3 +250,37 @@ def test_running_member_page_reloads_and_shows_sync_events(client1: FlaskClient,
     assert "Last status from <code>clustersync run</code>" in html
     [readiness, _, alignment] = table_rows(html, "ha-alarms")
     assert readiness.attrs["data-state"] == "green" and alignment.attrs["data-state"] == "green"
+
+
+def test_replication_service_stops_and_starts(client1: FlaskClient, node1: HaNode, member: Node) -> None:
+    html = client1.get("/ha").get_data(as_text=True)
+    assert 'id="ha-service" data-state="started"' in html
+    form = {"csrf_token": form_token(html), "action": "stop"}
+    assert client1.post("/ha/service", data=form).status_code == 303
+    html = wait_job(client1)
+    assert 'data-state="done"' in html and "replication stopped on n1" in html
+    assert 'id="ha-service" data-state="stopped"' in html and 'id="ha-service-start"' in html
+    assert client1.post("/ha/service", data={**form, "action": "start"}).status_code == 303
+    html = wait_job(client1)
+    assert "replication started on n1" in html and 'id="ha-service" data-state="started"' in html
+    bad = client1.post("/ha/service", data={**form, "action": "restart"})
+    assert bad.status_code == 400 and "action must be start or stop" in bad.get_data(as_text=True)
+
+
+def test_remove_a_member_from_the_page(tmp_path: Path, client1: FlaskClient, member: Node) -> None:
+    node2 = make_node(tmp_path, 2)
+    client2 = app_for(node2).test_client()
+    client2.post(
+        "/ha/join", data={"csrf_token": token(client2), "address": node2.address, "peer": member_peer(member)}
+    )
+    assert 'data-state="done"' in wait_job(client2)
+    html = client1.get("/ha").get_data(as_text=True)
+    assert [r.cells[1] for r in table_rows(html, "ha-nodes")] == ["n1", "n2"]
+    assert client1.post("/ha/remove", data={"csrf_token": form_token(html), "node": "n2"}).status_code == 303
+    html = wait_job(client1)
+    assert 'data-state="done"' in html and "n2 removed from the cluster" in html
+    assert [r.cells[1] for r in table_rows(html, "ha-nodes")] == ["n1"]
+    # The last member cannot be removed: clustersync says why, the page shows it.
+    client1.post("/ha/remove", data={"csrf_token": form_token(html), "node": "n1"})
+    html = wait_job(client1)
+    assert 'data-state="failed"' in html and "is the only member" in html
