@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -20,10 +22,12 @@ import psycopg
 from simplefailover.config import Cluster, Config, parse_hostport
 from simplefailover.notify import Notifier
 
-from . import __version__, shared
+from . import __version__, health_http, shared
 from .control import stopped_reason, version_of
 from .errors import ClusterSyncError
 from .events import READY, TIME_OK, events
+from .metrics import Metrics
+from .server import Server
 from .shared_health import SharedHealth
 from .status import alarms, load_health
 
@@ -84,6 +88,13 @@ def remove(config: Config, node_id: str) -> None:
         (cluster.state_dir / shared.MARKER_FILE).unlink(missing_ok=True)
 
 
+def _why(exc: Exception, dsn: str) -> str:
+    """A failed check on one line, without the password (a lost connection says which database)."""
+    if isinstance(exc, shared.DatabaseError):
+        return str(exc)
+    return f"{shared.safe_dsn(dsn)}: {shared.describe(exc, dsn)}"
+
+
 def _stale_after(cluster: Cluster) -> float:
     return 3 * cluster.sync_interval + 2 * cluster.timeout + 5
 
@@ -104,6 +115,8 @@ class SharedNode:
         self.notifier = Notifier(config.monitoring)
         self.on_event = on_event
         self.last_alarms: dict[str, Any] | None = None  # as last reported
+        self.metrics = Metrics(self.alarms, lambda: {"members": len(self.health.members)})
+        self.server: Server | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,19 +131,33 @@ class SharedNode:
         health = asdict(self.health) | {"updated": time.time()}
         return alarms(not self.health.removed, health, _stale_after(self.cluster), time.time())
 
+    def _http(self, conn: socket.socket, head: bytes) -> None:
+        health_http.serve(conn, head, self.cluster.node_id, self.alarms, self.metrics.text)
+
     def start(self, loop: bool = True) -> None:
-        """Start the heartbeat loop (tests may drive check() themselves)."""
+        """Serve the HTTP health endpoints on the control port; start the heartbeat loop."""
+        c = self.cluster
+        # Only HTTP is answered here: a secret nobody holds refuses every clustersync request.
+        nobody = secrets.token_bytes(32)
+        self.server = Server(
+            "control", (str(c.address), c.port), lambda: nobody, {}, c.max_message, c.timeout * 2, time.time,
+            http=self._http,
+        )  # fmt: skip
+        self.server.start()
         self.notifier.start()
         if loop:
             self._thread = threading.Thread(target=self._loop, name="clustersync-shared", daemon=True)
             self._thread.start()
         logger.info(
-            "clustersync %s running, strategy shared on %s", self.cluster.node_id, self.health.database
-        )
+            "clustersync %s running, strategy shared on %s; health HTTP on %s port %d",
+            c.node_id, self.health.database, c.address, c.port,
+        )  # fmt: skip
 
     def stop(self) -> None:
         """Stop the loop, close the connection, send what mail is pending."""
         self._stop.set()
+        if self.server is not None:
+            self.server.stop()
         if self._thread:
             self._thread.join(self.cluster.timeout * 3)
         self._close()
@@ -170,7 +197,7 @@ class SharedNode:
             found = shared.members(self._conn)
         except (shared.DatabaseError, psycopg.Error) as exc:
             self._close()
-            error = str(exc) if isinstance(exc, shared.DatabaseError) else shared.describe(exc, self.dsn)
+            error = _why(exc, self.dsn)
             logger.debug("shared database check failed: %s", error)
             self.health.database_failed(error, time.time())
         else:
@@ -206,7 +233,7 @@ def status_data(config: Config) -> dict[str, Any]:
         with _connect(cluster) as conn:
             found = shared.member_dicts(shared.members(conn))
     except (shared.DatabaseError, psycopg.Error) as exc:
-        db_error = str(exc) if isinstance(exc, shared.DatabaseError) else shared.describe(exc, cluster.dsn)
+        db_error = _why(exc, cluster.dsn)
     if found is None:
         rows = list(health.get("members", [])) if health else []
         member = shared.load_marker(cluster.state_dir) is not None

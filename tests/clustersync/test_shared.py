@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,15 @@ def start(node: NodeDir) -> None:
     wait_for(lambda: (node.folder / "state" / "status.json").exists(), 20, f"{node.node_id} status.json")
 
 
+def http_get(node: NodeDir, path: str) -> tuple[int, str]:
+    """GET one of the health endpoints on the node's control port: status and body."""
+    try:
+        with urllib.request.urlopen(f"http://{node.address}:{node.port}{path}", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 def ready(node: NodeDir) -> bool:
     data = status(node)
     alarms = data["alarms"]
@@ -135,6 +146,9 @@ def test_shared_members_follow_the_database(
         ]
         assert {m["strategy"] for m in data["members"]} == {"shared"}
         assert data["alarms"]["time_alignment"]["state"] == "green"
+        assert http_get(n3, "/readiness")[0] == 200  # what a load balancer asks
+        assert "clustersync_ready 1.0" in http_get(n3, "/metrics")[1]
+        assert "clustersync_members 3.0" in http_get(n3, "/metrics")[1]
 
         # One database: what one member's application writes, the others read at once.
         with psycopg.connect(postgres.dsn(db), autocommit=True) as conn:
@@ -161,6 +175,9 @@ def test_shared_members_follow_the_database(
                 assert data["alarms"]["activity"]["state"] == "red"
                 assert [m["id"] for m in data["members"]] == ["n1", "n2", "n3"]  # as last seen
                 assert node.proc is not None and node.proc.poll() is None, f"{node.node_id} exited"
+            code, body = http_get(n1, "/readiness")
+            assert code == 503 and "database unreachable" in body
+            assert "clustersync_ready 0.0" in http_get(n1, "/metrics")[1]
             text = n1.cli("status").stdout
             assert "NOT READY: database unreachable: cannot connect to host=127.0.0.140" in text
             assert "NOT REACHABLE" in text
