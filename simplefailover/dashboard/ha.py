@@ -21,6 +21,7 @@ from clustersync.cli import create_cluster, join_cluster, status_data
 from clustersync.control import remove_member, set_replication, stopped_reason
 from clustersync.daemon import cluster_of
 from clustersync.errors import ClusterSyncError
+from clustersync.joining import JoinProgress
 from clustersync.status import load_health
 
 from ..config import Config
@@ -219,9 +220,18 @@ def join() -> Response:
     if problems:
         return _page(problems, choice.snippet, status=400)
 
+    jobs = _state().jobs
+
+    def progress(now: JoinProgress) -> None:
+        jobs.step(" ".join(now.line().split()), now.done, now.total, now.phase)
+
     def action() -> str:
-        done = join_cluster(config, peer)
-        return f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied"
+        done = join_cluster(config, peer, progress)
+        size = f" ({done.size / 1e6:.1f} MB in {done.seconds:.1f} s)" if done.size else ""
+        warnings = "".join(f"; warning: {w}" for w in done.warnings)
+        return (
+            f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied{size}{warnings}"
+        )
 
     return _start("join", f"joining through {peer}: copying the member's data", action)
 

@@ -123,6 +123,7 @@ class Job:
     message: str = ""
     done: int = 0  # bytes (or rows) moved so far, when the action reports it
     total: int = 0
+    phases: tuple[str, ...] = ()  # the phases gone through, in order
 
     @property
     def running(self) -> bool:
@@ -149,11 +150,13 @@ class JobBoard:
             self._job = Job(kind, self.clock())
             return self._job
 
-    def step(self, text: str, done: int = 0, total: int = 0) -> None:
+    def step(self, text: str, done: int = 0, total: int = 0, phase: str = "") -> None:
         """Record what the running job does now, and how far it is when known."""
         with self._lock:
-            if self._job is not None and self._job.running:
-                self._job = replace(self._job, step=text, done=done, total=total)
+            job = self._job
+            if job is not None and job.running:
+                phases = job.phases if not phase or job.phases[-1:] == (phase,) else (*job.phases, phase)
+                self._job = replace(job, step=text, done=done, total=total, phases=phases)
 
     def finish(self, ok: bool, message: str) -> None:
         with self._lock:

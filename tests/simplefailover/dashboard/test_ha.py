@@ -7,6 +7,7 @@ its control port on 127.0.0.150).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -209,6 +210,11 @@ def test_join_copies_the_members_data_and_lists_both_nodes(tmp_path: Path, membe
     html = wait_job(client2)
     assert 'data-state="done"' in html, html
     assert "n2 joined through 127.0.0.150" in html
+    # clustersync reported the join's progress to the page, phase by phase.
+    phases = re.search(r'id="ha-job-phases">([^<]*)<', html)
+    assert phases is not None
+    steps = phases.group(1).split(" → ")
+    assert steps[0] == "connect" and steps[-1] == "done" and "transfer" in steps, steps
     assert meta(node2.db, "member") == "1"
     db = sqlite3.connect(node2.db)
     assert db.execute("SELECT count(*) FROM items").fetchone() == (50,)

@@ -108,6 +108,7 @@ def test_wizard_creates_a_cluster_and_joins_a_second_node(
     join.locator("#ha-join-submit").click()
     expect(page2.locator("#ha-job")).to_have_attribute("data-state", "done", timeout=30_000)
     expect(page2.locator("#ha-job-message")).to_contain_text(f"n2 joined through {n1.address}")
+    expect(page2.locator("#ha-job-phases")).to_contain_text("transfer")
     shoot(page2, tmp_path, "ha-join.png")
     with closing(sqlite3.connect(n2.db)) as db:
         assert db.execute("SELECT count(*) FROM items").fetchone() == (ROWS,)
