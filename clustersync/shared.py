@@ -9,12 +9,16 @@ appears in a message or a log line (`safe_dsn`, `scrub`).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
 import math
 import os
 import secrets
+import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +100,37 @@ def connect(dsn: str, timeout: float, node_id: str) -> psycopg.Connection[Any]:
         )
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to {safe_dsn(dsn)}: {describe(exc, dsn)}") from None
+
+
+@contextlib.contextmanager
+def deadline(conn: psycopg.Connection[Any], seconds: float, dsn: str) -> Iterator[None]:
+    """Cut the connection when the statements inside take longer than seconds.
+
+    A server that is hung but whose kernel still acknowledges (stopped, swapping, deadlocked)
+    would block a statement forever: neither connect_timeout nor tcp_user_timeout applies.
+    """
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()
+        with contextlib.suppress(OSError, psycopg.Error):
+            sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns: psycopg raises
+            finally:
+                sock.close()
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except psycopg.Error as exc:
+        if fired.is_set():
+            raise DatabaseError(f"{safe_dsn(dsn)}: no answer within {seconds:g} s (connection cut)") from exc
+        raise
+    finally:
+        timer.cancel()
 
 
 def describe(exc: BaseException, dsn: str) -> str:

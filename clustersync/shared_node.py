@@ -191,10 +191,11 @@ class SharedNode:
             if self._conn is None or self._conn.closed:
                 self._conn = _connect(self.cluster)
             skew = self.cluster.test_clock_offset
-            before = time.time() + skew
-            db_clock = shared.heartbeat(self._conn, self.cluster.node_id, self.version)
-            after = time.time() + skew
-            found = shared.members(self._conn)
+            with shared.deadline(self._conn, max(2.0, 2 * self.cluster.timeout), self.dsn):
+                before = time.time() + skew
+                db_clock = shared.heartbeat(self._conn, self.cluster.node_id, self.version)
+                after = time.time() + skew
+                found = shared.members(self._conn)
         except (shared.DatabaseError, psycopg.Error) as exc:
             self._close()
             error = _why(exc, self.dsn)

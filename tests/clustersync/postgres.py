@@ -9,10 +9,12 @@ passfile. The binaries come from the Debian package `postgresql` (`make test` in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -47,6 +49,17 @@ def find_bin() -> Path:
         "PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/<version>/bin "
         "nor on PATH: install the Debian package postgresql (make system-deps does)"
     )
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid (a postmaster's backends and workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 @dataclass
@@ -89,6 +102,20 @@ class Postgres:
         """Stop the server (fast: connections are closed, as in a real outage)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP the server and its backends (hung, but the kernel still answers TCP); SIGCONT after."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [main, *children(main)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
     def running(self) -> bool:
         """Whether the server's pid file is there."""
         return (self.data / "postmaster.pid").exists()
@@ -125,7 +152,13 @@ def postgres() -> Iterator[Postgres]:
     as_postgres = os.geteuid() == 0
     folder = Path(tempfile.mkdtemp(prefix="sfpg"))  # short: a Unix socket path is at most 107 bytes
     if as_postgres:
-        user = pwd.getpwnam("postgres")
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            raise RuntimeError(
+                "running as root, PostgreSQL needs the user postgres to run as, and there is none: "
+                "install the Debian package postgresql (it creates it)"
+            ) from None
         os.chown(folder, user.pw_uid, user.pw_gid)
     server = Postgres(folder, bindir, free_port(HOST), as_postgres)
     try:

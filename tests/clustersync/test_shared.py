@@ -321,3 +321,23 @@ def test_shared_time_alignment_and_versions(tmp_path: Path, postgres: Postgres) 
         "reason": "version mismatch: n2 runs 0.0.9, this node 0.1.0",
     }
     node.stop()
+
+
+def test_hung_database_is_cut(tmp_path: Path, postgres: Postgres) -> None:
+    """A server that hangs (stopped, its kernel still acknowledging) does not hang the check."""
+    db = postgres.new_database("shared_hung")
+    (n1,) = shared_nodes(tmp_path, postgres, db, 1)
+    config = load_config(n1.config)
+    create(config)
+    node = SharedNode(config)
+    node.check()
+    assert node.ready is True
+    with postgres.paused():
+        node.check()  # without the deadline, this would block until pytest's timeout
+        readiness = node.alarms()["readiness"]
+    assert readiness["ready"] is False
+    assert readiness["reason"].startswith(f"database unreachable: host={HOST} port={postgres.port}")
+    assert readiness["reason"].endswith("no answer within 2 s (connection cut)")
+    node.check()
+    assert node.ready is True
+    node.stop()
