@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 
 from clustersync.cli import main as clustersync
-from clustersync.control import check_removable
 from clustersync.daemon import Node
 from clustersync.errors import ClusterSyncError
-from clustersync.store import Member
 from simplefailover.config import load_config
 
 from .conftest import content
@@ -95,12 +93,16 @@ def test_remove_then_rejoin(trio: list[NodeDir]) -> None:
     wait_for(lambda: http(n2, "/health")[0] == 503, 20, "n2 to notice its removal")
 
 
-def test_remove_refusals(trio: list[NodeDir]) -> None:
-    n1 = trio[0]
-    unknown = n1.cli("remove", "nobody", check=False)
-    assert unknown.returncode == 1 and "'nobody' is not a member" in unknown.stderr
-    with pytest.raises(ClusterSyncError, match="only member"):
-        check_removable([Member("n1", "127.0.0.1", 1, 2, 1, "1")], "n1")
+def test_remove_refusals(tmp_path: Path) -> None:
+    (a,) = make_nodes(tmp_path, ["127.0.0.107"])
+    configure(a)
+    not_yet = a.cli("remove", "n1", check=False)
+    assert not_yet.returncode == 1 and "not a member: nothing to remove from" in not_yet.stderr
+    a.cli("create")
+    unknown = a.cli("remove", "nobody", check=False)
+    assert unknown.returncode == 1 and "'nobody' is not a member (members: n1)" in unknown.stderr
+    alone = a.cli("remove", "n1", check=False)
+    assert alone.returncode == 1 and "'n1' is the only member" in alone.stderr
 
 
 def test_node_id_and_address_are_immutable(tmp_path: Path) -> None:
