@@ -28,6 +28,11 @@ system-deps:
 demo: venv
 	$(BIN)/python -m simplefailover demo
 
+# Two minutes of faults against a demo cluster of its own (127.0.0.170-172, free ports);
+# CHAOS_ARGS="--seconds 300 --seed 7" to change it. The summary ends with PASS or FAIL.
+chaos: venv
+	$(BIN)/python -m simplefailover.chaos $(CHAOS_ARGS)
+
 lint: venv
 	$(BIN)/ruff check simplefailover clustersync tests bench
 

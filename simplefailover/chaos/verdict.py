@@ -1,0 +1,112 @@
+"""Judge a chaos run from what was recorded: DNS samples against the fault timeline (pure)."""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One DNS answer of one instance; answer None when it gave none (down, stopped, not ready)."""
+
+    t: float
+    instance: str
+    answer: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Span:
+    """A time when a process was not running (killed or stopped): [start, end)."""
+
+    node: str
+    kind: str
+    start: float
+    end: float
+
+
+@dataclass
+class DnsVerdict:
+    """Violations of the detection bound and the detection time of every app fault."""
+
+    violations: list[str] = field(default_factory=list)
+    detections: list[tuple[Span, float | None]] = field(default_factory=list)  # None: healed first
+
+    @property
+    def worst(self) -> tuple[Span, float] | None:
+        """The slowest detected fault and its detection time."""
+        found = [(span, d) for span, d in self.detections if d is not None]
+        return max(found, key=lambda item: item[1]) if found else None
+
+
+def judge_dns(
+    samples: list[Sample],
+    app_down: list[Span],
+    instance_gaps: list[Span],
+    addresses: dict[str, str],
+    bound: float,
+) -> DnsVerdict:
+    """Check that no instance pointed at an app down longer than bound, and time each detection.
+
+    An instance's clock starts when the app went down or when the instance itself was running
+    again (restarted or continued), whichever is later: a frozen instance cannot detect anything.
+    """
+    resumes: dict[str, list[float]] = defaultdict(list)
+    for gap in instance_gaps:
+        resumes[gap.node].append(gap.end)
+    for times in resumes.values():
+        times.sort()
+
+    def origin(instance: str, span: Span, t: float) -> float:
+        times = resumes[instance]
+        i = bisect.bisect_right(times, t)
+        return max(span.start, times[i - 1]) if i else span.start
+
+    by_instance: dict[str, list[Sample]] = defaultdict(list)
+    for sample in sorted(samples, key=lambda s: s.t):
+        if sample.answer is not None:
+            by_instance[sample.instance].append(sample)
+    verdict = DnsVerdict()
+    for span in app_down:
+        address = addresses[span.node]
+        slowest: float | None = 0.0
+        for instance, seen in by_instance.items():
+            inside = [s for s in seen if span.start <= s.t < span.end]
+            for s in inside:
+                late = s.t - origin(instance, span, s.t)
+                if address in s.answer and late > bound:  # type: ignore[operator]
+                    verdict.violations.append(
+                        f"{instance} answered {span.node} ({address}) {late:.1f} s after its {span.kind}"
+                        f" (bound {bound:.1f} s)"
+                    )
+            showing = [k for k, s in enumerate(inside) if address in s.answer]  # type: ignore[operator]
+            if not showing:
+                continue
+            if showing[-1] == len(inside) - 1:
+                slowest = None  # still answered when the fault was healed: it lasted too short
+            elif slowest is not None:
+                moved = inside[showing[-1] + 1].t
+                slowest = max(slowest, moved - origin(instance, span, moved))
+        verdict.detections.append((span, slowest))
+    return verdict
+
+
+def judge_data(acked: dict[str, str], tables: dict[str, list[tuple[object, ...]]]) -> list[str]:
+    """Problems with the replicated data: acknowledged writes missing, nodes that differ."""
+    problems = []
+    for node, rows in tables.items():
+        ids = {str(row[0]) for row in rows}
+        missing = [i for i in acked if i not in ids]
+        if missing:
+            problems.append(f"{node}: {len(missing)} acknowledged writes missing (e.g. {missing[:3]})")
+    reference_node, reference = next(iter(tables.items()))
+    for node, rows in tables.items():
+        if rows != reference:
+            only_here = len(set(rows) - set(reference))
+            only_there = len(set(reference) - set(rows))
+            problems.append(
+                f"{node} differs from {reference_node}: {only_here} rows only on {node},"
+                f" {only_there} only on {reference_node}"
+            )
+    return problems
