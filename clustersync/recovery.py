@@ -148,8 +148,20 @@ def prepare(copy: Path, cluster: Cluster, where: str) -> None:
     db = sqlite3.connect(copy, isolation_level=None)
     try:
         check = db.execute("PRAGMA integrity_check").fetchall()
-        if check != [("ok",)]:
-            raise BackupError(f"{where}: {DATABASE} fails SQLite's integrity check: {check[:3]}")
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{where}: {DATABASE} is not an SQLite database: {exc}") from None
+    finally:
+        db.close()
+    if check != [("ok",)]:
+        raise BackupError(f"{where}: {DATABASE} fails SQLite's integrity check: {check[:3]}")
+    # The replicated tables of this node's config must be there; this installs clustersync's
+    # tables and capture too (a node backed up before it ever joined a cluster has none).
+    try:
+        Store(copy, cluster.node_id, list(cluster.tables.replicated), where=f"{where}: {DATABASE}").close()
+    except SchemaError as exc:
+        raise BackupError(f"{exc} (cluster.tables.replicated of this node's config)") from None
+    db = sqlite3.connect(copy, isolation_level=None)
+    try:
         db.execute("BEGIN IMMEDIATE")
         db.execute("UPDATE _cs_flag SET applying = 1")  # emptying _cs_members is not a change to capture
         for table in SYNC_STATE:
@@ -158,17 +170,6 @@ def prepare(copy: Path, cluster: Cluster, where: str) -> None:
         db.execute(f"DELETE FROM _cs_meta WHERE key NOT IN ({marks})", KEEP_META)
         db.execute("UPDATE _cs_flag SET applying = 0")
         db.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{where}: {DATABASE} is not a usable clustersync database: {exc}") from None
-    finally:
-        db.close()
-    # The replicated tables of this node's config must be there (capture is installed on them).
-    try:
-        Store(copy, cluster.node_id, list(cluster.tables.replicated), where=f"{where}: {DATABASE}").close()
-    except SchemaError as exc:
-        raise BackupError(f"{exc} (cluster.tables.replicated of this node's config)") from None
-    db = sqlite3.connect(copy)
-    try:
         db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file for the rename
     finally:
         db.close()

@@ -285,3 +285,25 @@ def test_corrupt_archive_on_the_command_line(tmp_path: Path, light_archive: Path
         and "truncated" in done.stderr
     )
     assert not node.db.exists()
+
+
+def test_restore_refused_while_an_application_holds_the_database(tmp_path: Path, light_archive: Path) -> None:
+    node = _node(tmp_path, "b", "127.0.0.131")
+    fill(node.db, 1000, 5, tag="mine ")
+    app = sqlite3.connect(node.db)  # an application still running on this node
+    try:
+        app.execute("PRAGMA journal_mode=WAL")
+        assert app.execute("SELECT count(*) FROM items").fetchone() == (5,)
+        before = dump(node.db)
+        with pytest.raises(BackupError, match="in use by another process"):
+            restore_backup(load_config(node.config), node.config, light_archive)
+        assert dump(node.db) == before
+        assert not list(node.folder.glob("app.db.before-restore-*")) and not list(
+            node.folder.glob(".restore-*")
+        )
+    finally:
+        app.close()
+    # Once the application has stopped, the same restore goes through.
+    restore_backup(load_config(node.config), node.config, light_archive)
+    assert [r[0] for r in dump(node.db)["local_settings"]][:2] == ["setting1", "setting10"]
+    assert len(list(node.folder.glob("app.db.before-restore-*"))) == 1
