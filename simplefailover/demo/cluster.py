@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .contacts import SCHEMA
-from .layout import DemoNodeSpec, Layout, Ports, Timing, make_layout
-from .procs import Child, child_env, dns_answer, free_port, listening, stop_all, wait_until
+from .layout import ZONE, DemoNodeSpec, Layout, Ports, Timing, make_layout
+from .procs import Child, child_env, dns_answer, free_port, listening, soa_serial, stop_all, wait_until
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,23 @@ class DemoCluster:
         for spec in self.layout.nodes:
             spec.folder.mkdir(parents=True, exist_ok=True)
             spec.config.write_text(self.layout.config_text(spec, offsets.get(spec.node_id, 0)))
+
+    def write_config(self, node_id: str, clock_offset: float = 0) -> None:
+        """Rewrite one node's config (the chaos drill's clock offsets); read at the next start."""
+        spec = self.nodes[node_id].spec
+        spec.config.write_text(self.layout.config_text(spec, clock_offset))
+
+    def heal_all(self) -> None:
+        """Continue every stopped process and start every one that is not running; wait until up."""
+        for child in self.children:
+            if child.stopped:
+                child.signal(signal.SIGCONT)
+        for kind in ("sync", "app", "failover"):
+            for node_id, node in self.nodes.items():
+                if not node[kind].running:
+                    self.start_process(node_id, kind, wait=False)
+            for node_id in self.nodes:
+                self.start_process(node_id, kind)
 
     def start(self) -> None:
         """Bring the whole cluster up: create/join once, then every process; wait until DNS answers."""
@@ -176,6 +194,10 @@ class DemoCluster:
         """What every node's DNS responder answers for the first virtual name."""
         fqdn = self.layout.fqdn()
         return {s.node_id: dns_answer(s.address, s.ports.dns, fqdn) for s in self.layout.nodes}
+
+    def serials(self) -> dict[str, int | None]:
+        """Every node's SOA serial for the zone."""
+        return {s.node_id: soa_serial(s.address, s.ports.dns, ZONE) for s in self.layout.nodes}
 
     def contacts(self, node_id: str) -> list[tuple[str, str, str, float]]:
         """A node's contacts table as it is on disk, sorted by id."""

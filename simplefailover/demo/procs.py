@@ -148,6 +148,16 @@ def dns_answer(host: str, port: int, name: str, timeout: float = 0.5) -> tuple[s
     return tuple(sorted(str(r) for rrset in reply.answer for r in rrset if r.rdtype == 1))
 
 
+def soa_serial(host: str, port: int, zone: str, timeout: float = 0.5) -> int | None:
+    """The SOA serial a DNS server gives for zone; None when it does not answer."""
+    try:
+        reply = dns.query.udp(dns.message.make_query(zone, "SOA"), host, port=port, timeout=timeout)
+    except (OSError, dns.exception.DNSException):
+        return None
+    serials = [int(r.serial) for rrset in reply.answer for r in rrset if r.rdtype == 6]
+    return serials[0] if serials else None
+
+
 def wait_until(
     condition: Callable[[], object], seconds: float, what: str, child: Child | None = None
 ) -> None:
