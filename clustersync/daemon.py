@@ -21,6 +21,7 @@ from . import health_http
 from .control import delete_member, identity_problem, stopped_reason, tombstone, version_of
 from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from .events import events
+from .incoming import is_member
 from .membership import serve_join
 from .metrics import Metrics
 from .protocol import Channel, Message, load_secret
@@ -73,6 +74,7 @@ class Node:
     """A running member: two servers and the ring loop."""
 
     def __init__(self, config: Config) -> None:
+        self.config = config
         self.cluster = cluster_of(config)
         self.store = open_store(config)
         if not self.store.meta("member"):
@@ -126,6 +128,8 @@ class Node:
         return alarms(not self.health.removed, dataclasses.asdict(self.health), 60, time.time())
 
     def _counts(self) -> dict[str, int]:
+        if self.health.removed:
+            return {}  # the database is closed (a join may replace it)
         counts = {k: self.store.counter(k) for k in ("applied", "duplicates", "conflicts")}
         return counts | {"pending": self.store.pending(), "members": len(self.store.members())}
 
@@ -186,12 +190,17 @@ class Node:
         self.store.close()
 
     def _serve_join(self, ch: Channel, first: Message, peer: str) -> None:
+        if self.health.removed or self.health.stopped:
+            why = "no longer a member" if self.health.removed else "replication is stopped here"
+            detail = f"{self.cluster.node_id} cannot admit anyone: {why}; ask another member"
+            ch.send({"type": "refused", "reason": "not_member", "detail": detail})
+            return
         serve_join(ch, self.store, first, self.cluster)
         self._wake.set()
 
     def _serve_remove(self, ch: Channel, first: Message, peer: str) -> None:
         node = str(first.get("node"))
-        members = self.store.members()
+        members = [] if self.health.removed else self.store.members()
         if node == self.cluster.node_id or node not in {m.node_id for m in members} or len(members) < 2:
             detail = f"{node!r} cannot be removed through {self.cluster.node_id} (not another member)"
             ch.send({"type": "refused", "reason": "remove", "detail": detail})
@@ -253,7 +262,7 @@ class Node:
                 if fresh or woken or now >= next_round:
                     next_round = now + self.cluster.sync_interval
                     self.run_round()
-                if now >= next_gc:
+                if now >= next_gc and not self.health.removed:
                     next_gc = now + self.cluster.gc_interval
                     dropped = self.store.gc()
                     if dropped:
@@ -277,10 +286,22 @@ class Node:
             self.health.stopped = stopped
             self.health.partner = None
             self._evaluate()
+        if self.health.removed and due and is_member(self.cluster.database or Path()):
+            self._rejoined()
         idle = stopped is not None or self.health.removed
         if idle and due:
             self.health.save(self.cluster.state_dir)
         return not idle
+
+    def _rejoined(self) -> None:
+        """`clustersync join` made this removed node a member again: resume on the new database."""
+        logger.warning("this node is a member again (joined): replication resumes")
+        with self.ctx.lock:
+            self.store = open_store(self.config)
+            self.ctx.store = self.store
+        self.failed_until.clear()
+        self.health.tried.clear()
+        self.health.removed = False
 
     def _removed(self, why: str) -> None:
         """This node is no longer a member: stop syncing, keep the data, allow a later join."""
@@ -291,6 +312,8 @@ class Node:
         self.health.partner = None
         self.store.set_meta("member", 0)
         self._evaluate()
+        with self.ctx.lock:
+            self.store.close()  # let a later join replace the database file
 
     def _evaluate(self) -> None:
         """Save the status; mail each alarm transition once (SPEC CL-8)."""

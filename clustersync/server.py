@@ -91,6 +91,9 @@ class Server:
         try:
             conn.settimeout(self.timeout)
             head = _recv_upto(conn, 4)
+            if not head:
+                logger.debug("%s: %s closed without a word (a port probe)", self.name, peer)
+                return
             if self.http is not None and head in HTTP_METHODS:
                 self.http(conn, head)
                 return

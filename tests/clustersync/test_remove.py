@@ -75,12 +75,12 @@ def test_remove_then_rejoin(trio: list[NodeDir]) -> None:
     assert 500 not in content(n3.db) and 900 in content(n3.db)
     assert http(n1, "/health")[0] == 200 and status(n1)["alarms"]["activity"]["state"] == "green"
 
-    # It joins again as a new member, its data replaced by the cluster's.
-    n3.kill()
+    # It joins again as a new member, its data replaced by the cluster's; its run process resumes.
     joined = n3.cli("join", "--peer", n1.peer, check=False)
     assert joined.returncode == 0, joined.stderr
-    n3.start()
     wait_for(lambda: all(members(n) == {"n1", "n2", "n3"} for n in trio), 20, "n3 a member again everywhere")
+    wait_for(lambda: http(n3, "/health")[0] == 200, 20, "n3 ready again without a restart")
+    assert [n.proc.pid for n in trio if n.proc] == pids
     write(n3, 700, 5)
     wait_for(lambda: same(trio, 40), 30, "all three identical again")
     positions = {m["id"]: m["position"] for m in status(n1)["members"]}
