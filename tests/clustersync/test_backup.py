@@ -18,8 +18,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from clustersync.backup import BackupError
+from clustersync.backup import (
+    CONFIG,
+    DATABASE,
+    SECRET,
+    BackupError,
+    Kind,
+    Manifest,
+    TableCount,
+    parse_manifest,
+)
 from clustersync.recovery import restore_backup
 from simplefailover.config import load_config
 
@@ -307,3 +318,52 @@ def test_restore_refused_while_an_application_holds_the_database(tmp_path: Path,
     restore_backup(load_config(node.config), node.config, light_archive)
     assert [r[0] for r in dump(node.db)["local_settings"]][:2] == ["setting1", "setting10"]
     assert len(list(node.folder.glob("app.db.before-restore-*"))) == 1
+
+
+def test_a_failed_backup_leaves_the_previous_one(tmp_path: Path) -> None:
+    node = _node(tmp_path, "a", "127.0.0.130")
+    out = tmp_path / "b.tar.gz"
+    node.cli("backup", "--light", "-o", str(out))
+    previous = out.read_bytes()
+    done = node.cli("backup", "--full", "--include-secret", "-o", str(out), check=False)
+    assert done.returncode == 1 and "cluster secret" in done.stderr and "does not exist" in done.stderr
+    assert out.read_bytes() == previous
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b.tar.gz"]  # no temporary left
+
+
+TABLE_COUNTS = st.lists(
+    st.builds(
+        TableCount, st.text(min_size=1), st.sampled_from(["replicated", "history", "local"]), st.integers(0)
+    ),
+    max_size=5,
+)
+DIGESTS = st.tuples(st.text("0123456789abcdef", min_size=64, max_size=64), st.integers(0, 2**40))
+
+
+@given(
+    kind=st.sampled_from(["full", "light"]),
+    node=st.text(min_size=1),
+    tables=TABLE_COUNTS,
+    files=st.fixed_dictionaries({DATABASE: DIGESTS, CONFIG: DIGESTS}, optional={SECRET: DIGESTS}),
+)
+def test_manifest_round_trip(
+    kind: Kind, node: str, tables: list[TableCount], files: dict[str, tuple[str, int]]
+) -> None:
+    manifest = Manifest(kind, "0.1.0", node, 1.7e9, tuple(tables), files, SECRET in files)
+    assert parse_manifest(manifest.to_json(), "x") == manifest
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+    )
+)
+def test_any_other_manifest_is_refused_with_a_backup_error(data: object) -> None:
+    raw = json.dumps(data).encode()
+    try:
+        parse_manifest(raw, "x")
+    except BackupError as exc:
+        assert str(exc).startswith("x: ")
+    else:
+        raise AssertionError(f"accepted {raw!r}")
