@@ -45,7 +45,7 @@ class JoinProgress:
 
     def line(self) -> str:
         """One human-readable line."""
-        text = f"{self.phase:<9}"
+        text = f"{self.elapsed:6.1f} s  {self.phase:<9}"
         if self.total:
             text += f" {self.done / 1e6:9.1f} / {self.total / 1e6:.1f} MB"
         if self.rate:
@@ -137,6 +137,7 @@ def join_replicated(config: Config, peer: str, progress: Progress | None = None)
     notifier = Notifier(config.monitoring)
     notifier.start()
     warnings: list[str] = []
+    subject = f"[{cluster.node_id}] clustersync"
     try:
         try:
             run_hook("before", cluster.join_hooks.before, cluster.join_hooks.timeout)
@@ -147,23 +148,28 @@ def join_replicated(config: Config, peer: str, progress: Progress | None = None)
             except ClusterSyncError as exc:
                 logger.error("%s", exc)
                 warnings.append(str(exc))
+        outcome = replace(outcome, warnings=tuple(warnings))
+        rate = outcome.received / outcome.seconds / 1e6 if outcome.seconds else 0.0
+        headline = f"joined through {peer}"
+        lines = [
+            f"Node:     {cluster.node_id} ({cluster.address})",
+            f"Snapshot: {outcome.size / 1e6:.1f} MB, {outcome.rows} row versions",
+            f"Took:     {outcome.seconds:.1f} s ({rate:.1f} MB/s received)",
+            *warnings,
+        ]
+        notifier.notify(f"{subject}: joined: through {peer}", "\n".join([headline, "", *lines, ""]))
+        return outcome
     except ClusterSyncError as exc:
-        body = f"{cluster.node_id} could not join through {peer}: {exc}\n" + "".join(
-            w + "\n" for w in warnings
-        )
-        notifier.notify(f"clustersync: join of {cluster.node_id} failed", body)
-        notifier.stop()
+        lines = [
+            f"Node:   {cluster.node_id} ({cluster.address})",
+            f"Member: {peer}",
+            f"Reason: {exc}",
+            *warnings,
+        ]
+        notifier.notify(f"{subject}: join failed: {exc}"[:200], "\n".join(["join failed", "", *lines, ""]))
         raise
-    outcome = replace(outcome, warnings=tuple(warnings))
-    rate = outcome.received / outcome.seconds / 1e6 if outcome.seconds else 0.0
-    notifier.notify(
-        f"clustersync: {cluster.node_id} joined the cluster",
-        f"{cluster.node_id} ({cluster.address}) joined through {peer}: {outcome.size / 1e6:.1f} MB snapshot, "
-        f"{outcome.rows} row versions, {outcome.seconds:.1f} s ({rate:.1f} MB/s).\n"
-        + "".join(w + "\n" for w in warnings),
-    )
-    notifier.stop()
-    return outcome
+    finally:
+        notifier.stop()
 
 
 def _join(config: Config, cluster: Cluster, peer: str, show: Progress, started: float) -> JoinOutcome:

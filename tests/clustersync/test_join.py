@@ -17,12 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from .conftest import content
-from .nodes import NodeDir, make_nodes, wait_for
+from .ha import Mailbox
+from .nodes import NodeDir, free_port, make_nodes, wait_for
 
 pytestmark = pytest.mark.slow
 
+SMTP_HOST = "127.0.0.129"
 ROWS = 20000  # about 6 MB with the blobs: several 1 MiB chunks
 
 
@@ -84,7 +87,9 @@ def test_join_while_the_member_keeps_writing_loses_nothing(pair: list[NodeDir]) 
         i = 0
         while not stop.is_set() and i < 2000:
             with db:
-                db.execute("INSERT OR REPLACE INTO items (id, v) VALUES (?, 'during the join')", (ROWS + 1 + i,))
+                db.execute(
+                    "INSERT OR REPLACE INTO items (id, v) VALUES (?, 'during the join')", (ROWS + 1 + i,)
+                )
                 db.execute("UPDATE items SET v = ? WHERE id = 1", (f"update {i}",))
             written.append(i)
             i += 1
@@ -158,3 +163,55 @@ def test_version_mismatch_and_low_disk_are_refused_with_the_reason(pair: list[No
     finally:
         db.close()
     assert content(joiner.db) == {-1: (-1, "replaced by the join", None, None)}
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on 127.0.0.129."""
+    box = Mailbox()
+    port = free_port(SMTP_HOST)
+    controller = Controller(box, hostname=SMTP_HOST, port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+def test_hooks_mail_and_a_database_held_open(pair: list[NodeDir], smtp: tuple[Mailbox, int]) -> None:
+    member, joiner = pair
+    box, port = smtp
+    log = joiner.folder / "hooks.log"
+    mail = (
+        "monitoring:\n  recipients: [ops@example.com]\n"
+        f"  smtp: {{host: {SMTP_HOST}, port: {port}, security: none, sender: ha@example.com}}\n"
+    )
+
+    def configure(before: str) -> None:
+        hooks = f'{{before: "{before}", after: "echo after >> {log}"}}'
+        joiner.write_config(join_hooks=hooks)
+        with joiner.config.open("a") as file:
+            file.write(mail)
+
+    configure(f"echo before >> {log}; exit 3")
+    failed = joiner.cli("join", "--peer", member.peer, check=False)
+    assert failed.returncode == 1
+    assert "cluster.join_hooks.before" in failed.stderr and "exit 3" in failed.stderr
+    assert log.read_text().split() == ["before", "after"]  # after runs even when the join failed
+    wait_for(lambda: len(box.subjects("n2")) == 1, 10, "the failure mail")
+    assert box.subjects("n2")[0].startswith("[n2] clustersync: join failed: cluster.join_hooks.before")
+
+    configure(f"echo before >> {log}")
+    app = sqlite3.connect(joiner.db)  # an application still holding the database (WAL mode)
+    app.execute("PRAGMA journal_mode = WAL")
+    app.execute("SELECT count(*) FROM items").fetchone()
+    held = joiner.cli("join", "--peer", member.peer, check=False)
+    assert held.returncode == 1
+    assert "is open in another process" in held.stderr
+    status = json.loads(joiner.cli("status", "--json").stdout)
+    assert "join interrupted" in status["alarms"]["readiness"]["reason"]
+    app.close()
+    done = joiner.cli("join", "--peer", member.peer)  # completes from the verified file: no transfer
+    assert "joined through" in done.stdout and " transfer " not in done.stdout
+    joined_ok(member, joiner)
+    assert log.read_text().split() == ["before", "after"] * 3
+    wait_for(lambda: len(box.subjects("n2")) == 3, 10, "the second failure and the success mails")
+    assert box.subjects("n2")[2].startswith(f"[n2] clustersync: joined: through {member.peer}")

@@ -1,0 +1,157 @@
+"""clustersync join speed (goal: >= 200 MB/s end to end on loopback; the vendor: 16 min per GB).
+
+1. A member (`clustersync run` on 127.0.0.125) holds a database of --mb MB: 200-byte rows,
+   and with --mix every 50th row also carries a 32 KB blob; rows are written by SQL, then
+   `clustersync create` versions them (so _cs_rows holds a JSON copy of each, as in use).
+2. A fresh node (127.0.0.126) runs `clustersync join` as a subprocess; the figure is the
+   snapshot's bytes over the wall time from starting the command to its exit (joined:
+   verified, swapped in, capture installed). The joiner's content is then compared.
+3. Peer in the same run: the old join (a full copy of every row version as JSON batches
+   over an authenticated channel, applied in one transaction, clustersync before this
+   issue), on a --old-mb MB database, against the new join on the same database.
+
+Run: .venv/bin/python -m bench.join [--mb 1024] [--old-mb 64] [--mix] [--dir /tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from clustersync.protocol import Channel
+from clustersync.store import Change, Store
+from tests.clustersync.conftest import content
+from tests.clustersync.nodes import NodeDir, make_nodes
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW_BYTES = 2.1e3  # file bytes per row with --mix (row + JSON copy), measured
+ROW_BYTES_PLAIN = 0.6e3
+
+
+def build(node: NodeDir, mb: float, mix: bool) -> int:
+    """Fill the member's items table by SQL up to about mb MB once versioned; return rows."""
+    rows = int(mb * 1e6 / (ROW_BYTES if mix else ROW_BYTES_PLAIN))
+    blob = "CASE WHEN i % 50 = 0 THEN randomblob(32768) END" if mix else "NULL"
+    db = sqlite3.connect(node.db)
+    with db:
+        db.execute(
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
+            f"INSERT INTO items (id, v, n, b) SELECT i, hex(randomblob(100)), i * 0.5, {blob} FROM c",
+            (rows,),
+        )
+    db.close()
+    _cli(node, "create")
+    return rows
+
+
+def _cli(node: NodeDir, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clustersync", *args, "-c", str(node.config)],
+        capture_output=True, text=True, cwd=ROOT, timeout=1800, check=True,
+    )  # fmt: skip
+
+
+def size_of(path: Path) -> int:
+    """A database's bytes, WAL included."""
+    wal = Path(str(path) + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def new_join(member: NodeDir, joiner: NodeDir) -> tuple[float, int, str]:
+    """Time `clustersync join` end to end; return seconds, snapshot bytes, its output."""
+    started = time.perf_counter()
+    result = _cli(joiner, "join", "--peer", member.peer)
+    seconds = time.perf_counter() - started
+    assert "joined through" in result.stdout, result.stdout + result.stderr
+    return seconds, joiner.db.stat().st_size, result.stdout
+
+
+def old_join(member: Path, joiner: Path) -> float:
+    """The join before this issue, in one process over a socket pair: seconds for the whole copy."""
+    src, dst = Store(member, "n1", ["items", "pairs"]), Store(joiner, "n2", ["items", "pairs"])
+    a, b = socket.socketpair()
+    key = b"k" * 32
+    sender, receiver = Channel(a, key, True, 1 << 26), Channel(b, key, False, 1 << 26)
+
+    def serve() -> None:
+        with src.snapshot() as snap:
+            sender.send({"type": "copy", "schemas": src.schemas(), "vector": snap.vector})
+            for batch in snap.batches({}, 2000):
+                sender.send({"type": "batch", "changes": [c.wire() for c in batch]})
+            sender.send({"type": "done", "vector": snap.vector})
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=serve)
+    thread.start()
+    first = receiver.expect("copy")
+    changes: list[Change] = []
+    while (message := receiver.expect("batch", "done"))["type"] == "batch":
+        changes.extend(Change.from_wire(item) for item in message["changes"])
+    dst.replace_all(changes, message["vector"], first["schemas"])
+    seconds = time.perf_counter() - started
+    thread.join()
+    for each in (src, dst, a, b):
+        each.close()
+    return seconds
+
+
+def scenario(folder: Path, addresses: list[str], mb: float, mix: bool, old: bool) -> dict[str, float]:
+    """Build a member of mb MB, join a node to it (and run the old join on a copy)."""
+    member, joiner = make_nodes(folder, addresses)
+    rows = build(member, mb, mix)
+    db_bytes = size_of(member.db)
+    out: dict[str, float] = {"rows": rows, "db_mb": db_bytes / 1e6}
+    if old:
+        copy = folder / "old-joiner.db"
+        sqlite3.connect(joiner.db).close()
+        copy.write_bytes(joiner.db.read_bytes())
+        seconds = old_join(member.db, copy)
+        out["old_s"], out["old_mbps"] = seconds, db_bytes / 1e6 / seconds
+    member.start()
+    try:
+        seconds, size, output = new_join(member, joiner)
+        out["new_s"], out["new_mbps"], out["snapshot_mb"] = seconds, size / 1e6 / seconds, size / 1e6
+        out["same"] = float(content(joiner.db) == content(member.db))
+        print(output.strip().splitlines()[-2], flush=True)
+    finally:
+        member.kill()
+    return out
+
+
+def main() -> int:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("--mb", type=float, default=1024, help="member database size for the main figure")
+    parser.add_argument("--old-mb", type=float, default=64, help="database size for old vs new (0: skip)")
+    parser.add_argument("--mix", action="store_true", help="every 50th row carries a 32 KB blob")
+    parser.add_argument("--dir", default=None, help="where to put the databases (default: a temp dir)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-join-", dir=args.dir) as tmp:
+        if args.old_mb:
+            small = scenario(Path(tmp) / "small", ["127.0.0.127", "127.0.0.128"], args.old_mb, args.mix, True)
+            print(
+                f"same {small['db_mb']:.0f} MB database ({small['rows']:.0f} rows): old full-copy join "
+                f"{small['old_s']:.2f} s ({small['old_mbps']:.1f} MB/s, in process), streamed join "
+                f"{small['new_s']:.2f} s ({small['new_mbps']:.1f} MB/s, two processes): "
+                f"{small['old_s'] / small['new_s']:.1f}x faster; content identical: {bool(small['same'])}"
+            )
+        big = scenario(Path(tmp) / "big", ["127.0.0.125", "127.0.0.126"], args.mb, args.mix, False)
+        vendor = 16 * 60 * big["snapshot_mb"] / 1000
+        print(
+            f"streamed join of a {big['db_mb']:.0f} MB database ({big['rows']:.0f} rows, "
+            f"{'mix with blobs' if args.mix else '200-byte rows'}): {big['new_s']:.2f} s end to end, "
+            f"**{big['new_mbps']:.0f} MB/s**; content identical: {bool(big['same'])}; "
+            f"vendor at 16 min/GB: {vendor:.0f} s ({vendor / big['new_s']:.0f}x slower)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
