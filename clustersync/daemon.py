@@ -17,7 +17,7 @@ from typing import Any
 from simplefailover.config import Cluster, Config
 from simplefailover.notify import Notifier
 
-from . import health_http
+from . import event_log, health_http
 from .control import delete_member, identity_problem, stopped_reason, tombstone, version_of
 from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from .events import events
@@ -319,9 +319,11 @@ class Node:
         """Save the status; mail each alarm transition once (SPEC CL-8)."""
         self.health.save(self.cluster.state_dir)
         now = self.alarms()
-        for event in events(self.last_alarms, now, self.cluster.node_id, time.time()):
+        at = time.time()
+        for event in events(self.last_alarms, now, self.cluster.node_id, at):
             logger.warning("event: %s", event.subject)
             self.notifier.notify(event.subject, event.body)
+            event_log.record(self.cluster.state_dir, event, at)  # for the dashboard's HA page
         self.last_alarms = now
 
     def run_round(self) -> Report | None:

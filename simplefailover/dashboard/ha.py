@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
+from clustersync import event_log
 from clustersync.cli import create_cluster, join_cluster, status_data
 from clustersync.control import remove_member, set_replication, stopped_reason
 from clustersync.daemon import cluster_of
@@ -36,6 +37,7 @@ bp = Blueprint("ha", __name__, url_prefix="/ha")
 COOKIE = "sf_ha"
 KEY = "simplefailover.ha"
 JOB_REFRESH = 1  # seconds between reloads while an action runs
+EVENTS = 20  # recent cluster events shown
 
 
 class _State:
@@ -106,22 +108,6 @@ def _alive(pid: object) -> bool:
     return True
 
 
-def _events(health: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Recent cluster events known from the replication service's last status, newest first."""
-    if not health:
-        return []
-    events = []
-    for key, kind in (("last_ok", "sync"), ("last_failure", "failure")):
-        item = health.get(key)
-        if isinstance(item, dict) and item.get("at") and item.get("refused") != "busy":  # busy: just retried
-            if kind == "sync":
-                detail = f"sent {item.get('sent', 0)}, received {item.get('received', 0)} changes"
-            else:
-                detail = str(item.get("error") or item.get("refused") or "")
-            events.append({"at": float(item["at"]), "kind": kind, "peer": item.get("peer"), "detail": detail})
-    return sorted(events, key=lambda e: e["at"], reverse=True)
-
-
 def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) -> Response:
     config = _config()
     cluster = config.cluster
@@ -147,7 +133,8 @@ def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) ->
         busy=busy,
         health=health,
         stopped=stopped_reason(cluster.state_dir) if cluster is not None else None,
-        events=_events(load_health(cluster.state_dir) if cluster is not None else None),
+        events=event_log.recent(cluster.state_dir, EVENTS) if cluster is not None else [],
+        last_sync=(health or {}).get("last_ok"),
         job=job,
         now=context().clock(),
         refresh=refresh,

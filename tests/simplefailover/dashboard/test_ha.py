@@ -17,7 +17,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from clustersync import event_log
 from clustersync.daemon import Node
+from clustersync.events import Event
 from simplefailover.config import load_config
 from simplefailover.dashboard import create_app
 from simplefailover.engine import Engine
@@ -290,3 +292,15 @@ def test_remove_a_member_from_the_page(tmp_path: Path, client1: FlaskClient, mem
     client1.post("/ha/remove", data={"csrf_token": form_token(html), "node": "n1"})
     html = wait_job(client1)
     assert 'data-state="failed"' in html and "is the only member" in html
+
+
+def test_page_shows_the_recent_cluster_events_newest_first(client1: FlaskClient, node1: HaNode) -> None:
+    assert 'id="ha-no-events"' in client1.get("/ha").get_data(as_text=True)
+    state = node1.folder / "state"  # cluster.state_dir, where clustersync run records them
+    event_log.record(state, Event("failover", "[n1] failover", "syncing with n3 instead of n2\n\nNode:"), 1.0)
+    event_log.record(state, Event("failback", "[n1] failback", "syncing with the successor n2 again"), 2.0)
+    rows = table_rows(client1.get("/ha").get_data(as_text=True), "ha-events")
+    assert [(r.attrs["data-kind"], r.cells[2]) for r in rows] == [
+        ("failback", "syncing with the successor n2 again"),
+        ("failover", "syncing with n3 instead of n2"),
+    ]
