@@ -304,3 +304,20 @@ def test_page_shows_the_recent_cluster_events_newest_first(client1: FlaskClient,
         ("failback", "syncing with the successor n2 again"),
         ("failover", "syncing with n3 instead of n2"),
     ]
+
+
+def test_shared_strategy_with_the_database_down_says_why(tmp_path: Path) -> None:
+    node = make_node(tmp_path, 1, cluster=False)
+    with node.config.open("a") as file:
+        # Nothing listens on port 1 of 127.0.0.159: the database is unreachable.
+        file.write(
+            'cluster: {node_id: n1, address: "127.0.0.150", strategy: shared, timeout: 1,\n'
+            '  dsn: "host=127.0.0.159 port=1 dbname=app user=ha", state_dir: state}\n'
+        )
+    html = app_for(node).test_client().get("/ha").get_data(as_text=True)
+    assert 'id="ha-database" data-state="red"' in html and "not reachable" in html
+    assert "127.0.0.159" in html
+    assert 'id="ha-strategy">shared<' in html
+    [readiness, _, _] = table_rows(html, "ha-alarms")
+    assert readiness.attrs["data-state"] == "red"
+    assert "no data is copied" in html  # the join step says what shared means
