@@ -51,10 +51,13 @@ def judge_dns(
 
     An instance's clock starts when the app went down or when the instance itself was running
     again (restarted or continued), whichever is later: a frozen instance cannot detect anything.
+    Detection is timed on the instances that ran throughout the fault.
     """
     resumes: dict[str, list[float]] = defaultdict(list)
+    gaps: dict[str, list[Span]] = defaultdict(list)
     for gap in instance_gaps:
         resumes[gap.node].append(gap.end)
+        gaps[gap.node].append(gap)
     for times in resumes.values():
         times.sort()
 
@@ -81,7 +84,7 @@ def judge_dns(
                         f" (bound {bound:.1f} s)"
                     )
             showing = [k for k, s in enumerate(inside) if address in s.answer]  # type: ignore[operator]
-            if not showing:
+            if not showing or any(g.start < span.end and span.start < g.end for g in gaps[instance]):
                 continue
             if showing[-1] == len(inside) - 1:
                 slowest = None  # still answered when the fault was healed: it lasted too short

@@ -39,6 +39,14 @@ def test_an_instance_that_was_itself_stopped_gets_the_bound_from_when_it_runs_ag
     assert len(judge_dns(late, down, frozen, ADDRESSES, bound=5.0).violations) == 1
 
 
+def test_detection_is_timed_on_the_instances_that_ran_throughout() -> None:
+    down = [Span("n1", "app kill -9", 10.0, 20.0)]
+    frozen = [Span("b", "simplefailover kill -9", 5.0, 18.0)]
+    seen = samples("a", [(11.0, N1), (13.0, N2), (19.0, N2)]) + samples("b", [(19.5, N1)])  # b: stale
+    verdict = judge_dns(seen, down, frozen, ADDRESSES, bound=5.0)
+    assert verdict.violations == [] and verdict.detections == [(down[0], 3.0)]
+
+
 def test_a_fault_healed_before_anyone_moved_is_not_a_detection() -> None:
     down = [Span("n1", "app kill -9", 10.0, 12.0)]
     seen = samples("a", [(10.5, N1), (11.5, N1), (12.5, N1)]) + samples("b", [(11.0, None)])
