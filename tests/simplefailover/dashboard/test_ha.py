@@ -22,6 +22,7 @@ from clustersync.daemon import Node
 from clustersync.events import Event
 from simplefailover.config import load_config
 from simplefailover.dashboard import create_app
+from simplefailover.dashboard.ha import KEY as HA_STATE
 from simplefailover.engine import Engine
 from simplefailover.metrics import Metrics
 from tests.support.bind import wait_until
@@ -321,3 +322,23 @@ def test_shared_strategy_with_the_database_down_says_why(tmp_path: Path) -> None
     [readiness, _, _] = table_rows(html, "ha-alarms")
     assert readiness.attrs["data-state"] == "red"
     assert "no data is copied" in html  # the join step says what shared means
+
+
+def test_while_an_action_runs_the_page_shows_its_progress_and_reloads(node1: HaNode) -> None:
+    app = app_for(node1)
+    client = app.test_client()
+    form = {"csrf_token": token(client), "address": node1.address, "strategy": "replicated"}
+    jobs = app.extensions[HA_STATE].jobs
+    assert jobs.begin("join") is not None
+    jobs.step("transfer 1.0 / 4.0 MB 50.0 MB/s ETA 0 s", 1_000_000, 4_000_000, "transfer")
+    html = client.get("/ha").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="1">' in html
+    assert 'data-state="running"' in html
+    assert 'id="ha-job-step">transfer 1.0 / 4.0 MB' in html
+    assert '<progress id="ha-job-progress" max="4000000" value="1000000">' in html and "25 %" in html
+    assert 'id="ha-wizard"' not in html and 'id="ha-alarms"' not in html  # the database is left alone
+    sent = client.post("/ha/create", data=form)  # from a tab opened before
+    assert sent.status_code == 409 and "another action is still running" in sent.get_data(as_text=True)
+    jobs.finish(False, "join through 127.0.0.150 port 1 failed: refused")
+    html = client.get("/ha").get_data(as_text=True)
+    assert 'data-state="failed"' in html and "Steps: transfer" in html and 'id="ha-wizard"' in html
