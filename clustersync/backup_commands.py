@@ -43,6 +43,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         f"{m.rows('replicated')} replicated rows, {m.rows('history')} history rows, "
         f"{m.rows('local')} node-local rows"
     )
+    for note in done.notes:
+        print(f"note: {note}")
     if done.previous is not None:
         print(f"the database it replaced is kept as {done.previous}")
     if done.config_copy is not None:

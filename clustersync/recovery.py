@@ -27,6 +27,7 @@ from pathlib import Path
 
 from simplefailover.config import Cluster, Config
 
+from . import __version__
 from .backup import CONFIG, DATABASE, MANIFEST, SECRET, BackupError, Manifest, parse_manifest
 from .daemon import cluster_of, open_store
 from .errors import SchemaError
@@ -50,6 +51,7 @@ class Restored:
     previous: Path | None  # the database it replaced, kept under this name
     config_copy: Path | None  # where the backed-up config file was written, if it differs
     secret: Path | None  # where the backed-up secret was written, if the archive had one
+    notes: tuple[str, ...] = ()  # what the operator should know (another node's backup, another version)
 
 
 def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> tuple[str, int]:
@@ -139,7 +141,9 @@ def refuse_member(config: Config) -> None:
             f"{cluster.database}: this node ({cluster.node_id}) is a cluster member; a restore would "
             f"replace data the cluster syncs. Either remove it first (clustersync remove "
             f"{cluster.node_id}{on}; it then keeps its data and stops syncing) and restore, "
-            f"or restore on a new node (a fresh cluster.database) and join or create from there"
+            f"or restore on a new node (a fresh cluster.database) and join or create from there. "
+            f"If it was removed while it was down, start clustersync run once: it learns the removal "
+            f"from the others and stops being a member"
         )
 
 
@@ -259,4 +263,17 @@ def restore_backup(config: Config, config_path: Path, archive: Path) -> Restored
     logger.info("restored the %s backup of %s into %s", manifest.kind, manifest.node_id, database)
     with contextlib.suppress(OSError):
         os.chmod(database, 0o600)
-    return Restored(manifest, database, previous, config_copy, secret_at)
+    return Restored(manifest, database, previous, config_copy, secret_at, notes(manifest, cluster.node_id))
+
+
+def notes(manifest: Manifest, node_id: str) -> tuple[str, ...]:
+    """What differs between the backup and this node, worth telling the operator."""
+    out = []
+    if manifest.node_id != node_id:
+        out.append(
+            f"the backup is of node {manifest.node_id}, this node is {node_id}: "
+            f"its node-local tables are now {manifest.node_id}'s"
+        )
+    if manifest.version != __version__:
+        out.append(f"the backup was made by clustersync {manifest.version}, this is {__version__}")
+    return tuple(out)

@@ -122,7 +122,9 @@ def test_rebuild_a_whole_cluster_from_one_full_backup(tmp_path: Path) -> None:
             node.kill()
 
         m1, m2, _ = new
-        assert "restored the full backup of n2" in m1.cli("restore", str(archive)).stdout
+        restored = m1.cli("restore", str(archive)).stdout
+        assert "restored the full backup of n2" in restored
+        assert "note: the backup is of node n2, this node is n1" in restored
         _cluster(new)
         expected_replicated = {t: expected[t] for t in REPLICATED}
         wait_for(lambda: _same(new, expected_replicated), 30, "the new members to hold the backup's data")
