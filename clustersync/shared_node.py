@@ -22,7 +22,7 @@ import psycopg
 from simplefailover.config import Cluster, Config, parse_hostport
 from simplefailover.notify import Notifier
 
-from . import __version__, health_http, shared
+from . import health_http, shared
 from .control import stopped_reason, version_of
 from .errors import ClusterSyncError
 from .events import READY, TIME_OK, events
@@ -231,7 +231,7 @@ def status_data(config: Config) -> dict[str, Any]:
     found: list[dict[str, Any]] | None = None
     db_error = None
     try:
-        with _connect(cluster) as conn:
+        with _connect(cluster) as conn, shared.deadline(conn, max(2.0, 2 * cluster.timeout), cluster.dsn):
             found = shared.member_dicts(shared.members(conn))
     except (shared.DatabaseError, psycopg.Error) as exc:
         db_error = _why(exc, cluster.dsn)
@@ -244,7 +244,9 @@ def status_data(config: Config) -> dict[str, Any]:
     return {
         "node_id": cluster.node_id,
         "strategy": cluster.strategy,
-        "version": __version__,
+        "version": version_of(cluster),
+        "replication": "stopped" if stopped_reason(cluster.state_dir) else "running",
+        "partner": (health or {}).get("partner"),
         "member": member,
         "database": shared.safe_dsn(cluster.dsn),
         "database_error": db_error,
@@ -256,7 +258,9 @@ def status_data(config: Config) -> dict[str, Any]:
                 "version": m["version"],
                 "local": m["node_id"] == cluster.node_id,
                 "strategy": cluster.strategy,
-                "heartbeat_age": m.get("heartbeat_age"),
+                "sync_partner": False,  # no member syncs with another: the database is the partner
+                "lag": None,  # nothing to catch up: one database
+                "heartbeat_age": m.get("heartbeat_age"),  # seconds since its last beat (database clock)
             }
             for m in rows
         ],

@@ -335,6 +335,9 @@ def test_hung_database_is_cut(tmp_path: Path, postgres: Postgres) -> None:
     with postgres.paused():
         node.check()  # without the deadline, this would block until pytest's timeout
         readiness = node.alarms()["readiness"]
+        data = status(n1)  # connects afresh: bounded by connect_timeout
+    assert str(data["database_error"]).startswith(f"cannot connect to host={HOST} port={postgres.port}")
+    assert data["alarms"]["readiness"]["ready"] is False
     assert readiness["ready"] is False
     assert readiness["reason"].startswith(f"database unreachable: host={HOST} port={postgres.port}")
     assert readiness["reason"].endswith("no answer within 2 s (connection cut)")
