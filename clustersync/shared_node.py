@@ -22,7 +22,7 @@ import psycopg
 from simplefailover.config import Cluster, Config, parse_hostport
 from simplefailover.notify import Notifier
 
-from . import health_http, shared
+from . import event_log, health_http, shared
 from .control import stopped_reason, version_of
 from .errors import ClusterSyncError
 from .events import READY, TIME_OK, events
@@ -216,6 +216,7 @@ class SharedNode:
             level = logging.INFO if event.kind in (READY, TIME_OK) else logging.WARNING
             logger.log(level, "event %s: %s", event.kind, event.subject)
             self.notifier.notify(event.subject, event.body)
+            event_log.record(self.cluster.state_dir, event, now)  # for the dashboard's HA page
             if self.on_event is not None:
                 self.on_event(event.kind, event.subject)
         self.last_alarms = new

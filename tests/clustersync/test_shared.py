@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from clustersync import shared
+from clustersync import event_log, shared
 from clustersync.cli import status_data
 from clustersync.errors import ClusterSyncError
 from clustersync.shared import safe_dsn, scrub
@@ -204,6 +204,8 @@ def test_shared_members_follow_the_database(
     for node in nodes:
         log = (node.folder / "run.log").read_text()
         assert "event sync not ready" in log and "event sync ready" in log, log
+        kinds = [e["kind"] for e in event_log.recent(node.folder / "state")]
+        assert kinds[:2] == ["sync ready", "sync not ready"]  # newest first, for the HA page
         assert PASSWORD not in log
         assert PASSWORD not in (node.folder / "state" / "status.json").read_text()
 
