@@ -124,10 +124,9 @@ class Incoming:
         return state.offset
 
     def open_for_append(self, state: JoinState) -> int:
-        """An unbuffered file descriptor positioned after the kept chunks (a torn tail is dropped)."""
-        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT, 0o600)
+        """A read-write descriptor of the partial file cut after the kept chunks (a torn tail is dropped)."""
+        fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o600)
         os.ftruncate(fd, state.offset)
-        os.lseek(fd, state.offset, os.SEEK_SET)
         return fd
 
     def verify(self, state: JoinState) -> None:

@@ -215,14 +215,14 @@ def fetch(
     on_bytes(state.offset, state.size)
     fd = incoming.open_for_append(state)
     try:
-        with os.fdopen(fd, "wb", buffering=0, closefd=True) as out:
 
-            def kept_chunk(done: int) -> None:
-                incoming.save(state)
-                on_bytes(done, state.size)
+        def kept_chunk(done: int) -> None:
+            incoming.save(state)
+            on_bytes(done, state.size)
 
-            receive_chunks(ch, out, state.digests, state.size, state.chunk, kept_chunk)
+        receive_chunks(ch, fd, state.digests, state.size, state.chunk, kept_chunk)
     finally:
+        os.close(fd)
         incoming.save(state)
     state.received = True
     incoming.save(state)
