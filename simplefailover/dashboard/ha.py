@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from clustersync import event_log
 from clustersync.cli import create_cluster, join_cluster, status_data
@@ -176,7 +176,8 @@ def _start(kind: str, steps: str, action: Callable[[], str]) -> Response:
             jobs.finish(True, message)
 
     start_thread(f"ha-{kind}", run)
-    return redirect(url_for("ha.page"), code=303)  # type: ignore[return-value]
+    # 303: the browser GETs the page, so a reload never posts the form again.
+    return Response(status=303, headers={"Location": url_for("ha.page")})
 
 
 @bp.post("/create")
