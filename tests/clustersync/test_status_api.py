@@ -11,17 +11,19 @@ import pytest
 import requests
 
 from .conftest import content
-from .ha import cluster_of, http, metric, status
+from .ha import Mailbox, cluster_of, configure, http, mailbox, metric, status
 from .nodes import NodeDir, wait_for
+
+__all__ = ["mailbox"]  # the fixture, imported for pytest
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[list[NodeDir]]:
+def pair(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[list[NodeDir]]:
     nodes: list[NodeDir] = []
     try:
-        nodes = cluster_of(tmp_path, 2, 112)
+        nodes = cluster_of(tmp_path, 2, 112, smtp_port=mailbox[1])
         yield nodes
     finally:
         for node in nodes:
@@ -38,7 +40,9 @@ def raw(address: tuple[str, int], data: bytes) -> bytes:
     return answer
 
 
-def test_health_endpoints_status_codes_and_content(pair: list[NodeDir]) -> None:
+def test_health_endpoints_status_codes_content_and_time_alignment(
+    pair: list[NodeDir], mailbox: tuple[Mailbox, int]
+) -> None:
     n1 = pair[0]
     wait_for(lambda: http(n1, "/alarms")[0] == 200, 20, "n1 all green")
     code, body = http(n1, "/health")
@@ -70,6 +74,25 @@ def test_health_endpoints_status_codes_and_content(pair: list[NodeDir]) -> None:
         ("n2", 2, False),
     ]
     assert all(isinstance(m["lag"], float) for m in listed["members"])
+    clock_offset_turns_time_alignment_red_and_back(pair, *mailbox)
+
+
+def clock_offset_turns_time_alignment_red_and_back(pair: list[NodeDir], box: Mailbox, smtp: int) -> None:
+    n1, n2 = pair
+    wait_for(lambda: http(n1, "/time")[0] == 200, 20, "clocks aligned")
+    n2.kill()
+    configure(n2, smtp, test_clock_offset=40)  # n2's clock 40 s ahead (limit 15 s)
+    n2.start()
+    wait_for(lambda: http(n1, "/time")[0] == 503, 20, "n1 to see the offset")
+    assert http(n1, "/health")[0] == 200  # ready: only this peer's data waits
+    assert "+40" in status(n1)["alarms"]["time_alignment"]["detail"]
+    wait_for(lambda: "time not aligned" in box.kinds("n1"), 20, "the time not aligned mail")
+    n2.kill()
+    configure(n2, smtp)
+    n2.start()
+    wait_for(lambda: http(n1, "/time")[0] == 200, 20, "clocks aligned again")
+    wait_for(lambda: "time aligned" in box.kinds("n1"), 20, "the time aligned mail")
+    assert box.kinds("n1").count("time not aligned") == 1
 
 
 def test_service_stop_and_start(pair: list[NodeDir]) -> None:
