@@ -30,6 +30,8 @@ from tests.support.bind import wait_until
 from .conftest import table_rows
 from .ha_nodes import HaNode, form_token, make_node
 
+ACTIONS = ("/ha/create", "/ha/join", "/ha/service", "/ha/remove")
+
 
 def app_for(node: HaNode) -> Flask:
     """The dashboard app of a node, as the service builds it."""
@@ -127,8 +129,8 @@ def test_action_without_the_right_token_is_refused(
         data["csrf_token"] = good
     if not cookie:
         client1.delete_cookie("sf_ha", path="/ha")
-    for path in ("/ha/create", "/ha/join"):
-        sent = client1.post(path, data={**data, "peer": "127.0.0.151"})
+    for path in ACTIONS:
+        sent = client1.post(path, data={**data, "peer": "127.0.0.151", "action": "stop", "node": "n1"})
         assert sent.status_code == 403
         assert "security token is missing or wrong" in sent.get_data(as_text=True)
     assert meta(node1.db, "member") is None  # nothing was done
@@ -141,16 +143,18 @@ def test_form_from_another_origin_is_refused(client1: FlaskClient, node1: HaNode
     assert "not from http://evil.example" in sent.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/ha"), ("POST", "/ha/create"), ("POST", "/ha/join")])
+@pytest.mark.parametrize("method, path", [("GET", "/ha"), *(("POST", path) for path in ACTIONS)])
 def test_other_hosts_and_spoofed_names_are_refused(
     client1: FlaskClient, node1: HaNode, method: str, path: str
 ) -> None:
     data = {"csrf_token": token(client1), "address": node1.address, "strategy": "replicated"}
+    data.update(action="stop", node="n1", peer="127.0.0.151")
     remote = client1.open(path, method=method, data=data, environ_base={"REMOTE_ADDR": "192.0.2.9"})
     assert remote.status_code == 403 and "local host only" in remote.get_data(as_text=True)
     spoofed = client1.open(path, method=method, data=data, headers={"Host": "rebind.evil.example"})
     assert spoofed.status_code == 403 and "use http://localhost" in spoofed.get_data(as_text=True)
     assert meta(node1.db, "member") is None
+    assert not (node1.folder / "state" / "replication.stopped").exists()
 
 
 def test_create_with_another_address_or_strategy_says_what_to_change(
