@@ -140,9 +140,15 @@ def describe(exc: BaseException, dsn: str) -> str:
 
 
 def _lock(conn: psycopg.Connection[Any]) -> None:
-    for statement in SCHEMA:
-        conn.execute(statement)
+    """Serialise membership changes; create the schema if it is not there yet."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+    row = conn.execute(
+        "SELECT to_regclass('clustersync.cluster') IS NOT NULL"
+        " AND to_regclass('clustersync.members') IS NOT NULL"
+    ).fetchone()
+    if not (row and row[0]):  # DDL only when needed: a role without CREATE works on a schema made by a DBA
+        for statement in SCHEMA:
+            conn.execute(statement)
 
 
 def members(conn: psycopg.Connection[Any]) -> list[SharedMember]:

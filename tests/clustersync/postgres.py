@@ -127,10 +127,10 @@ class Postgres:
         ) as conn:
             conn.execute(sql.encode())
 
-    def new_database(self, name: str) -> str:
-        """A fresh database owned by the test user; return its name."""
+    def new_database(self, name: str, owner: str = USER) -> str:
+        """A fresh database (owned by the test user unless told); return its name."""
         self.admin(f'DROP DATABASE IF EXISTS "{name}"')
-        self.admin(f'CREATE DATABASE "{name}" OWNER {USER}')
+        self.admin(f'CREATE DATABASE "{name}" OWNER {owner}')
         return name
 
     def dsn(self, dbname: str, password: bool = True) -> str:

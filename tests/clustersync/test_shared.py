@@ -68,26 +68,30 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
+def configure(node: NodeDir, dsn: str, smtp_port: int | None = None) -> None:
+    """Write the node's config for strategy shared (with mail to smtp_port, if given)."""
+    node.write_config(strategy="shared", dsn=f'"{dsn}"')
+    if smtp_port is not None:
+        with node.config.open("a") as out:
+            out.write(
+                "monitoring:\n  notifications: true\n  recipients: [ops@example.com]\n"
+                f"  smtp: {{host: {HOST}, port: {smtp_port}, security: none, sender: ha@example.com}}\n"
+            )
+
+
 def shared_nodes(
     tmp_path: Path, postgres: Postgres, db: str, count: int, smtp_port: int | None = None
 ) -> list[NodeDir]:
     """Members n1.. with strategy shared; n1 has the password in its DSN, the others a passfile."""
     nodes = make_nodes(tmp_path, [f"127.0.0.{141 + i}" for i in range(count)])
     for i, node in enumerate(nodes):
-        if i == 0:
-            dsn = postgres.dsn(db)
-        else:
+        dsn = postgres.dsn(db)
+        if i:
             dsn = (
                 postgres.dsn(db, password=False)
                 + f" passfile={postgres.passfile(node.folder / 'pgpass', db)}"
             )
-        node.write_config(strategy="shared", dsn=f'"{dsn}"')
-        if smtp_port is not None:
-            with node.config.open("a") as out:
-                out.write(
-                    "monitoring:\n  notifications: true\n  recipients: [ops@example.com]\n"
-                    f"  smtp: {{host: {HOST}, port: {smtp_port}, security: none, sender: ha@example.com}}\n"
-                )
+        configure(node, dsn, smtp_port)
     return nodes
 
 
@@ -123,12 +127,15 @@ def ready(node: NodeDir) -> bool:
 
 
 def test_shared_members_follow_the_database(
-    tmp_path: Path, postgres: Postgres, inbox: tuple[Inbox, int]
+    tmp_path: Path, postgres: Postgres, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Create, join, status, an outage of PostgreSQL and its return, with real run processes."""
     db = postgres.new_database("shared_run")
     nodes = shared_nodes(tmp_path, postgres, db, 3, smtp_port=inbox[1])
     n1, n2, n3 = nodes
+    # n3's DSN names no password at all: libpq finds it through PGPASSFILE in the environment.
+    configure(n3, postgres.dsn(db, password=False), inbox[1])
+    monkeypatch.setenv("PGPASSFILE", str(postgres.passfile(tmp_path / "pgpass-env", db)))
     try:
         assert "strategy shared" in n1.cli("create").stdout
         n2.cli("join", "--peer", n1.peer)
@@ -346,3 +353,35 @@ def test_hung_database_is_cut(tmp_path: Path, postgres: Postgres) -> None:
     node.check()
     assert node.ready is True
     node.stop()
+
+
+def test_schema_made_by_a_dba_and_concurrent_joins(tmp_path: Path, postgres: Postgres) -> None:
+    """A role that may not create anything works on a schema made beforehand; joins never collide."""
+    db = postgres.new_database("shared_dba", owner="postgres")
+    for statement in shared.SCHEMA:
+        postgres.admin(statement, db)
+    postgres.admin("GRANT USAGE ON SCHEMA clustersync TO ha", db)
+    postgres.admin("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA clustersync TO ha", db)
+    nodes = shared_nodes(tmp_path, postgres, db, 5)
+    configs = [load_config(n.config) for n in nodes]
+    with psycopg.connect(postgres.dsn(db)) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CREATE SCHEMA clustersync")  # the role really may not
+    create(configs[0])
+
+    positions: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def join_one(config: Any) -> None:
+        try:
+            positions[config.cluster.node_id] = join(config, nodes[0].address)[1]
+        except BaseException as exc:  # reported below, with the node
+            errors.append(exc)
+
+    threads = [threading.Thread(target=join_one, args=(c,)) for c in configs[1:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert sorted(positions.values()) == [2, 3, 4, 5]
+    assert [m["position"] for m in status(nodes[4])["members"]] == [1, 2, 3, 4, 5]
