@@ -84,6 +84,11 @@ def test_readiness_and_time() -> None:
     assert kinds(GREEN, stopped) == [NOT_READY]  # no activity mails: readiness says why
     assert kinds(stopped, GREEN) == [READY]
     assert kinds(stopped, RED) == [READY, FAILURE, NO_NODE]  # judged afresh, as at start-up
+    broken = state(database_error="app.db: disk I/O error", partner=None)
+    assert broken["readiness"]["reason"] == "database unreachable: app.db: disk I/O error"
+    assert kinds(GREEN, broken) == [NOT_READY]
+    removed = alarms(False, health(removed=True, partner=None), 10, NOW)
+    assert "removed from the cluster" in removed["readiness"]["reason"]
     mismatch = state(version_refused={"n2": "version mismatch: n2 runs 9.9"}, partner=None)
     assert NOT_READY in kinds(GREEN, mismatch)
     off = state(clock_refused={"n2": "clock offset to n2 is +20.0 s (limit 15 s)"})
