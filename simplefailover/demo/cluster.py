@@ -118,6 +118,9 @@ class DemoCluster:
         for spec in others:
             if not (spec.folder / MEMBER_MARK).exists():
                 self._clustersync(spec, "join", "--peer", f"{first.address}:{first.ports.control}")
+        for spec in others:  # together, so nobody starts by failing over around a late member
+            self.start_process(spec.node_id, "sync", wait=False)
+        for spec in others:
             self.start_process(spec.node_id, "sync")
         for kind in ("app", "failover"):  # all at once: an instance alone would wait for a majority
             for spec in self.layout.nodes:

@@ -151,6 +151,8 @@ def test_demo_replicates_fails_over_and_stops_cleanly(state_dir: Path) -> None:
         # node1's app stops: every instance moves the name to node2, the data stays on node3.
         demo.command("stop node1 app")
         demo.wait_line("node1: stopped app", 20)
+        # the alert mail, printed by the demo's mail sink
+        wait_for("the mail", lambda: any("web KO on node1" in line for line in demo.output), 30, demo)
         wait_for("every instance answering node2", lambda: demo.answers() == [(second,)] * 3, 30, demo)
         assert [c["id"] for c in requests.get(f"{app3}/api/contacts", timeout=5).json()] == [cid]
     finally:
