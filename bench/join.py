@@ -8,14 +8,18 @@
    verified, swapped in, capture installed). The joiner's content is then compared.
 3. Peer in the same run: the old join (a full copy of every row version as JSON batches
    over an authenticated channel, applied in one transaction, clustersync before this
-   issue), on a --old-mb MB database, against the new join on the same database.
+   issue) on the same database, in one process (socket pair: no process start, optimistic).
+CPU seconds per GB of both sides are printed too: unlike wall time they do not depend on
+what else the machine runs.
 
-Run: .venv/bin/python -m bench.join [--mb 1024] [--old-mb 64] [--mix] [--dir /tmp]
+Run: .venv/bin/python -m bench.join [--mb 1024] [--mix] [--no-old] [--dir /tmp]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -64,13 +68,29 @@ def size_of(path: Path) -> int:
     return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def new_join(member: NodeDir, joiner: NodeDir) -> tuple[float, int, str]:
-    """Time `clustersync join` end to end; return seconds, snapshot bytes, its output."""
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def new_join(member: NodeDir, joiner: NodeDir) -> dict[str, float]:
+    """Time `clustersync join` end to end; seconds, snapshot bytes, CPU of both sides."""
+    assert member.proc is not None
+    member_cpu = _cpu_of(member.proc.pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = _cli(joiner, "join", "--peer", member.peer)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert "joined through" in result.stdout, result.stdout + result.stderr
-    return seconds, joiner.db.stat().st_size, result.stdout
+    print(result.stdout.strip().splitlines()[-2], flush=True)
+    return {
+        "new_s": seconds,
+        "snapshot_mb": joiner.db.stat().st_size / 1e6,
+        "joiner_cpu": after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
+        "member_cpu": _cpu_of(member.proc.pid) - member_cpu,
+    }
 
 
 def old_join(member: Path, joiner: Path) -> float:
@@ -103,23 +123,22 @@ def old_join(member: Path, joiner: Path) -> float:
 
 
 def scenario(folder: Path, addresses: list[str], mb: float, mix: bool, old: bool) -> dict[str, float]:
-    """Build a member of mb MB, join a node to it (and run the old join on a copy)."""
+    """Build a member of mb MB, join a node to it (and run the old join on the same database)."""
     member, joiner = make_nodes(folder, addresses)
     rows = build(member, mb, mix)
     db_bytes = size_of(member.db)
     out: dict[str, float] = {"rows": rows, "db_mb": db_bytes / 1e6}
     if old:
         copy = folder / "old-joiner.db"
-        sqlite3.connect(joiner.db).close()
         copy.write_bytes(joiner.db.read_bytes())
         seconds = old_join(member.db, copy)
         out["old_s"], out["old_mbps"] = seconds, db_bytes / 1e6 / seconds
+        copy.unlink()
     member.start()
     try:
-        seconds, size, output = new_join(member, joiner)
-        out["new_s"], out["new_mbps"], out["snapshot_mb"] = seconds, size / 1e6 / seconds, size / 1e6
+        out |= new_join(member, joiner)
+        out["new_mbps"] = out["snapshot_mb"] / out["new_s"]
         out["same"] = float(content(joiner.db) == content(member.db))
-        print(output.strip().splitlines()[-2], flush=True)
     finally:
         member.kill()
     return out
@@ -128,28 +147,29 @@ def scenario(folder: Path, addresses: list[str], mb: float, mix: bool, old: bool
 def main() -> int:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
-    parser.add_argument("--mb", type=float, default=1024, help="member database size for the main figure")
-    parser.add_argument("--old-mb", type=float, default=64, help="database size for old vs new (0: skip)")
+    parser.add_argument("--mb", type=float, default=1024, help="member database size, MB")
+    parser.add_argument("--no-old", action="store_true", help="skip the old full-copy join (minutes at 1 GB)")
     parser.add_argument("--mix", action="store_true", help="every 50th row carries a 32 KB blob")
     parser.add_argument("--dir", default=None, help="where to put the databases (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-join-", dir=args.dir) as tmp:
-        if args.old_mb:
-            small = scenario(Path(tmp) / "small", ["127.0.0.127", "127.0.0.128"], args.old_mb, args.mix, True)
-            print(
-                f"same {small['db_mb']:.0f} MB database ({small['rows']:.0f} rows): old full-copy join "
-                f"{small['old_s']:.2f} s ({small['old_mbps']:.1f} MB/s, in process), streamed join "
-                f"{small['new_s']:.2f} s ({small['new_mbps']:.1f} MB/s, two processes): "
-                f"{small['old_s'] / small['new_s']:.1f}x faster; content identical: {bool(small['same'])}"
-            )
-        big = scenario(Path(tmp) / "big", ["127.0.0.125", "127.0.0.126"], args.mb, args.mix, False)
-        vendor = 16 * 60 * big["snapshot_mb"] / 1000
+        r = scenario(Path(tmp), ["127.0.0.125", "127.0.0.126"], args.mb, args.mix, not args.no_old)
+    kind = "200-byte rows and 32 KB blobs" if args.mix else "200-byte rows"
+    vendor = 16 * 60 * r["snapshot_mb"] / 1000
+    print(
+        f"streamed join of a {r['db_mb']:.0f} MB database ({r['rows']:.0f} rows, {kind}): "
+        f"{r['new_s']:.2f} s end to end, **{r['new_mbps']:.0f} MB/s**; content identical: {bool(r['same'])}"
+    )
+    print(
+        f"CPU per GB: joiner {r['joiner_cpu'] / r['snapshot_mb'] * 1000:.2f} s, "
+        f"member {r['member_cpu'] / r['snapshot_mb'] * 1000:.2f} s; load average {os.getloadavg()[0]:.1f}"
+    )
+    if "old_s" in r:
         print(
-            f"streamed join of a {big['db_mb']:.0f} MB database ({big['rows']:.0f} rows, "
-            f"{'mix with blobs' if args.mix else '200-byte rows'}): {big['new_s']:.2f} s end to end, "
-            f"**{big['new_mbps']:.0f} MB/s**; content identical: {bool(big['same'])}; "
-            f"vendor at 16 min/GB: {vendor:.0f} s ({vendor / big['new_s']:.0f}x slower)"
+            f"old full-copy join, same database, in one process: {r['old_s']:.1f} s "
+            f"({r['old_mbps']:.1f} MB/s): the streamed join is {r['old_s'] / r['new_s']:.1f}x faster"
         )
+    print(f"vendor at 16 min/GB: {vendor:.0f} s, {vendor / r['new_s']:.0f}x slower")
     return 0
 
 
