@@ -123,6 +123,9 @@ class Drill:
             self.cluster.stop_process(fault.node, "sync")
             self.cluster.start_process(fault.node, "sync", wait=False)
             return
+        if "SIGTERM" in fault.kind:
+            self.cluster.stop_process(fault.node, fault.process)  # a clean stop, bounded
+            return
         child = self.cluster.nodes[fault.node][fault.process]
         child.signal(signal.SIGKILL if "kill" in fault.kind else signal.SIGSTOP)
 

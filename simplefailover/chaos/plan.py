@@ -10,12 +10,16 @@ from dataclasses import dataclass
 KINDS: dict[str, str] = {
     "app kill -9": "app",
     "app SIGSTOP": "app",
+    "app SIGTERM": "app",
     "clustersync kill -9": "sync",
     "clustersync SIGSTOP": "sync",
+    "clustersync SIGTERM": "sync",
     "clock offset": "sync",
     "simplefailover kill -9": "failover",
     "simplefailover SIGSTOP": "failover",
+    "simplefailover SIGTERM": "failover",
 }
+# kill -9 and SIGTERM are healed by starting the process again, SIGSTOP by SIGCONT.
 # Seconds a fault of each category lasts: apps long enough to be detected most of the time.
 DURATIONS: dict[str, tuple[float, float]] = {"app": (4.0, 9.0), "sync": (2.0, 7.0), "failover": (2.0, 5.0)}
 GAP = (0.3, 2.0)  # seconds between two faults of one category
