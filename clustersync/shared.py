@@ -82,7 +82,8 @@ def scrub(text: str, dsn: str) -> str:
         return text.replace(dsn, "(DSN)")
     if not password:
         return text
-    for form in (str(password), quote(str(password), safe="")):  # as given, and as written in a URI
+    forms = {str(password), quote(str(password), safe="")}  # as given, and as written in a URI
+    for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
 
