@@ -240,7 +240,8 @@ def make_backup(
             f"{config.source}: strategy {cluster.strategy}: the data is in the shared PostgreSQL "
             "database; back it up with pg_dump (clustersync backs up replicated nodes)"
         )
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.is_dir() else None) as work:
+    folder_of_out = out.parent if out.parent.is_dir() else None
+    with tempfile.TemporaryDirectory(dir=folder_of_out, prefix=".backup-") as work:
         folder = Path(work)
         copy = folder / DATABASE
         snapshot_database(cluster.database, copy)

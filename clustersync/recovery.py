@@ -198,6 +198,19 @@ def _quiesce(database: Path) -> None:
         )
 
 
+def _keep_aside(database: Path) -> Path:
+    """Hard-link the current database under a dated name that is not taken yet."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for n in range(1000):
+        kept = database.with_name(f"{database.name}.before-restore-{stamp}" + (f".{n}" if n else ""))
+        try:
+            os.link(database, kept)
+            return kept
+        except FileExistsError:
+            continue
+    raise BackupError(f"{database}: too many {database.name}.before-restore-{stamp}.* files; delete old ones")
+
+
 def _write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -241,23 +254,30 @@ def restore_backup(config: Config, config_path: Path, archive: Path) -> Restored
         )
     database = cluster.database
     database.parent.mkdir(parents=True, exist_ok=True)
+    for stale in database.parent.glob(".restore-*"):  # left by a restore killed half-way
+        shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(dir=database.parent, prefix=".restore-"))  # same file system: rename
     try:
-        manifest, files = read_archive(archive, work)
-        refuse_member(config)
-        prepare(files[DATABASE], cluster, str(archive))
-        previous = None
-        if database.exists():
-            _quiesce(database)
-            previous = database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%dT%H%M%S')}")
-            os.link(database, previous)
-        os.replace(files[DATABASE], database)
-        db = sqlite3.connect(database)
         try:
-            db.execute("PRAGMA journal_mode=WAL")  # as clustersync and the applications use it
-        finally:
-            db.close()
-        config_copy, secret_at = _side_files(files, config_path, cluster)
+            manifest, files = read_archive(archive, work)
+            refuse_member(config)
+            prepare(files[DATABASE], cluster, str(archive))
+            previous = None
+            if database.exists():
+                _quiesce(database)
+                previous = _keep_aside(database)
+            os.replace(files[DATABASE], database)  # the one step that changes the node
+        except (OSError, sqlite3.Error) as exc:
+            raise BackupError(f"{archive}: restore failed, {database} is unchanged: {exc}") from exc
+        try:
+            db = sqlite3.connect(database)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")  # as clustersync and the applications use it
+            finally:
+                db.close()
+            config_copy, secret_at = _side_files(files, config_path, cluster)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackupError(f"{database} is restored, but then: {exc}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     logger.info("restored the %s backup of %s into %s", manifest.kind, manifest.node_id, database)

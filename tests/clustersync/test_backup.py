@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,22 +77,26 @@ def test_full_and_light_round_trips_row_by_row(tmp_path: Path) -> None:
     source.cli("create")
     fill(source.db, 50, 30, tag="after create ")  # captured changes not yet versioned: still data
     before = dump(source.db)
-    for kind in ("full", "light"):
+    secret = (tmp_path / "a" / "cluster.secret").read_bytes()
+    for kind, extra in (("full", ["--include-secret"]), ("light", [])):
         out = tmp_path / f"{kind}.tar.gz"
-        done = source.cli("backup", f"--{kind}", "-o", str(out))
-        assert f"{kind} backup of n1" in done.stdout and "secret is not in this backup" in done.stdout
+        done = source.cli("backup", f"--{kind}", *extra, "-o", str(out))
+        assert f"{kind} backup of n1" in done.stdout
+        assert ("secret IS in this backup" if extra else "secret is not in this backup") in done.stdout
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
         data = _manifest(out)
-        assert (data["kind"], data["node_id"], data["format"], data["secret_included"]) == (
-            kind,
-            "n1",
-            1,
-            False,
+        assert (data["kind"], data["node_id"], data["format"]) == (kind, "n1", 1)
+        assert data["secret_included"] is bool(extra)
+        files = (
+            ["cluster.secret", "config.yaml", "database.sqlite"]
+            if extra
+            else ["config.yaml", "database.sqlite"]
         )
-        assert sorted(data["files"]) == ["config.yaml", "database.sqlite"]  # type: ignore[call-overload]
+        assert sorted(data["files"]) == files  # type: ignore[call-overload]
         rows = _rows(data)
-        assert rows["items"] == len(before["items"]) and rows["local_settings"] == len(
-            before["local_settings"]
+        assert (rows["items"], rows["local_settings"]) == (
+            len(before["items"]),
+            len(before["local_settings"]),
         )
         assert rows["calls"] == (len(before["calls"]) if kind == "full" else 0)
 
@@ -103,30 +108,20 @@ def test_full_and_light_round_trips_row_by_row(tmp_path: Path) -> None:
         for table in APP_TABLES:
             assert after[table] == expected[table], table
         assert (target.folder / "config.yaml.restored").read_text() == source.config.read_text()
+        restored_secret = target.folder.parent / "cluster.secret"  # the node's secret_file
+        if extra:
+            assert (
+                restored_secret.read_bytes() == secret
+                and stat.S_IMODE(restored_secret.stat().st_mode) == 0o600
+            )
+        else:
+            assert not restored_secret.exists()
         status = json.loads(target.cli("status", "--json").stdout)
         assert status["member"] is False and status["members"] == []
         # The restored replicated data becomes a new cluster's on create.
         assert f"{sum(len(expected[t]) for t in REPLICATED)} rows" in target.cli("create").stdout
         assert dump(target.db) == after
     assert not list(tmp_path.rglob(".restore-*")) and not list(tmp_path.glob(".*.tmp"))
-
-
-def test_secret_only_on_request(tmp_path: Path) -> None:
-    source = _node(tmp_path, "a", "127.0.0.130")
-    source.cli("create")
-    out = tmp_path / "with-secret.tar.gz"
-    assert (
-        "secret IS in this backup"
-        in source.cli("backup", "--full", "--include-secret", "-o", str(out)).stdout
-    )
-    assert _manifest(out)["secret_included"] is True
-    target = _node(tmp_path, "b", "127.0.0.131", with_db=False)
-    target.write_config(
-        tables="{replicated: [items, pairs, calls], history: [calls]}", secret_file="cluster.secret"
-    )
-    target.cli("restore", str(out))
-    assert (target.folder / "cluster.secret").read_bytes() == (tmp_path / "a" / "cluster.secret").read_bytes()
-    assert stat.S_IMODE((target.folder / "cluster.secret").stat().st_mode) == 0o600
 
 
 WRITER = """
@@ -367,3 +362,52 @@ def test_any_other_manifest_is_refused_with_a_backup_error(data: object) -> None
         assert str(exc).startswith("x: ")
     else:
         raise AssertionError(f"accepted {raw!r}")
+
+
+def _copy_db(source: Path, target: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    src.backup(dst)
+    dst.close()
+    src.close()
+
+
+def test_a_restore_killed_at_any_moment_leaves_the_old_or_the_new_database(tmp_path: Path) -> None:
+    source = _node(tmp_path, "a", "127.0.0.130")
+    fill(source.db, 1, 3000)
+    archive = tmp_path / "full.tar.gz"
+    source.cli("backup", "--full", "-o", str(archive))
+    target = _node(tmp_path, "b", "127.0.0.131")
+    fill(target.db, 5000, 50, tag="old ")
+    old = dump(target.db)
+    pristine = tmp_path / "old.db"
+    _copy_db(target.db, pristine)
+    command = [sys.executable, "-m", "clustersync", "restore", "-c", str(target.config), str(archive)]
+    durations = []
+    for _ in range(2):  # the first run reads the modules from disk: the second one is the usual time
+        _copy_db(pristine, target.db)
+        started = time.monotonic()
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=60)
+        durations.append(time.monotonic() - started)
+    duration = min(durations)
+    new = dump(target.db)
+    assert new != old and new == dump(source.db)
+    outcomes = []
+    for k in range(8):  # kill -9 across the later part of a restore, where the work is
+        _copy_db(pristine, target.db)
+        for kept in target.folder.glob("app.db.before-restore-*"):
+            kept.unlink()
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(duration * (0.3 + k / 10))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        now = dump(target.db)
+        assert now in (old, new), f"kill {k}: the database is neither the old one nor the restored one"
+        outcomes.append(now == new)
+    # The next restore clears what a killed one left and completes.
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=60)
+    assert dump(target.db) == new and len(list(target.folder.glob(".restore-*"))) == 0
+    assert outcomes.count(False) >= 1, f"no kill landed before the swap ({outcomes}, {durations})"
