@@ -43,7 +43,9 @@ def _when(at: float) -> str:
 
 
 def _event(kind: str, node: str, headline: str, lines: list[str], at: float) -> Event:
-    body = "\n".join([headline, "", f"Node:   {node}", *lines, f"Time:   {_when(at)}", ""])
+    lines = ["Node:", node, *lines, "Time:", _when(at)]
+    table = [f"{label:<11}{value}" for label, value in zip(lines[::2], lines[1::2], strict=True)]
+    body = "\n".join([f"clustersync on {node}: {headline}.", "", *table, ""])
     return Event(kind, f"[{node}] clustersync: {kind}" + (f": {headline}" if headline else ""), body)
 
 
@@ -52,14 +54,16 @@ def _readiness(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
     if bool(was["ready"]) == bool(now["ready"]):
         return []
     if now["ready"]:
-        return [_event(READY, node, "synchronisation is ready again", [f"Was:    {was['reason']}"], at)]
-    return [_event(NOT_READY, node, str(now["reason"]), [f"Reason: {now['reason']}"], at)]
+        return [_event(READY, node, "synchronisation is ready again", ["Was:", str(was["reason"])], at)]
+    return [_event(NOT_READY, node, str(now["reason"]), ["Reason:", str(now["reason"])], at)]
 
 
 def _failure(old_act: Mapping[str, Any], new_act: Mapping[str, Any], node: str, at: float) -> Event:
     lost = old_act.get("peer") or new_act.get("successor")
     why = str((new_act.get("failed") or {}).get(lost) or "no answer")
-    return _event(FAILURE, node, f"sync with {lost} failed: {why}", [f"Member: {lost}", f"Reason: {why}"], at)
+    return _event(
+        FAILURE, node, f"sync with {lost} failed: {why}", ["Member:", str(lost), "Reason:", why], at
+    )
 
 
 def _activity(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
@@ -72,7 +76,7 @@ def _activity(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
     if now.get("successor") is None:
         return []  # alone in the cluster: nobody to sync with is not a failure
     events: list[Event] = []
-    detail = [f"Successor: {now['successor']}", f"Detail: {now.get('reason', '')}"]
+    detail = ["Successor:", str(now["successor"]), "Detail:", str(now.get("reason", ""))]
     if after == YELLOW and (before != YELLOW or was.get("peer") != now.get("peer")):
         if before == GREEN:
             events.append(_failure(was, now, node, at))
