@@ -101,6 +101,21 @@ def tombstone(database: Path, node_id: str) -> tuple[int, str] | None:
     return (int(row[0]), str(row[1])) if row else None
 
 
+def removed_refusal(node: str, removed: tuple[int, str] | None, known: object) -> tuple[str, str] | None:
+    """Refuse a sync from a node whose member row we hold deleted, unless it has seen that deletion.
+
+    A node admitted again after its removal received a copy made after the removal, so its
+    own vector (in the request's `known`) covers the tombstone; a removed node never has.
+    """
+    if removed is None:
+        return None  # unknown here: most likely a new member whose join has not reached us yet
+    theirs = known.get(node) if isinstance(known, dict) else None
+    seen = theirs.get(removed[1], 0) if isinstance(theirs, dict) else 0
+    if isinstance(seen, int) and seen >= removed[0]:
+        return None
+    return "removed", f"{node} was removed from the cluster"
+
+
 def delete_member(database: Path, node_id: str) -> bool:
     """Delete a member's row here; capture makes it a change the ring carries. False if absent."""
     db = connect(str(database))

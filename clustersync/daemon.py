@@ -18,7 +18,14 @@ from simplefailover.config import Cluster, Config
 from simplefailover.notify import Notifier
 
 from . import event_log, health_http
-from .control import delete_member, identity_problem, stopped_reason, tombstone, version_of
+from .control import (
+    delete_member,
+    identity_problem,
+    removed_refusal,
+    stopped_reason,
+    tombstone,
+    version_of,
+)
 from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from .events import events
 from .incoming import is_member
@@ -222,14 +229,7 @@ class Node:
         node = str(first.get("node"))
         if node in {m.node_id for m in self.store.members()}:
             return None
-        removed = tombstone(self.store.path, node)
-        known = first.get("known")
-        theirs = known.get(node) if isinstance(known, dict) else None
-        seen = theirs.get(removed[1], 0) if removed and isinstance(theirs, dict) else 0
-        # A node re-admitted after its removal has seen the removal (its copy came after it).
-        if removed and isinstance(seen, int) and seen < removed[0]:
-            return "removed", f"{node} was removed from the cluster"
-        return None
+        return removed_refusal(node, tombstone(self.store.path, node), first.get("known"))
 
     def _serve_sync(self, ch: Channel, first: Message, peer: str) -> None:
         refusal = self._refusal(first)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from clustersync.cli import main as clustersync
+from clustersync.control import removed_refusal
 from clustersync.daemon import Node
 from clustersync.errors import ClusterSyncError
 from simplefailover.config import load_config
@@ -118,3 +119,12 @@ def test_node_id_and_address_are_immutable(tmp_path: Path) -> None:
         Node(load_config(a.config))
     configure(a)
     Node(load_config(a.config)).store.close()
+
+
+def test_a_member_refuses_a_removed_node_but_not_one_admitted_again() -> None:
+    tomb = (500, "n1")  # n1 deleted n3's member row at HLC 500
+    assert removed_refusal("n3", None, {}) is None  # never heard of: a join on its way
+    assert removed_refusal("n3", tomb, {"n3": {"n1": 400}}) == ("removed", "n3 was removed from the cluster")
+    assert removed_refusal("n3", tomb, {}) is not None
+    assert removed_refusal("n3", tomb, {"n3": {"n1": 500}}) is None  # its copy came after the removal
+    assert removed_refusal("n3", tomb, {"n3": {"n1": "junk"}}) is not None
