@@ -58,12 +58,15 @@ def _readiness(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
     return [_event(NOT_READY, node, str(now["reason"]), ["Reason:", str(now["reason"])], at)]
 
 
-def _failure(old_act: Mapping[str, Any], new_act: Mapping[str, Any], node: str, at: float) -> Event:
-    lost = old_act.get("peer") or new_act.get("successor")
-    why = str((new_act.get("failed") or {}).get(lost) or "no answer")
-    return _event(
-        FAILURE, node, f"sync with {lost} failed: {why}", ["Member:", str(lost), "Reason:", why], at
-    )
+def _failure(was: Mapping[str, Any], now: Mapping[str, Any], node: str, at: float) -> list[Event]:
+    """The member this node synced with failed (a failure is news only for that one)."""
+    lost = was.get("peer")
+    why = (now.get("failed") or {}).get(lost) if lost else None
+    if why is None:
+        return []
+    return [
+        _event(FAILURE, node, f"sync with {lost} failed: {why}", ["Member:", str(lost), "Reason:", why], at)
+    ]
 
 
 def _activity(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
@@ -78,13 +81,11 @@ def _activity(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
     events: list[Event] = []
     detail = ["Successor:", str(now["successor"]), "Detail:", str(now.get("reason", ""))]
     if after == YELLOW and (before != YELLOW or was.get("peer") != now.get("peer")):
-        if before == GREEN:
-            events.append(_failure(was, now, node, at))
+        events += _failure(was, now, node, at)
         headline = f"syncing with {now['peer']} instead of the successor {now['successor']}"
         events.append(_event(FAILOVER, node, headline, detail, at))
     elif after == RED and before != RED:
-        if before == GREEN:
-            events.append(_failure(was, now, node, at))
+        events += _failure(was, now, node, at)
         events.append(_event(NO_NODE, node, "no member answers: nothing is synchronised", detail, at))
     elif after == GREEN and before != GREEN:
         headline = f"syncing with the successor {now['successor']} again"

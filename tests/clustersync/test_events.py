@@ -69,21 +69,22 @@ def test_failover_then_failback() -> None:
 
 def test_nobody_answers() -> None:
     assert kinds(GREEN, RED) == [FAILURE, NO_NODE]
-    assert kinds(YELLOW, RED) == [NO_NODE]
+    assert kinds(YELLOW, RED) == [FAILURE, NO_NODE]  # n3, the partner then, failed too
     assert kinds(RED, YELLOW) == [FAILOVER]
     assert kinds(RED, GREEN) == [FAILBACK]
 
 
-def test_another_failover_while_yellow_is_one_more_event() -> None:
+def test_another_failover_while_yellow_tells_the_partner_failed() -> None:
     other = state(partner="n4", tried={"n2": "timed out", "n3": "refused"})
-    assert kinds(YELLOW, other) == [FAILOVER]
+    assert kinds(YELLOW, other) == [FAILURE, FAILOVER]
+    assert "sync with n3 failed: refused" in events(YELLOW, other, "n1", NOW)[0].subject
 
 
 def test_readiness_and_time() -> None:
     stopped = state(stopped="clustersync service stop", partner=None)
     assert kinds(GREEN, stopped) == [NOT_READY]  # no activity mails: readiness says why
     assert kinds(stopped, GREEN) == [READY]
-    assert kinds(stopped, RED) == [READY, FAILURE, NO_NODE]  # judged afresh, as at start-up
+    assert kinds(stopped, RED) == [READY, NO_NODE]  # judged afresh, as at start-up
     broken = state(database_error="app.db: disk I/O error", partner=None)
     assert broken["readiness"]["reason"] == "database unreachable: app.db: disk I/O error"
     assert kinds(GREEN, broken) == [NOT_READY]
@@ -99,7 +100,7 @@ def test_readiness_and_time() -> None:
 
 def test_start_up() -> None:
     assert kinds(None, GREEN) == []
-    assert kinds(None, RED) == [FAILURE, NO_NODE]
+    assert kinds(None, RED) == [NO_NODE]  # nothing was lost: it never synced
     alone = state(successor=None, partner=None)
     assert kinds(None, alone) == []
 
