@@ -110,6 +110,7 @@ def serve_join(ch: Channel, store: Store, request: Message, cluster: Cluster) ->
         node = str(request["node"])
         tables = [t for t in store.tables if t != MEMBERS]
         snapshots = Snapshots(cluster.state_dir, cluster.join_keep)
+        snapshots.expire()  # those of joins that never finished
         resume = request.get("resume")
         snap = snapshots.get(resume, node) if isinstance(resume, str) else None
         size = snap.size if snap else _database_size(store.path)

@@ -144,7 +144,11 @@ class Snapshots:
                 info = json.loads(self._sidecar(snap_id).read_text())
                 stale = now - float(info["created"]) > self.keep or info.get("node") == node
             except (OSError, ValueError, KeyError, TypeError):
-                stale = now - path.stat().st_mtime > self.keep or path.suffix == ".tmp"
+                # No sidecar yet: maybe a snapshot being made for another join right now.
+                try:
+                    stale = now - path.stat().st_mtime > self.keep
+                except FileNotFoundError:
+                    continue
             if stale:
                 path.unlink(missing_ok=True)
 

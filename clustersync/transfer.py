@@ -54,7 +54,8 @@ def send_chunks(ch: Channel, snap: SnapshotFile, start: int, drop_after: int = 0
                 {"type": "chunk", "index": index, "offset": offset, "size": size, "sha256": snap.digests[key]}
             )
             if drop_after and sent + size > drop_after:
-                ch.sock.sendfile(f, offset, drop_after - sent)
+                if drop_after > sent:  # count 0 would mean "to the end of the file"
+                    ch.sock.sendfile(f, offset, drop_after - sent)
                 logger.warning("TEST: dropping the join stream after %d bytes", drop_after)
                 ch.sock.shutdown(socket.SHUT_RDWR)
                 return False

@@ -73,6 +73,7 @@ def joined_ok(member: NodeDir, joiner: NodeDir) -> None:
         assert db.execute("SELECT count(*) FROM _cs_pending").fetchone() == (0,)
     finally:
         db.close()
+    assert b"member secret" not in joiner.db.read_bytes()  # the member's local data never left it
     assert not (joiner.folder / "state" / "join.json").exists()
     assert not Path(str(joiner.db) + ".join").exists()
 
