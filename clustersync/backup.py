@@ -206,7 +206,8 @@ def _write_archive(out: Path, manifest: Manifest, paths: dict[str, Path]) -> Non
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            # Level 6: the size of level 9 on SQLite pages, in a third of the time.
+            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
                 body = manifest.to_json()
                 info = tarfile.TarInfo(MANIFEST)
                 info.size, info.mode, info.mtime = len(body), 0o600, int(manifest.created)
