@@ -132,7 +132,7 @@ class Node:
     def alarms(self) -> dict[str, Any]:
         """The three alarms now (SPEC CL-7), from what this running daemon knows."""
         self.health.updated = time.time()
-        return alarms(not self.health.removed, dataclasses.asdict(self.health), 60, time.time())
+        return alarms(not self.health.removed, self.health.snapshot(), 60, time.time())
 
     def _counts(self) -> dict[str, int]:
         if self.health.removed:

@@ -67,12 +67,21 @@ class Health:
             for peer in [p for p in table if p not in members]:
                 del table[peer]
 
+    def snapshot(self) -> dict[str, Any]:
+        """A copy as plain data (the loop and the servers' threads may be updating a dict of it)."""
+        for _ in range(4):
+            try:
+                return asdict(self)
+            except RuntimeError:  # dictionary changed size during iteration: copy again
+                time.sleep(0.001)
+        return asdict(self)
+
     def save(self, state_dir: Path) -> None:
         """Write atomically, for `clustersync status`."""
         self.updated = time.time()
         state_dir.mkdir(parents=True, exist_ok=True)
         tmp = state_dir / (STATUS_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.write_text(json.dumps(self.snapshot(), indent=1))
         os.replace(tmp, state_dir / STATUS_FILE)
 
 
