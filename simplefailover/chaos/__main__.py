@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..demo.cluster import DemoCluster, free_layout
-from ..demo.layout import FAST
+from ..demo.layout import FAST, MAX_CLOCK_OFFSET
 from .drill import SLACK, Drill
 from .plan import KINDS
 
@@ -33,6 +33,12 @@ def summary(drill: Drill, passed: bool, elapsed: float) -> str:
     for node in record.acked.values():
         by_node[node] = by_node.get(node, 0) + 1
     faults = ", ".join(f"{kind} {record.faults[kind]}" for kind in KINDS if record.faults[kind])
+    if record.offsets:
+        beyond = sum(1 for o in record.offsets if abs(o) > MAX_CLOCK_OFFSET)
+        faults += (
+            f"; clock offsets {', '.join(f'{o:+g} s' for o in record.offsets)}"
+            f" ({beyond} beyond max_clock_offset {MAX_CLOCK_OFFSET:g} s: sessions refused until healed)"
+        )
     worst = drill.verdict.worst
     undetected = sum(1 for _, d in drill.verdict.detections if d is None)
     answered = sum(1 for s in record.samples if s.answer is not None)

@@ -39,6 +39,7 @@ class Record:
     samples: list[Sample] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
+    offsets: list[float] = field(default_factory=list)  # clock offsets injected, seconds
     settles: list[float] = field(default_factory=list)  # seconds from heal to converged
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,6 +120,7 @@ class Drill:
         logger.info("%.1f s: %s on %s", self.now(), fault.kind, fault.node)
         self.record.faults[fault.kind] += 1
         if fault.kind == "clock offset":
+            self.record.offsets.append(fault.offset)
             self.cluster.write_config(fault.node, fault.offset)
             self.cluster.stop_process(fault.node, "sync")
             self.cluster.start_process(fault.node, "sync", wait=False)

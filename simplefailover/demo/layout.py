@@ -45,6 +45,8 @@ class Timing:
         return checks + 2 * self.heartbeat
 
 
+MAX_CLOCK_OFFSET = 15  # cluster.max_clock_offset of every node, seconds
+
 FAST = Timing(interval=1, retry_interval=0.5, timeout=1, heartbeat=0.5, stale_after=3, sync_interval=0.5)
 
 
@@ -153,7 +155,7 @@ cluster:
   sync_interval: {t.sync_interval}
   retry_interval: {t.sync_retry}
   timeout: {t.sync_timeout}
-  max_clock_offset: 15
+  max_clock_offset: {MAX_CLOCK_OFFSET}
   test_clock_offset: {clock_offset}
 """
 
