@@ -163,7 +163,7 @@ def prepare(copy: Path, cluster: Cluster, where: str) -> None:
     try:
         Store(copy, cluster.node_id, list(cluster.tables.replicated), where=f"{where}: {DATABASE}").close()
     except SchemaError as exc:
-        raise BackupError(f"{exc} (cluster.tables.replicated of this node's config)") from None
+        raise BackupError(f"{exc}, in the backup; this node's config.yaml lists it") from None
     db = sqlite3.connect(copy, isolation_level=None)
     try:
         db.execute("BEGIN IMMEDIATE")

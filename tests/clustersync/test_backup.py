@@ -411,3 +411,15 @@ def test_a_restore_killed_at_any_moment_leaves_the_old_or_the_new_database(tmp_p
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=60)
     assert dump(target.db) == new and len(list(target.folder.glob(".restore-*"))) == 0
     assert outcomes.count(False) >= 1, f"no kill landed before the swap ({outcomes}, {durations})"
+
+
+def test_a_backup_without_a_table_this_node_replicates_is_refused(
+    tmp_path: Path, light_archive: Path
+) -> None:
+    node = _node(tmp_path, "b", "127.0.0.131", with_db=False)
+    node.write_config(tables="{replicated: [items, pairs, calls, invoices], history: [calls]}")
+    with pytest.raises(BackupError) as caught:
+        restore_backup(load_config(node.config), node.config, light_archive)
+    assert "'invoices'" in str(caught.value) and "does not exist" in str(caught.value)
+    assert "cluster.tables.replicated" in str(caught.value)
+    assert sorted(p.name for p in node.folder.iterdir()) == ["config.yaml"]  # no database, nothing left
