@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +32,13 @@ from .errors import ClusterSyncError, ProtocolError, Refused
 from .incoming import Incoming, JoinState
 from .protocol import Channel, Message
 from .schema import MEMBERS
-from .snapshot import Snapshots, chunk_count
+from .snapshot import SnapshotFile, Snapshots, chunk_count, quick_check
 from .store import Member, Store
 from .transfer import receive_chunks, send_chunks
 
 logger = logging.getLogger(__name__)
+
+SAVE_EVERY = 64 << 20  # bytes received between two saves of the joiner's state
 
 
 def create(store: Store, address: str, port: int, data_port: int) -> int:
@@ -138,14 +141,35 @@ def serve_join(ch: Channel, store: Store, request: Message, cluster: Cluster) ->
     if type(start) is not int or not 0 <= start <= chunk_count(snap.size, snap.chunk):
         raise ProtocolError(f"from: bad chunk number {start!r}")
     logger.info("streaming snapshot %s to %s from chunk %d", snap.id, node, start)
+    check = _checker(snap)
     try:
-        complete = send_chunks(ch, snap, start, cluster.test_join_drop_after, cluster.test_join_corrupt_chunk)
+        complete = send_chunks(
+            ch, snap, start, check, cluster.test_join_drop_after, cluster.test_join_corrupt_chunk
+        )
     finally:
         snapshots.save(snap)  # the digests computed so far serve a resume
     if complete:
         ch.expect("received")
         snapshots.discard(snap.id)
         logger.info("%s received snapshot %s", node, snap.id)
+
+
+def _checker(snap: SnapshotFile) -> Callable[[], str]:
+    """Run SQLite's quick_check on the snapshot in a thread, alongside the stream; the verdict."""
+    if snap.checked:
+        return lambda: str(snap.checked)
+    verdict: list[str] = []
+    thread = threading.Thread(
+        target=lambda: verdict.append(quick_check(snap.path)), name="join-check", daemon=True
+    )
+    thread.start()
+
+    def result() -> str:
+        thread.join()
+        snap.checked = verdict[0] if verdict else "the check did not finish"
+        return snap.checked
+
+    return result
 
 
 @dataclass(frozen=True)
@@ -216,12 +240,15 @@ def fetch(
     on_bytes(state.offset, state.size)
     fd = incoming.open_for_append(state)
     try:
+        saved = [state.offset]
 
         def kept_chunk(done: int) -> None:
-            incoming.save(state)
+            if done - saved[0] >= SAVE_EVERY:  # a rename per chunk costs more than resending 64 MB
+                incoming.save(state)
+                saved[0] = done
             on_bytes(done, state.size)
 
-        receive_chunks(ch, fd, state.digests, state.size, state.chunk, kept_chunk)
+        state.checked = receive_chunks(ch, fd, state.digests, state.size, state.chunk, kept_chunk)
     finally:
         os.close(fd)
         incoming.save(state)

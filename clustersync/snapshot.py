@@ -64,6 +64,7 @@ class SnapshotFile:
     tables: list[str]
     created: float
     digests: dict[str, str] = field(default_factory=dict)  # chunk number -> digest, once computed
+    checked: str | None = None  # SQLite quick_check's verdict ("ok" or the problems), once known
 
     def chunk_digest(self, index: int) -> str:
         """The digest of chunk index, computed from the file if not known yet."""
@@ -77,6 +78,18 @@ class SnapshotFile:
     def manifest(self) -> str:
         """The whole file's checksum (see manifest())."""
         return manifest([self.chunk_digest(i) for i in range(chunk_count(self.size, self.chunk))])
+
+
+def quick_check(path: str) -> str:
+    """SQLite's quick_check of a database file: "ok" or what is wrong."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return "; ".join(r[0] for r in db.execute("PRAGMA quick_check(5)"))
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return f"not a sound SQLite database: {exc}"
 
 
 def strip_local(db: sqlite3.Connection, replicated: list[str]) -> None:

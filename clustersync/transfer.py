@@ -33,8 +33,15 @@ class ChecksumError(ProtocolError):
     """A chunk, or the whole file, does not match its checksum."""
 
 
-def send_chunks(ch: Channel, snap: SnapshotFile, start: int, drop_after: int = 0, corrupt: int = -1) -> bool:
-    """Send chunks from number start to the end, then the manifest; False if dropped (test setting).
+def send_chunks(
+    ch: Channel,
+    snap: SnapshotFile,
+    start: int,
+    check: Callable[[], str],
+    drop_after: int = 0,
+    corrupt: int = -1,
+) -> bool:
+    """Send chunks from number start to the end, then the manifest and check(); False if dropped (test).
 
     The bytes go with sendfile (no copy through Python) and are hashed from a read-only
     map of the file, so the member's CPU per GB is one SHA-256 pass.
@@ -68,7 +75,7 @@ def send_chunks(ch: Channel, snap: SnapshotFile, start: int, drop_after: int = 0
             else:
                 ch.sock.sendfile(f, offset, size)
             sent += size
-    ch.send({"type": "end", "manifest": snap.manifest()})
+    ch.send({"type": "end", "manifest": snap.manifest(), "check": check()})
     return True
 
 
@@ -138,12 +145,13 @@ def receive_chunks(
     size: int,
     chunk: int,
     on_chunk: Callable[[int], None],
-) -> None:
+) -> str:
     """Write verified chunks to fd (read-write) after the digests kept, until the end; check the manifest.
 
     digests holds the chunks already kept and grows with each verified one; on_chunk is
     called after each, with the bytes kept so far, to save the state and show progress.
     A chunk that fails its checksum is not kept (the next attempt truncates it away).
+    Returns the member's SQLite quick_check verdict on the snapshot ("ok" or the problems).
     """
     receiver = _Receiver(ch.sock, fd, chunk)
     try:
@@ -172,3 +180,4 @@ def receive_chunks(
         raise ProtocolError(f"the stream ended after {len(digests)} of {chunk_count(size, chunk)} chunks")
     if manifest(digests) != message.get("manifest"):
         raise ChecksumError("whole-file checksum mismatch: the snapshot must be fetched again")
+    return str(message.get("check"))
