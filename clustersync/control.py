@@ -29,7 +29,7 @@ STOP_FLAG = "replication.stopped"  # in state_dir: while it exists, `run` neithe
 
 def version_of(cluster: Cluster) -> str:
     """The clustersync version this node runs (a test may make it claim another)."""
-    return getattr(cluster, "test_version", None) or __version__
+    return cluster.test_version or __version__
 
 
 # ------------------------------------------------------------------ service start / stop
