@@ -20,13 +20,14 @@ from types import FrameType
 
 from ..demo.cluster import DemoCluster, free_layout
 from ..demo.layout import FAST, MAX_CLOCK_OFFSET
+from ..demo.mailsink import MailSink
 from .drill import SLACK, Drill
 from .plan import KINDS
 
 ADDRESSES = "127.0.0.170,127.0.0.171,127.0.0.172"
 
 
-def summary(drill: Drill, passed: bool, elapsed: float) -> str:
+def summary(drill: Drill, passed: bool, elapsed: float, mails: int) -> str:
     """The closing report: writes, faults, detection, convergence, verdict."""
     record, timing = drill.record, drill.cluster.layout.timing
     by_node: dict[str, int] = {}
@@ -41,6 +42,7 @@ def summary(drill: Drill, passed: bool, elapsed: float) -> str:
         )
     worst = drill.verdict.worst
     undetected = sum(1 for _, d in drill.verdict.detections if d is None)
+    died = sum(1 for p in record.problems if "exited by itself" in p)
     answered = sum(1 for s in record.samples if s.answer is not None)
     lines = [
         f"chaos drill: {drill.seconds:g} s of faults (seed {drill.seed}), {elapsed:.0f} s in all,"
@@ -49,6 +51,9 @@ def summary(drill: Drill, passed: bool, elapsed: float) -> str:
         f" ({', '.join(f'{n} {c}' for n, c in sorted(by_node.items()))}), {record.failed_writes} refused or"
         " timed out; every acknowledged write checked on every node",
         f"faults: {sum(record.faults.values())} ({faults or 'none'})",
+        f"bad input: {sum(record.garbage.values())} messages of random bytes, huge lengths, cut frames and"
+        f" long lines to DNS, peers, clustersync, dashboards and apps"
+        f" ({'no process exited by itself' if not died else f'{died} processes exited by themselves'})",
         f"detection bound: {drill.bound:.1f} s = interval {timing.interval:g} + fall {timing.fall} x"
         f" (timeout {timing.timeout:g} + retry {timing.retry_interval:g})"
         f" + 2 x heartbeat {timing.heartbeat:g} + {SLACK:g} slack",
@@ -56,6 +61,7 @@ def summary(drill: Drill, passed: bool, elapsed: float) -> str:
         + (f"{worst[1]:.1f} s ({worst[0].node} {worst[0].kind})" if worst else "none measured")
         + f"; {len(drill.verdict.detections) - undetected} app faults detected,"
         f" {undetected} healed before detection",
+        f"alert mails received by the drill's SMTP sink: {mails}",
         f"DNS samples: {len(record.samples)} ({answered} answered);"
         f" answers pointing at a node down longer than the bound: {len(drill.verdict.violations)}",
         f"settles: {len(record.settles)}, every instance gave the same answer after each;"
@@ -95,15 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     cluster = DemoCluster(free_layout(state_dir.resolve(), addresses, FAST))
+    mails: list[str] = []
+    sink = MailSink(*cluster.layout.mail, show=mails.append)
     started = time.monotonic()
-    passed = False
+    passed = sink_started = False
     try:
+        sink.start()
+        sink_started = True
         print(f"chaos drill: starting the cluster in {state_dir} ...", flush=True)
         cluster.start()
         drill = Drill(cluster, args.seconds, seed)
         print(f"running {args.seconds:g} s of faults (seed {seed}) ...", flush=True)
         passed = drill.run()
-        print(summary(drill, passed, time.monotonic() - started), flush=True)
+        print(summary(drill, passed, time.monotonic() - started, len(mails)), flush=True)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
     except (RuntimeError, TimeoutError, OSError) as exc:
@@ -111,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         cluster.stop()
+        if sink_started:
+            sink.stop()
     if passed and not args.keep and args.state_dir is None:
         shutil.rmtree(state_dir, ignore_errors=True)
     else:

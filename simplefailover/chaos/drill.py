@@ -18,6 +18,7 @@ import requests
 
 from ..demo.cluster import DemoCluster
 from ..demo.procs import dns_answer
+from .garbage import payload, send, targets
 from .plan import Fault, make_plan
 from .verdict import DnsVerdict, Sample, Span, judge_data, judge_dns
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_EVERY = 0.2  # seconds between DNS samples of each instance
 WRITE_EVERY = 0.1  # seconds between two writes of one writer
+GARBAGE_EVERY = 0.1  # seconds between two bad messages
 SETTLE_LIMIT = 60.0  # seconds a settle may take before the drill fails
 MIN_WINDOW = 4.0  # seconds: a shorter last window is not worth its settle
 SLACK = 2.0  # seconds added to the detection bound: sampling, a busy shared machine
@@ -40,6 +42,7 @@ class Record:
     spans: list[Span] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     offsets: list[float] = field(default_factory=list)  # clock offsets injected, seconds
+    garbage: Counter[str] = field(default_factory=Counter)  # bad messages sent, by target
     settles: list[float] = field(default_factory=list)  # seconds from heal to converged
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +73,7 @@ class Drill:
         """Windows of faults, each followed by a settle, then the final checks; True when all passed."""
         threads = [threading.Thread(target=self._write, args=(n,), daemon=True) for n in self.node_ids]
         threads.append(threading.Thread(target=self._sample, daemon=True))
+        threads.append(threading.Thread(target=self._garbage, args=(random.Random(self.seed),), daemon=True))
         for thread in threads:
             thread.start()
         longest = min(15.0, max(8.0, self.seconds / 2))
@@ -81,6 +85,11 @@ class Drill:
                 self.writing.set()
                 self._window(make_plan(self.rng, window, self.node_ids))
                 self.writing.clear()
+                for child in self.cluster.children:  # every fault is healed by now: none may be down
+                    if not child.running:
+                        code = child.proc.returncode if child.proc else None
+                        problem = f"round {round_no}: {child.name} exited by itself ({code})"
+                        self.record.problems.append(problem)
                 healed = self.now()
                 try:
                     self.cluster.heal_all()
@@ -212,6 +221,16 @@ class Drill:
                 with self.record.lock:
                     self.record.samples.append(Sample(t, spec.node_id, answer))
             self.done.wait(SAMPLE_EVERY)
+
+    def _garbage(self, rng: random.Random) -> None:
+        every = [t for spec in self.cluster.layout.nodes for t in targets(self.cluster.layout, spec)]
+        for _ in range(int(self.seconds / GARBAGE_EVERY)):  # bounded in count as well as time
+            if self.done.wait(GARBAGE_EVERY):
+                return
+            target = rng.choice(every)
+            send(target, payload(rng))
+            with self.record.lock:
+                self.record.garbage[target.name] += 1
 
     def _judge(self) -> None:
         record = self.record
