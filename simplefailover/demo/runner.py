@@ -107,7 +107,10 @@ def intro(layout: Layout) -> str:
         f"  dig @{first.address} -p {first.ports.dns} {layout.fqdn()} +short"
         f"      # {first.address}: {first.node_id} has the highest priority"
         " (every node's DNS answers the same)",
-        f"  open http://{first.address}:{first.ports.dashboard}/ (every node has its dashboard)",
+        f"  open http://{first.address}:{first.ports.dashboard}/ (every node has its dashboard;"
+        f" /ha: the cluster's members and alarms)",
+        f"  curl -s http://{first.address}:{first.ports.control}/status"
+        f"      # clustersync's alarms; or: {_clustersync()} status -c {_shown(first.config)}",
         f"  curl -s -X POST -H 'Content-Type: application/json' -d '{{\"name\": \"Ada\"}}' "
         f"{app.format(first.address)}/api/contacts      # add a contact on {first.node_id}",
         f"  curl -s {app.format(last.address)}/api/contacts"
@@ -122,6 +125,20 @@ def intro(layout: Layout) -> str:
         f"(a local SMTP sink on {layout.mail[0]}:{layout.mail[1]})",
     ]
     return "\n".join(lines)
+
+
+def _clustersync() -> str:
+    """How to call clustersync from here: the venv's script when there is one."""
+    script = Path(sys.executable).parent / "clustersync"
+    return _shown(script) if script.exists() else "clustersync"
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said from here."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _command_loop(cluster: DemoCluster) -> None:
