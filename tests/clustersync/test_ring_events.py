@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,6 @@ def test_failover_failback_and_no_available_node_one_mail_each(
         lambda: metric(n1, 'clustersync_sessions_total{outcome="error"}') >= tries + 6, 20, "two more rounds"
     )
     assert box.kinds("n1", start) == ["failure", "failover", "failback", "failure", "no available node"]
+    for node in ring:  # the others mailed their own transitions, each once too
+        subjects = box.subjects(node.node_id)
+        assert all(a != b for a, b in pairwise(subjects)), subjects
