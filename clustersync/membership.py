@@ -189,6 +189,16 @@ def free_disk(folder: Path, override: int | None = None) -> int:
     return override if override is not None else shutil.disk_usage(folder).free
 
 
+def _disk_problem(available: int, kept: int, size: int, incoming: Incoming) -> str | None:
+    """Why the disk is too small for a join (free below twice the database size), or None."""
+    if available + kept >= 2 * size:
+        return None
+    return (
+        f"not enough free disk: {available / 1e6:.1f} MB free next to {incoming.database}, "
+        f"twice the database size ({2 * size / 1e6:.1f} MB) needed"
+    )
+
+
 def fetch(
     ch: Channel,
     request: JoinRequest,
@@ -218,20 +228,20 @@ def fetch(
         ch.send({"type": "abort", "reason": detail})
         raise Refused("tables", f"join refused: {detail}")
     kept = state.offset if state and offer.get("resumable") else 0
-    available = free()
-    if available + kept < 2 * size:
-        detail = (
-            f"not enough free disk: {available / 1e6:.1f} MB free next to {incoming.database}, "
-            f"twice the database size ({2 * size / 1e6:.1f} MB) needed"
-        )
-        ch.send({"type": "abort", "reason": detail})
-        raise Refused("disk", f"join refused: {detail}")
+    problem = _disk_problem(free(), kept, size, incoming)
+    if problem:
+        ch.send({"type": "abort", "reason": problem})
+        raise Refused("disk", f"join refused: {problem}")
     ch.send({"type": "go"})
     ch.sock.settimeout(max(ch.sock.gettimeout() or 0, 600))  # the member copies its database first
     snap = ch.expect("snapshot")
     snap_id, size, chunk = snap.get("id"), snap.get("size"), snap.get("chunk")
     if not (isinstance(snap_id, str) and type(size) is int and type(chunk) is int and chunk > 0):
         raise ProtocolError("snapshot: id, size and chunk are required")
+    if size > offer["size"]:  # the database grew since the offer: check again
+        problem = _disk_problem(free(), 0, size, incoming)
+        if problem:
+            raise Refused("disk", f"join refused: {problem}")
     if state is None or state.snapshot != snap_id or state.size != size or state.chunk != chunk:
         state = incoming.begin(JoinState(f"{ch.sock.getpeername()[0]}", snap_id, size, chunk, request.tables))
     else:
