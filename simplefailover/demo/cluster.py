@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 KINDS = ("app", "sync", "failover")
 MEMBER_MARK = "member"  # file in a node's folder once create/join succeeded
 PORTS_FILE = "ports.json"
+LAYOUT_FILE = "layout.json"  # the addresses and ports the members were made with
 START_WAIT = 45.0  # seconds a process gets to come up (slow shared machines)
 
 
@@ -106,6 +107,7 @@ class DemoCluster:
         busy = self.busy_ports()
         if busy:
             raise RuntimeError(f"already in use (another demo running?): {', '.join(busy)}")
+        self._check_same_layout()
         self.write_configs()
         first, *others = self.layout.nodes
         for spec in self.layout.nodes:
@@ -127,6 +129,19 @@ class DemoCluster:
                 self.start_process(spec.node_id, kind, wait=False)
             for spec in self.layout.nodes:
                 self.start_process(spec.node_id, kind)
+
+    def _check_same_layout(self) -> None:
+        # The members know each other by address and port: a folder made for other ones
+        # would start a cluster whose members cannot reach each other.
+        record = self.layout.state_dir / LAYOUT_FILE
+        mine = [[n.node_id, n.address, asdict(n.ports)] for n in self.layout.nodes]
+        if record.exists() and json.loads(record.read_text()) != mine:
+            raise RuntimeError(
+                f"{self.layout.state_dir} holds a cluster made for other addresses or ports;"
+                " start with --fresh (its data is deleted) or give another --state-dir"
+            )
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(mine))
 
     def busy_ports(self) -> list[str]:
         """The TCP addresses of the layout that something already listens on."""
@@ -238,6 +253,8 @@ def free_layout(state_dir: Path, addresses: list[str], timing: Timing | None = N
     http, banner = free_port(addresses, False, taken), free_port(addresses, False, taken)
     mail = (addresses[0], free_port(addresses[:1], False, taken))
     state_dir.mkdir(parents=True, exist_ok=True)
+    if saved.exists():  # made for other addresses: DemoCluster.start refuses it, keep the record
+        return make_layout(state_dir, addresses, ports, http, banner, mail, timing)
     record = {
         "addresses": addresses, "nodes": [asdict(p) for p in ports], "http": http, "banner": banner,
         "mail": list(mail),

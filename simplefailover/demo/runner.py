@@ -41,6 +41,8 @@ def build_layout(args: argparse.Namespace) -> Layout:
     if bad or len(addresses) < 2:
         raise ValueError(f"--addresses: two or more 127.x.y.z addresses, got {args.addresses!r}")
     state_dir = args.state_dir.resolve()
+    if args.fresh:  # before the layout: free ports must not come from the old ports.json
+        shutil.rmtree(state_dir, ignore_errors=True)
     timing = FAST if args.fast else None
     if args.free_ports:
         return free_layout(state_dir, addresses, timing)
@@ -58,8 +60,6 @@ def run_demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.fresh:
-        shutil.rmtree(layout.state_dir, ignore_errors=True)
     # Explicitly: a demo started in the background of a script inherits SIGINT ignored.
     signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -5,6 +5,7 @@ On 127.0.0.160-162 with free ports and a folder of its own, so it never meets a 
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -173,3 +174,14 @@ def test_demo_replicates_fails_over_and_stops_cleanly(state_dir: Path) -> None:
         code = again.stop(signal.SIGTERM)
     assert code == 0, again.log()
     assert processes_under(state_dir) == {}
+
+    # The same folder with other addresses: refused before anything starts, saying what to do.
+    other = subprocess.run(
+        [sys.executable, "-m", "simplefailover", "demo", "--state-dir", str(state_dir),
+         "--addresses", "127.0.0.160,127.0.0.161,127.0.0.163", "--free-ports", "--fast"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert other.returncode == 1
+    assert "made for other addresses or ports" in other.stderr and "--fresh" in other.stderr
+    assert processes_under(state_dir) == {}
+    assert json.loads((state_dir / "ports.json").read_text())["addresses"] == ADDRESSES  # still usable
