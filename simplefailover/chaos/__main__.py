@@ -45,7 +45,8 @@ def summary(drill: Drill, passed: bool, elapsed: float, mails: int) -> str:
     died = sum(1 for p in record.problems if "exited by itself" in p)
     answered = sum(1 for s in record.samples if s.answer is not None)
     lines = [
-        f"chaos drill: {drill.seconds:g} s of faults (seed {drill.seed}), {elapsed:.0f} s in all,"
+        f"chaos drill: {drill.seconds:g} s of fault windows and settles (seed {drill.seed}),"
+        f" {elapsed:.0f} s with start and stop,"
         f" nodes {', '.join(f'{n.node_id} {n.address}' for n in drill.cluster.layout.nodes)}",
         f"writes: {len(record.acked)} acknowledged"
         f" ({', '.join(f'{n} {c}' for n, c in sorted(by_node.items()))}), {record.failed_writes} refused or"
@@ -81,7 +82,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Start a demo cluster, run the drill, print the summary; 0 when it passed."""
     parser = argparse.ArgumentParser(prog="python -m simplefailover.chaos", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=120, help="time of faults (default 120)")
+    parser.add_argument(
+        "--seconds", type=float, default=120, help="time of fault windows and settles (default 120)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
     parser.add_argument("--addresses", default=ADDRESSES, help="three loopback addresses, comma-separated")
     parser.add_argument("--state-dir", type=Path, default=None, help="default: a temporary folder")
@@ -111,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chaos drill: starting the cluster in {state_dir} ...", flush=True)
         cluster.start()
         drill = Drill(cluster, args.seconds, seed)
-        print(f"running {args.seconds:g} s of faults (seed {seed}) ...", flush=True)
+        print(f"running {args.seconds:g} s of fault windows and settles (seed {seed}) ...", flush=True)
         passed = drill.run()
         print(summary(drill, passed, time.monotonic() - started, len(mails)), flush=True)
     except KeyboardInterrupt:
