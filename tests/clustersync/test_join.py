@@ -11,15 +11,27 @@ node-local tables of the joiner are kept and the member's never leave it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import socket
 import sqlite3
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clustersync.errors import ProtocolError
+from clustersync.incoming import Incoming, JoinState
+from clustersync.protocol import Channel
+from clustersync.snapshot import SnapshotFile, chunk_count
+from clustersync.transfer import receive_chunks, send_chunks
 
 from .conftest import content
 from .ha import Mailbox
@@ -220,3 +232,60 @@ def test_hooks_mail_and_a_database_held_open(pair: list[NodeDir], smtp: tuple[Ma
     assert log.read_text().split() == ["before", "after"] * 3
     wait_for(lambda: len(box.subjects("n2")) == 3, 10, "the second failure and the success mails")
     assert box.subjects("n2")[2].startswith(f"[n2] clustersync: joined: through {member.peer}")
+
+
+@given(
+    size=st.integers(1, 150_000),
+    chunk=st.integers(4000, 70_000),  # not page multiples: maps of unaligned offsets too
+    cuts=st.lists(st.integers(0, 150_000), max_size=3),
+    corrupt=st.integers(-1, 3),
+)
+@settings(max_examples=30, deadline=None)
+def test_any_cut_or_altered_chunk_resumes_to_an_identical_file(
+    size: int, chunk: int, cuts: list[int], corrupt: int
+) -> None:
+    """Checksummed chunks over real sockets: whatever the cuts, the kept chunks plus the rest are the file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        source = folder / "snapshot.db"
+        source.write_bytes(os.urandom(size))
+        snap = SnapshotFile(f"s{size}x{chunk}", "n2", str(source), size, chunk, {}, [], 0.0)
+        incoming = Incoming(folder / "app.db", folder / "state")
+        state = incoming.begin(JoinState("m", snap.id, size, chunk, []))
+        attempts, failures = 0, 0
+        while True:
+            attempts += 1
+            assert attempts <= len(cuts) + 3, "no progress"
+            cut = cuts[attempts - 1] if attempts <= len(cuts) else 0
+            a, b = socket.socketpair()
+            sender = Channel(a, b"k" * 32, True, 1 << 20)
+            incoming.recheck(state)
+            args = (send_chunks, sender, snap, len(state.digests), lambda: "ok", cut, corrupt)
+            thread = threading.Thread(target=_quietly, args=args)
+            thread.start()
+            fd = incoming.open_for_append(state)
+            try:
+                verdict = receive_chunks(
+                    Channel(b, b"k" * 32, False, 1 << 20), fd, state.digests, size, chunk, noop
+                )
+                break
+            except ProtocolError:
+                failures += 1
+            finally:
+                os.close(fd)
+                incoming.save(state)
+                thread.join()
+                a.close()
+                b.close()
+        assert verdict == "ok"
+        assert incoming.partial.read_bytes() == source.read_bytes()
+        assert failures <= len([c for c in cuts if c]) + (1 if 0 <= corrupt < chunk_count(size, chunk) else 0)
+
+
+def noop(done: int) -> None:
+    """A progress callback that ignores progress."""
+
+
+def _quietly(send: Callable[..., bool], *args: object) -> None:
+    with contextlib.suppress(OSError):
+        send(*args)
