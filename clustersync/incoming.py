@@ -163,8 +163,8 @@ class Incoming:
             db.execute("BEGIN IMMEDIATE")
             # A previous attempt may have got this far: start again from the member's copy.
             for kind, name in db.execute("SELECT type, name FROM main.sqlite_master").fetchall():
-                if kind == "view" or (kind == "table" and name not in replicated and not _internal(name)):
-                    db.execute(f"DROP {kind.upper()} IF EXISTS main.{quote(name)}")
+                if kind == "table" and name not in replicated and not _internal(name):
+                    db.execute(f"DROP TABLE IF EXISTS main.{quote(name)}")
             if old:
                 self._copy_local(db, replicated)
             db.execute("INSERT OR REPLACE INTO main._cs_meta (key, value) VALUES ('member', 1)")
@@ -185,8 +185,11 @@ class Incoming:
         for _, name, _, sql in local:
             db.execute(sql)
             db.execute(f"INSERT INTO main.{quote(name)} SELECT * FROM old.{quote(name)}")
-        for kind, _, tbl, sql in rows:
-            if (kind in ("index", "trigger") and tbl in names) or kind == "view":
+        for kind, name, tbl, sql in rows:
+            if kind in ("index", "trigger") and tbl in names:
+                db.execute(sql)
+            elif kind == "view":  # this node's own views win over the member's of the same name
+                db.execute(f"DROP VIEW IF EXISTS main.{quote(name)}")
                 db.execute(sql)
         old_own = {r[1] for r in rows if r[0] == "table"}
         if "_cs_meta" in old_own:

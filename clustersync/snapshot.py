@@ -93,15 +93,12 @@ def quick_check(path: str) -> str:
 
 
 def strip_local(db: sqlite3.Connection, replicated: list[str]) -> None:
-    """Drop the node-local tables and views and empty clustersync's node-local tables."""
+    """Drop the node-local tables and empty clustersync's node-local tables (views hold no data: kept)."""
     keep = {*replicated, *REPLICATED_OWN, *LOCAL_OWN, "_cs_flag"}
     db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed: nothing local leaks
     db.execute("BEGIN")
-    objects = db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall()
-    for kind, name in objects:
-        if kind == "view":
-            db.execute(f"DROP VIEW {quote(name)}")
-        elif name not in keep and not name.startswith("sqlite_"):
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        if name not in keep and not name.startswith("sqlite_"):
             db.execute(f"DROP TABLE {quote(name)}")
     for name in LOCAL_OWN:
         db.execute(

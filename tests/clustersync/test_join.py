@@ -58,12 +58,14 @@ def pair(tmp_path: Path) -> Iterator[list[NodeDir]]:
         )
         db.execute("INSERT INTO pairs VALUES ('a', 1, 'x')")
         db.execute("INSERT INTO local_settings VALUES ('smtp', 'member secret')")
+        db.execute("CREATE VIEW item_ids AS SELECT id FROM items")
     db.close()
     db = sqlite3.connect(joiner.db)
     with db:
         db.execute("INSERT INTO items (id, v) VALUES (-1, 'replaced by the join')")
         db.execute("INSERT INTO local_settings VALUES ('smtp', 'joiner own')")
         db.execute("CREATE INDEX local_by_value ON local_settings (v)")
+        db.execute("CREATE VIEW setting_names AS SELECT k FROM local_settings")
     db.close()
     member.write_config(join_chunk=1 << 20)
     member.cli("create")
@@ -81,8 +83,8 @@ def joined_ok(member: NodeDir, joiner: NodeDir) -> None:
     assert content(joiner.db, "local_settings") == {"smtp": ("smtp", "joiner own")}
     db = sqlite3.connect(joiner.db)
     try:
-        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "local_by_value" in indexes
+        objects = set(db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('index', 'view')"))
+        assert {("index", "local_by_value"), ("view", "item_ids"), ("view", "setting_names")} <= objects
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM _cs_pending").fetchone() == (0,)
     finally:
