@@ -37,7 +37,7 @@ def summary(drill: Drill, passed: bool, elapsed: float, mails: int) -> str:
     if record.offsets:
         beyond = sum(1 for o in record.offsets if abs(o) > MAX_CLOCK_OFFSET)
         faults += (
-            f"; clock offsets {', '.join(f'{o:+g} s' for o in record.offsets)}"
+            f"; clock offsets {', '.join(f'{o:+.1f} s' for o in record.offsets)}"
             f" ({beyond} beyond max_clock_offset {MAX_CLOCK_OFFSET:g} s: sessions refused until healed)"
         )
     worst = drill.verdict.worst
