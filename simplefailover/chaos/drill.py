@@ -103,6 +103,8 @@ class Drill:
             self.writing.set()  # wake the writers so they see done
             for thread in threads:
                 thread.join(5)
+        if not self.record.problems:
+            self._final_data_check()
         self._judge()
         return not self.record.problems
 
@@ -178,6 +180,21 @@ class Drill:
             time.sleep(0.25)
         self.record.problems.append(f"settle {round_no}: not converged within {SETTLE_LIMIT:g} s: {last}")
         return False
+
+    def _final_data_check(self) -> None:
+        # A write in flight when the last settle began may have been acknowledged after it.
+        deadline = time.monotonic() + SETTLE_LIMIT
+        while True:
+            with self.record.lock:
+                acked = dict(self.record.acked)
+            tables = self._tables()
+            problems = judge_data(acked, tables) if tables else ["a table could not be read"]
+            if not problems:
+                return
+            if time.monotonic() > deadline:
+                self.record.problems += [f"at the end: {p}" for p in problems]
+                return
+            time.sleep(0.25)
 
     def _tables(self) -> dict[str, list[tuple[object, ...]]]:
         try:
