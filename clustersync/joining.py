@@ -209,7 +209,7 @@ def _join(config: Config, cluster: Cluster, peer: str, show: Progress, started: 
             if state is None:  # no stream started: nothing to resume
                 raise ClusterSyncError(f"join through {host} port {port} failed: {exc}") from exc
             attempts += 1
-            kept = f"{state.offset} of {state.size} bytes kept" if state else "nothing kept"
+            kept = f"{state.offset} of {state.size} bytes kept"
             if attempts > cluster.join_retries:
                 raise ClusterSyncError(
                     f"join interrupted ({kept}): {exc}; run the same command again to resume"
