@@ -7,6 +7,7 @@ Availability page (which shows it): both pass a progress callback.
 from __future__ import annotations
 
 import logging
+import random
 import subprocess
 import sys
 import time
@@ -23,6 +24,8 @@ from .incoming import Incoming, IncomingError, JoinState, interrupted, is_member
 from .membership import JoinRequest, fetch, free_disk
 from .protocol import load_secret
 from .server import open_channel
+from .session import Context, run_client
+from .store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -148,14 +151,14 @@ def join_replicated(config: Config, peer: str, progress: Progress | None = None)
             except ClusterSyncError as exc:
                 logger.error("%s", exc)
                 warnings.append(str(exc))
-        outcome = replace(outcome, warnings=tuple(warnings))
+        outcome = replace(outcome, warnings=outcome.warnings + tuple(warnings))
         rate = outcome.received / outcome.seconds / 1e6 if outcome.seconds else 0.0
         headline = f"joined through {peer}"
         lines = [
             f"Node:     {cluster.node_id} ({cluster.address})",
             f"Snapshot: {outcome.size / 1e6:.1f} MB, {outcome.rows} row versions",
             f"Took:     {outcome.seconds:.1f} s ({rate:.1f} MB/s received)",
-            *warnings,
+            *outcome.warnings,
         ]
         notifier.notify(f"{subject}: joined: through {peer}", "\n".join([headline, "", *lines, ""]))
         return outcome
@@ -261,10 +264,50 @@ def _finish(
     show(JoinProgress("install", state.size, state.size, time.monotonic() - started))
     incoming.install(state)
     store = open_store(config)  # capture triggers checked, WAL mode back on
+    warnings: tuple[str, ...] = ()
     try:
         rows = int(store.db.execute("SELECT count(*) FROM _cs_rows").fetchone()[0])
+        show(
+            JoinProgress("catch-up", elapsed=time.monotonic() - started, detail="changes since the snapshot")
+        )
+        try:
+            caught = _catch_up(store, cluster, host)
+            detail = (
+                f"{caught} changes since the snapshot" if caught is not None else "left to clustersync run"
+            )
+            show(JoinProgress("catch-up", elapsed=time.monotonic() - started, detail=detail))
+        except (OSError, ClusterSyncError) as exc:
+            logger.warning("catch-up after the join failed (clustersync run will do it): %s", exc)
+            warnings = (f"catch-up left to clustersync run: {exc}",)
     finally:
         store.close()
     seconds = time.monotonic() - started
     show(JoinProgress("done", state.size, state.size, seconds, received / seconds if seconds else 0.0))
-    return JoinOutcome(cluster.node_id, host, port, state.size, received, seconds, rows)
+    return JoinOutcome(cluster.node_id, host, port, state.size, received, seconds, rows, warnings)
+
+
+def _catch_up(store: Store, cluster: Cluster, host: str) -> int | None:
+    """One ordinary sync session with the member joined through: what it wrote since the snapshot.
+
+    Returns the changes received, or None when the member was busy with other sessions
+    each time (clustersync run catches up then).
+    """
+    member = next((m for m in store.members() if m.address == host), None)
+    if member is None:
+        return None  # joined through a name, not an address: clustersync run catches up
+    ctx = Context(
+        store, cluster.max_clock_offset, cluster.batch_rows, store.clock, cluster.test_version or __version__
+    )
+    secret = load_secret(cluster.secret_path())
+    for _ in range(5):
+        address = (member.address, member.data_port)
+        ch = open_channel(address, secret, cluster.max_message, cluster.timeout * 6, store.clock)
+        try:
+            return run_client(ch, ctx, member.node_id).received
+        except Refused as exc:
+            if exc.reason != "busy":
+                raise
+        finally:
+            ch.sock.close()
+        time.sleep(random.uniform(0.1, 0.5))  # it syncs with its successor: try again shortly
+    return None

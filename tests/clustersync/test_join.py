@@ -102,7 +102,7 @@ def test_join_while_the_member_keeps_writing_loses_nothing(pair: list[NodeDir]) 
     def writer() -> None:
         db = sqlite3.connect(member.db, timeout=10)
         i = 0
-        while not stop.is_set() and i < 2000:
+        while not stop.is_set() and i < 20000:  # until the join command is over
             with db:
                 db.execute(
                     "INSERT OR REPLACE INTO items (id, v) VALUES (?, 'during the join')", (ROWS + 1 + i,)
@@ -110,6 +110,7 @@ def test_join_while_the_member_keeps_writing_loses_nothing(pair: list[NodeDir]) 
                 db.execute("UPDATE items SET v = ? WHERE id = 1", (f"update {i}",))
             written.append(i)
             i += 1
+            stop.wait(0.002)
         db.close()
 
     thread = threading.Thread(target=writer)
@@ -121,6 +122,8 @@ def test_join_while_the_member_keeps_writing_loses_nothing(pair: list[NodeDir]) 
         thread.join()
     assert "joined through" in result.stdout, result.stderr
     assert re.search(r"transfer .* MB/s", result.stdout)
+    caught = re.search(r"catch-up +(\d+) changes since the snapshot", result.stdout)
+    assert caught and int(caught[1]) > 0, result.stdout  # the join itself caught up with the writes
     assert len(written) > 0
     joiner.start()
     wait_for(lambda: content(joiner.db) == content(member.db), 30, "the joiner to catch up")
