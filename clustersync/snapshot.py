@@ -172,7 +172,6 @@ class Snapshots:
         src = sqlite3.connect(str(database), timeout=30)
         dst = sqlite3.connect(str(tmp), isolation_level=None)
         try:
-            src.execute("PRAGMA mmap_size = 1099511627776")  # read pages without copying them twice
             # A temporary file: a crash while it is written loses nothing, so no journal, no fsync.
             dst.execute("PRAGMA journal_mode = OFF")
             dst.execute("PRAGMA synchronous = OFF")
