@@ -28,9 +28,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clustersync.errors import ProtocolError
-from clustersync.incoming import Incoming, JoinState
+from clustersync.incoming import Incoming, IncomingError, JoinState
 from clustersync.protocol import Channel
-from clustersync.snapshot import SnapshotFile, chunk_count
+from clustersync.snapshot import SnapshotFile, chunk_count, digest, quick_check
 from clustersync.transfer import receive_chunks, send_chunks
 
 from .conftest import content
@@ -185,6 +185,36 @@ def test_version_mismatch_and_low_disk_are_refused_with_the_reason(pair: list[No
     finally:
         db.close()
     assert content(joiner.db) == {-1: (-1, "replaced by the join", None, None)}
+
+    joiner.write_config()
+    nobody = f"{member.address}:{free_port(member.address)}"
+    result = joiner.cli("join", "--peer", nobody, check=False)
+    assert result.returncode == 1
+    assert f"join through {member.address} port {nobody.split(':')[1]} failed" in result.stderr
+    assert "Connection refused" in result.stderr
+
+
+def test_a_damaged_snapshot_fails_quick_check_and_is_not_installed(tmp_path: Path) -> None:
+    """The member's quick_check verdict travels with the stream; the joiner refuses anything but ok."""
+    source = tmp_path / "snapshot.db"
+    db = sqlite3.connect(source)
+    with db:
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        db.executemany("INSERT INTO t VALUES (?, ?)", ((i, "x" * 300) for i in range(2000)))
+    db.close()
+    assert quick_check(str(source)) == "ok"
+    data = bytearray(source.read_bytes())
+    data[4096 * 5 : 4096 * 5 + 64] = bytes(64)  # the header of a b-tree page
+    source.write_bytes(bytes(data))
+    verdict = quick_check(str(source))
+    assert verdict != "ok"
+    incoming = Incoming(tmp_path / "app.db", tmp_path / "state")
+    state = incoming.begin(JoinState("m", "s1", len(data), 1 << 20, ["items"]))
+    incoming.partial.write_bytes(bytes(data))
+    state.digests = [digest(data)]
+    state.checked = verdict
+    with pytest.raises(IncomingError, match="the member's snapshot failed SQLite quick_check"):
+        incoming.verify(state)
 
 
 @pytest.fixture
