@@ -150,9 +150,15 @@ class Engine:
         if agreement is None:
             return True
         with self._lock:
-            return (
-                agreement.sender(self._board.own_ready, time.time() if now is None else now) == agreement.me
-            )
+            at = time.time() if now is None else now
+            return agreement.sender(self._board.own_ready, at, self._down_nodes_locked()) == agreement.me
+
+    def _down_nodes_locked(self) -> frozenset[str]:
+        """Nodes every agreed check of which is KO (a member id names its node: see docs/agreement.md)."""
+        seen: dict[str, bool] = {}
+        for (node_id, _), status in self._board.agreed.items():
+            seen[node_id] = seen.get(node_id, True) and status is Status.KO
+        return frozenset(node_id for node_id, down in seen.items() if down)
 
     def agreement_state(self, now: float | None = None) -> AgreementState | None:
         """Where the agreement stood at the last decision; None when this instance decides alone."""
@@ -173,7 +179,7 @@ class Engine:
             agreement.members,
             verdict,
             self._basis,
-            agreement.sender(self._board.own_ready, now),
+            agreement.sender(self._board.own_ready, now, self._down_nodes_locked()),
             tuple(view for _, view in sorted(agreement.views.items())),
             agreement.stale_after,
             now,

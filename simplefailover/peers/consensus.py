@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..state import Answer, CheckKey, Status, next_serial
@@ -154,14 +154,20 @@ class Agreement:
         """(answers digest, serial) of each ready peer heard recently."""
         return [(v.digest, v.serial) for v in self.fresh(now) if v.ready]
 
-    def sender(self, own_ready: bool, now: float) -> str | None:
-        """Who mails cluster-wide events: the lowest id among heard, ready, non-isolated instances."""
+    def sender(self, own_ready: bool, now: float, down: Collection[str] = ()) -> str | None:
+        """Who mails cluster-wide events: the lowest id among heard, ready, non-isolated instances.
+
+        `down` names members whose own node is agreed down: an instance usually dies with
+        its node, yet its peers hear it as fresh for `stale_after`, so preferring the others
+        keeps the mail about that node's death from going to a dead sender.
+        """
         if self.isolated(now):
             return None
         healthy = [v.member for v in self.fresh(now) if v.ready and not v.isolated]
         if own_ready:
             healthy.append(self.me)
-        return min(healthy, default=None)
+        preferred = [member for member in healthy if member not in down]
+        return min(preferred or healthy, default=None)
 
     def _fresh(self, view: PeerView, now: float) -> bool:
         return now - view.received_at <= self.stale_after

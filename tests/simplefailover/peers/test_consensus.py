@@ -199,3 +199,12 @@ def test_serials_converge_once_answers_agree(history: tuple[int, list], final: i
             for to in range(n):
                 deliver(frm, to, now)
     assert len(set(serial)) == 1, serial
+
+
+def test_sender_passes_over_a_member_whose_node_is_down() -> None:
+    a = agreement()
+    a.receive(view("a", at=100))
+    a.receive(view("c", at=100))
+    assert a.sender(True, now=101, down={"a"}) == "b"
+    assert a.sender(True, now=101, down={"a", "b"}) == "c"
+    assert a.sender(True, now=101, down={"a", "b", "c"}) == "a"  # all down: someone still mails

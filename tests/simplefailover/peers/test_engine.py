@@ -147,3 +147,29 @@ def test_no_peers_configured_is_a_single_instance(now: float) -> None:
     assert answer(engine) == ("127.0.0.94",)
     assert engine.should_notify() and engine.agreement_state() is None and engine.snapshot().agreement is None
     assert {t.kind for t in transitions} == {"check", "answer"}
+
+
+def test_when_the_sending_instance_dies_with_its_node_the_next_one_mails_it(now: float) -> None:
+    # Instance ids name their nodes (as in the demo): a dies with node a, and its peers
+    # still hear it as fresh, yet the mail about node a must not be left to a.
+    text = CONFIG.replace("n1", "a").replace("n2", "b").replace("ISOLATION", "keep_last")
+    engine = Engine(parse_config(text))
+
+    def view(member: str, a_status: Status, at: float) -> PeerView:
+        return PeerView(member, {("a", "p"): a_status, ("b", "p"): Status.OK}, True, False, "", 0, at, at)
+
+    engine.record("a", "p", result(True, now))
+    engine.record("b", "p", result(True, now))
+    engine.receive_view(view("a", Status.OK, now))
+    engine.receive_view(view("c", Status.OK, now))
+    assert not engine.should_notify(now)  # a is the sender while its node is up
+    mailing: list[bool] = []
+    engine.subscribe(
+        lambda ts: mailing.extend(
+            engine.should_notify(now + 1) for t in ts if t.kind == "check" and t.new == "KO"
+        )
+    )
+    engine.receive_view(view("c", Status.KO, now + 1))
+    engine.record("a", "p", result(False, now + 1))  # b and c: a majority sees node a down
+    assert mailing == [True]  # b, the next healthy instance, mails node a's failure
+    assert engine.agreement_state(now + 1).sender == "b"
