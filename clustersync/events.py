@@ -78,6 +78,8 @@ def _activity(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
     before, after = was["state"], now["state"]
     if now.get("successor") is None:
         return []  # alone in the cluster: nobody to sync with is not a failure
+    if was.get("successor") is None:
+        before = GREEN  # was alone: a first member joining is no failback (nothing failed)
     events: list[Event] = []
     detail = ["Successor:", str(now["successor"]), "Detail:", str(now.get("reason", ""))]
     if after == YELLOW and (before != YELLOW or was.get("peer") != now.get("peer")):

@@ -119,3 +119,10 @@ def test_one_mail_per_transition_never_one_per_retry(path: list[int]) -> None:
         if previous is not None and previous != current:
             assert events(previous, current, "n1", NOW)
         previous = current
+
+
+def test_a_first_member_joining_a_lone_node_is_no_failback() -> None:
+    alone = state(successor=None, partner=None)
+    assert alone["activity"]["state"] == "red" and kinds(None, alone) == []
+    assert kinds(alone, GREEN) == []  # the newcomer answers at once: nothing to tell
+    assert kinds(alone, RED) == [NO_NODE]  # it never answers: that is news
