@@ -96,7 +96,8 @@ def _table(model: type[BaseModel]) -> list[str]:
     for name, field in model.model_fields.items():
         if field.exclude:
             continue
-        notes = " ".join(x for x in (field.description or "", _constraints(field)) if x)
+        limits = _constraints(field)
+        notes = " ".join(x for x in (field.description or "", f"({limits})" if limits else "") if x)
         rows.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {notes} |")
     return rows
 
