@@ -46,8 +46,15 @@ unit: venv system-deps
 
 test: lint typecheck unit
 
+# Every benchmark, each bounded; figures go to docs/benchmarks.md by hand (about 20 minutes).
 bench: venv system-deps
-	$(BIN)/python -m bench.polls
+	$(BIN)/python -m bench.polls --seconds 30
+	bench/dns_qps.sh 5 3
+	$(BIN)/python -m bench.render --runs 50
+	$(BIN)/python -m bench.mail
+	$(BIN)/python -m bench.sync --rows 50000 --writes 40
+	timeout 1500 $(BIN)/python -m bench.join --mb 1024 --mix --repeat 3
+	timeout 900 $(BIN)/python -m bench.agreement --trials 4 --fast-trials 8
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
