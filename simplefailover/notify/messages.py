@@ -64,7 +64,7 @@ def render(t: Transition, config: Config, table: AnswerTable, origin: Origin) ->
             "",
             f"Node:     {_node(config, t.node_id)}",
             f"Polling:  {_polling(config, t.polling_id)}",
-            f"{'Error' if failed else 'Reason'}:    {t.reason}",
+            f"{('Error:' if failed else 'Reason:'):<10}{t.reason}",
             f"Time:     {when(t.at)}",
             "",
             *_answers(config, table, _fqdns_of(config, t.polling_id)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from simplefailover.config import Config, parse_config
@@ -89,6 +91,8 @@ def test_polling_success_and_lines_fit_a_phone(config: Config) -> None:
     assert "  voice.example.test -> 127.0.0.51 (n1)" in mail.body
     assert "www.example.test" not in mail.body  # not bound to sip
     assert all(len(line) <= 80 for line in mail.body.splitlines())
+    labelled = [line for line in mail.body.splitlines() if re.match(r"^[A-Z][a-z]+: ", line)]
+    assert len(labelled) >= 4 and {len(line) - len(line[10:].lstrip()) for line in labelled} == {10}
 
 
 def test_all_down(config: Config) -> None:
