@@ -39,6 +39,7 @@ from .transfer import receive_chunks, send_chunks
 logger = logging.getLogger(__name__)
 
 SAVE_EVERY = 64 << 20  # bytes received between two saves of the joiner's state
+_ADMITTING = threading.Lock()  # one admission at a time in this process
 
 
 def create(store: Store, address: str, port: int, data_port: int) -> int:
@@ -88,13 +89,14 @@ def check_join(store: Store, request: Message, version: str = __version__) -> No
 
 def admit(store: Store, request: Message, version: str = __version__) -> Member:
     """Check a join request against the members; record the new member. Raise Refused."""
-    check_join(store, request, version)
-    node_id, address = request["node"], request["address"]
-    members = store.members()
-    existing = next((m for m in members if m.node_id == node_id), None)
-    position = existing.position if existing else max((m.position for m in members), default=0) + 1
-    member = Member(node_id, address, request["port"], request["data_port"], position, version)
-    store.add_member(member)
+    with _ADMITTING:  # two joins through this member get different positions
+        check_join(store, request, version)
+        node_id, address = request["node"], request["address"]
+        members = store.members()  # effective positions: unique even after concurrent joins elsewhere
+        existing = next((m for m in members if m.node_id == node_id), None)
+        position = existing.position if existing else max((m.position for m in members), default=0) + 1
+        member = Member(node_id, address, request["port"], request["data_port"], position, version)
+        store.add_member(member)
     logger.info("member %s (%s) joins at position %d", node_id, address, position)
     return member
 

@@ -17,6 +17,22 @@ class Positioned(Protocol):
 T = TypeVar("T", bound=Positioned)
 
 
+def effective_positions(members: Sequence[Positioned]) -> dict[str, int]:
+    """Unique positions, the same on every member holding the same rows: node id -> position.
+
+    Two joins admitted at once by different members may record the same position (each
+    takes the highest it knows + 1). In ring order, (position, node id), each member gets
+    max(its recorded position, the previous member's + 1): unique, in ring order, and equal
+    to the recorded position whenever that is already unique.
+    """
+    out: dict[str, int] = {}
+    last = None
+    for m in sorted(members, key=lambda m: (m.position, m.node_id)):
+        last = m.position if last is None else max(m.position, last + 1)
+        out[m.node_id] = last
+    return out
+
+
 def ring_order(members: Sequence[T], self_id: str) -> list[T]:
     """The other members in ring order starting at this member's successor."""
     ordered = sorted(members, key=lambda m: (m.position, m.node_id))

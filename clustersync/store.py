@@ -8,6 +8,7 @@ peer lacks is every current version above the peer's vector for its origin.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -23,6 +24,7 @@ from . import vector as vectors
 from .codec import decode_row, encode_row
 from .conflict import NONE, resolve
 from .hlc import HybridClock
+from .ring import effective_positions
 from .schema import MEMBERS, TableInfo, connect, install, quote, table_info
 from .vector import Vector
 
@@ -413,11 +415,12 @@ class Store:
     # ------------------------------------------------------------ members
 
     def members(self) -> list[Member]:
-        """Every member, by position."""
-        rows = self._read(
-            f"SELECT node_id, address, port, data_port, position, version FROM {MEMBERS} ORDER BY position"
-        )
-        return [Member(*r) for r in rows]
+        """Every member in ring order, with its effective (unique) position (ring.effective_positions)."""
+        rows = self._read(f"SELECT node_id, address, port, data_port, position, version FROM {MEMBERS}")
+        recorded = [Member(*r) for r in rows]
+        shown = effective_positions(recorded)
+        members = [dataclasses.replace(m, position=shown[m.node_id]) for m in recorded]
+        return sorted(members, key=lambda m: m.position)
 
     def add_member(self, m: Member) -> None:
         """Record a member (as a local change, so it replicates) and version it now."""
@@ -453,7 +456,7 @@ class Store:
                     )
 
     def gc(self) -> int:
-        """Drop tombstones every current member has; trim old conflicts. Return rows dropped."""
+        """Drop tombstones every member has (member rows' kept); trim old conflicts; rows dropped."""
         ids = [m.node_id for m in self.members()]
         known = self.known()
         if not ids or any(i not in known for i in ids):
@@ -462,8 +465,11 @@ class Store:
         with self._write() as db:
             dropped = 0
             for origin, hlc in floor.items():
+                # Member rows' tombstones stay: a member removed while offline longer than this
+                # must still be told it was removed when it comes back (control.removed_refusal).
                 dropped += db.execute(
-                    "DELETE FROM _cs_rows WHERE deleted = 1 AND origin = ? AND hlc <= ?", (origin, hlc)
+                    "DELETE FROM _cs_rows WHERE deleted = 1 AND origin = ? AND hlc <= ? AND tbl != ?",
+                    (origin, hlc, MEMBERS),
                 ).rowcount
             trim = "DELETE FROM _cs_conflicts WHERE id <= (SELECT max(id) FROM _cs_conflicts) - ?"
             db.execute(trim, (KEEP_CONFLICTS,))
