@@ -128,6 +128,23 @@ def cmd_join(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Complete what was interrupted half-way here (SPEC CL-7): today, a join."""
+    from .incoming import Incoming
+
+    config = _load(args.config)
+    cluster = cluster_of(config)
+    state = None
+    if cluster.strategy == "replicated" and cluster.database is not None:
+        state = Incoming(cluster.database, cluster.state_dir).load()
+    if state is None:
+        print("nothing to repair: no interrupted join on this node")
+        return 0
+    print(f"an interrupted join through {state.peer} was found: completing it")
+    args.peer = state.peer
+    return cmd_join(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .daemon import run
 
@@ -219,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("join", cmd_join, "join a cluster through a member; this node's replicated data is replaced"),
         ("run", cmd_run, "serve and sync with the successor in ring order"),
         ("status", cmd_status, "members, strategy and the three alarms"),
+        ("repair", cmd_repair, "complete a join interrupted half-way (the same as running it again)"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("-c", "--config", default=DEFAULT_CONFIG)

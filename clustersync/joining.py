@@ -108,7 +108,7 @@ def printer(stream: TextIO = sys.stdout, every: float = 1.0) -> Progress:
 def join_readiness(alarms: dict[str, Any], cluster: Cluster) -> dict[str, Any]:
     """The alarms, with readiness saying so when a join was interrupted here (SPEC CL-7)."""
     if not alarms["readiness"]["ready"] and interrupted(cluster.state_dir):
-        reason = "join interrupted: run the same clustersync join again to complete it"
+        reason = "join interrupted: run clustersync repair (or the same join again) to complete it"
         alarms = {**alarms, "readiness": {**alarms["readiness"], "ready": False, "reason": reason}}
     return alarms
 

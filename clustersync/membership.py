@@ -245,7 +245,9 @@ def fetch(
         if problem:
             raise Refused("disk", f"join refused: {problem}")
     if state is None or state.snapshot != snap_id or state.size != size or state.chunk != chunk:
-        state = incoming.begin(JoinState(f"{ch.sock.getpeername()[0]}", snap_id, size, chunk, request.tables))
+        host, port = ch.sock.getpeername()[:2]
+        peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # what `clustersync repair` reuses
+        state = incoming.begin(JoinState(peer, snap_id, size, chunk, request.tables))
     else:
         incoming.recheck(state)
     ch.send({"type": "from", "chunk": len(state.digests)})

@@ -259,11 +259,13 @@ def test_hooks_mail_and_a_database_held_open(pair: list[NodeDir], smtp: tuple[Ma
     assert held.returncode == 1
     assert "is open in another process" in held.stderr
     status = json.loads(joiner.cli("status", "--json").stdout)
-    assert "join interrupted" in status["alarms"]["readiness"]["reason"]
+    assert "join interrupted: run clustersync repair" in status["alarms"]["readiness"]["reason"]
     app.close()
-    done = joiner.cli("join", "--peer", member.peer)  # completes from the verified file: no transfer
+    done = joiner.cli("repair")  # SPEC CL-7: completes from the verified file, no transfer
+    assert f"an interrupted join through {member.peer} was found" in done.stdout
     assert "joined through" in done.stdout and " transfer " not in done.stdout
     joined_ok(member, joiner)
+    assert "nothing to repair" in joiner.cli("repair").stdout
     assert log.read_text().split() == ["before", "after"] * 3
     wait_for(lambda: len(box.subjects("n2")) == 3, 10, "the second failure and the success mails")
     assert box.subjects("n2")[2].startswith(f"[n2] clustersync: joined: through {member.peer}")
