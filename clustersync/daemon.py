@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,7 +28,7 @@ from .control import (
     version_of,
 )
 from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
-from .events import events
+from .events import Newcomers, events, hold_newcomers
 from .incoming import is_member
 from .membership import serve_join
 from .metrics import Metrics
@@ -104,8 +105,10 @@ class Node:
         self.health = Health(self.cluster.node_id, self.version)
         self.notifier = Notifier(config.monitoring)
         self.metrics = Metrics(self.alarms, self._counts)
-        self.last_alarms: dict[str, Any] | None = None  # as last mailed about
+        self.last_alarms: Mapping[str, Any] | None = None  # as last mailed about
         self.failed_until: dict[str, float] = {}
+        # a member just admitted (or met at start) may not run yet: hold its failures a while
+        self.newcomers = Newcomers(self.cluster.retry_interval + 2 * self.cluster.timeout)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.servers: list[Server] = []
@@ -318,7 +321,7 @@ class Node:
     def _evaluate(self) -> None:
         """Save the status; mail each alarm transition once (SPEC CL-8)."""
         self.health.save(self.cluster.state_dir)
-        now = self.alarms()
+        now = hold_newcomers(self.last_alarms, self.alarms(), self.newcomers.held(time.monotonic()))
         at = time.time()
         for event in events(self.last_alarms, now, self.cluster.node_id, at):
             logger.warning("event: %s", event.subject)
@@ -336,6 +339,7 @@ class Node:
         order = ring_order(members, self.cluster.node_id)
         self.health.successor = order[0].node_id if order else None
         self.health.forget(ids)
+        self.newcomers.saw(ids - {self.cluster.node_id}, time.monotonic())
         result, partner = None, None
         for member in choose_peers(members, self.cluster.node_id, self.failed_until, time.monotonic()):
             report = self._sync_with(member)
@@ -347,6 +351,7 @@ class Node:
                 return report
             if report.ok or report.refused == "busy":
                 partner = member.node_id  # busy: it answers, and is in a session with someone else
+                self.newcomers.answered(member.node_id)
                 self.health.tried.pop(member.node_id, None)
                 self.metrics.sent.inc(report.sent)
                 self.metrics.received.inc(report.received)

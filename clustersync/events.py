@@ -9,7 +9,7 @@ misaligned says so once, and one that starts fine says nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,50 @@ def _time(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
         detail = str(new["time_alignment"].get("detail", ""))
         return [_event(TIME_OFF, node, detail or "clock offset above the limit", [], at)]
     return [_event(TIME_OK, node, "clock offsets back within the limit", [], at)]
+
+
+class Newcomers:
+    """Members not yet heard from since this process first saw them, within a grace period.
+
+    A member that was just admitted has no `run` yet, and one that this process only
+    learned of at start may be starting too: a failure to reach them then is not news. So
+    their failures are held back from the mails for `grace` seconds (the alarm itself
+    still shows it); a member that never comes is mailed about once the grace is over.
+    """
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self._first_seen: dict[str, float] = {}
+        self._answered: set[str] = set()
+
+    def saw(self, members: Iterable[str], now: float) -> None:
+        """Note the current members (forgetting removed ones)."""
+        current = set(members)
+        for node in current:
+            self._first_seen.setdefault(node, now)
+        for node in set(self._first_seen) - current:
+            del self._first_seen[node]
+            self._answered.discard(node)
+
+    def answered(self, node: str) -> None:
+        """This member answered once: from now on its failures are news."""
+        self._answered.add(node)
+
+    def held(self, now: float) -> set[str]:
+        """The members whose failures are not mailed yet."""
+        return {
+            node
+            for node, first in self._first_seen.items()
+            if node not in self._answered and now - first < self.grace
+        }
+
+
+def hold_newcomers(old: Alarms | None, new: Alarms, held: Collection[str]) -> Alarms:
+    """The alarms to mail about: activity stays as it was while only held members fail."""
+    failed = set((new["activity"].get("failed") or {}).keys())
+    if new["activity"]["state"] == GREEN or not failed or not failed <= set(held):
+        return new
+    return {**new, "activity": (BASELINE if old is None else old)["activity"]}
 
 
 def events(old: Alarms | None, new: Alarms, node: str, at: float) -> list[Event]:

@@ -126,3 +126,23 @@ def test_a_first_member_joining_a_lone_node_is_no_failback() -> None:
     assert alone["activity"]["state"] == "red" and kinds(None, alone) == []
     assert kinds(alone, GREEN) == []  # the newcomer answers at once: nothing to tell
     assert kinds(alone, RED) == [NO_NODE]  # it never answers: that is news
+
+
+def test_a_newcomer_that_does_not_run_yet_is_not_news_until_the_grace_is_over() -> None:
+    from clustersync.events import Newcomers, hold_newcomers
+
+    members = Newcomers(grace=30)
+    members.saw({"n2", "n3"}, now=0)
+    members.answered("n3")
+    alone = state(successor=None, partner=None)
+    unreachable = state(partner=None, tried={"n2": "ConnectionRefusedError"})
+    # n2 was just admitted and does not answer yet: held, so no mail now nor when it comes
+    shown = hold_newcomers(alone, unreachable, members.held(now=5))
+    assert kinds(alone, shown) == [] and kinds(shown, GREEN) == []
+    # it never comes: once the grace is over, that is news, once
+    late = hold_newcomers(shown, unreachable, members.held(now=31))
+    assert kinds(shown, late) == [NO_NODE]
+    # a member that has answered before is news at once
+    assert hold_newcomers(GREEN, RED, members.held(now=5)) is RED
+    members.saw({"n3"}, now=40)  # n2 removed: forgotten
+    assert members.held(now=41) == set()
