@@ -64,7 +64,13 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     cluster = DemoCluster(layout)
-    sink = MailSink(*layout.mail, show=lambda line: print(line, flush=True))
+    stopping = threading.Event()  # mails about the demo's own shutdown are noise: not shown
+
+    def show(line: str) -> None:
+        if not stopping.is_set():
+            print(line, flush=True)
+
+    sink = MailSink(*layout.mail, show=show)
     code = 0
     try:
         try:
@@ -85,6 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("stopping the demo ...", flush=True)
+        stopping.set()
         killed = cluster.stop()
         if sink is not None:
             sink.stop()
