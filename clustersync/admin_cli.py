@@ -25,7 +25,7 @@ def _cmd_remove(load: Loader) -> Callable[[argparse.Namespace], int]:
 
 def _cmd_service(load: Loader) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from .daemon import cluster_of
+        from .local import cluster_of
 
         cluster = cluster_of(load(args.config))
         if args.action == "status":

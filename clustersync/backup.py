@@ -28,8 +28,8 @@ from typing import Any, Literal
 from simplefailover.config import Cluster, Config
 
 from . import __version__
-from .daemon import cluster_of
 from .errors import ClusterSyncError
+from .local import cluster_of
 from .schema import quote
 
 logger = logging.getLogger(__name__)

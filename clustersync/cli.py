@@ -19,9 +19,9 @@ from . import __version__
 from .admin_cli import add_commands
 from .backup_commands import add_parsers as add_backup_commands
 from .control import stopped_reason, version_of
-from .daemon import cluster_of, open_store
 from .errors import ClusterSyncError
 from .joining import Progress, join_readiness
+from .local import cluster_of, open_store
 from .protocol import create_secret, load_secret
 from .status import alarms, lag_seconds, load_health
 

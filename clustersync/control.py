@@ -148,7 +148,7 @@ def check_removable(members: Sequence[Member], node_id: str) -> None:
 
 def remove_member(config: Config, node_id: str) -> Removed:
     """Remove a member from the cluster, from any member (the CLI's remove and the dashboard call this)."""
-    from .daemon import cluster_of, open_store
+    from .local import cluster_of, open_store
 
     cluster = cluster_of(config)
     if cluster.strategy == "shared":
@@ -256,7 +256,7 @@ def ask_version(cluster: Cluster, member: Member) -> str | None:
 
 def upgrade_check(config: Config) -> UpgradeCheck:
     """Warn when this node is updated before the first node (the CLI's upgrade-check)."""
-    from .daemon import cluster_of, open_store
+    from .local import cluster_of, open_store
 
     cluster = cluster_of(config)
     store = open_store(config)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from simplefailover.config import Cluster, Config
+from simplefailover.config import Config
 from simplefailover.notify import Notifier
 
 from . import event_log, health_http
@@ -30,52 +30,20 @@ from .control import (
 from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from .events import Newcomers, events, hold_newcomers
 from .incoming import is_member
+from .local import cluster_of, open_store
 from .membership import serve_join
 from .metrics import Metrics
 from .protocol import Channel, Message, load_secret
 from .ring import choose_peers, ring_order
 from .server import Handler, HttpHandler, Server, open_channel
 from .session import Context, Report, run_client, run_server
-from .shared_node import SharedNode, shared_cluster
+from .shared_node import SharedNode
 from .status import Health, alarms
-from .store import Member, Store
+from .store import Member
 
 logger = logging.getLogger(__name__)
 
 TICK = 0.1  # seconds between looks for new local changes
-
-
-def cluster_of(config: Config) -> Cluster:
-    """The cluster section, checked for what a replicated member needs."""
-    cluster = config.cluster
-    where = config.source
-    if cluster is None:
-        raise ClusterSyncError(f"{where}: no cluster: section")
-    if cluster.strategy == "shared":
-        return shared_cluster(config)
-    if cluster.database is None:
-        raise ClusterSyncError(f"{where}: cluster.database is required for strategy replicated")
-    if cluster.address is None:
-        raise ClusterSyncError(f"{where}: cluster.address is required (the address other members use)")
-    return cluster
-
-
-def open_store(config: Config) -> Store:
-    """Open this node's database with capture installed."""
-    cluster = cluster_of(config)
-    if cluster.strategy != "replicated" or cluster.database is None:
-        raise ClusterSyncError(
-            f"{config.source}: strategy {cluster.strategy} keeps no local sync database (cluster.database)"
-        )
-    offset = cluster.test_clock_offset
-    cluster.database.parent.mkdir(parents=True, exist_ok=True)
-    return Store(
-        cluster.database,
-        cluster.node_id,
-        list(cluster.tables.replicated),
-        clock=(lambda: time.time() + offset) if offset else time.time,
-        where=f"{config.source}: cluster.tables.replicated",
-    )
 
 
 class Node:

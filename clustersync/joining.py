@@ -251,7 +251,7 @@ def _finish(
     config: Config, incoming: Incoming, state: JoinState, host: str, port: int, show: Progress,
     started: float, received: int,
 ) -> JoinOutcome:  # fmt: skip
-    from .daemon import open_store
+    from .local import open_store
 
     cluster = config.cluster
     assert cluster is not None

@@ -29,8 +29,8 @@ from simplefailover.config import Cluster, Config
 
 from . import __version__
 from .backup import CONFIG, DATABASE, MANIFEST, SECRET, BackupError, Manifest, parse_manifest
-from .daemon import cluster_of, open_store
 from .errors import SchemaError
+from .local import cluster_of, open_store
 from .schema import MEMBERS
 from .store import Store
 

@@ -20,9 +20,9 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from clustersync import event_log
 from clustersync.cli import create_cluster, join_cluster, status_data
 from clustersync.control import remove_member, set_replication, stopped_reason
-from clustersync.daemon import cluster_of
 from clustersync.errors import ClusterSyncError
 from clustersync.joining import JoinProgress
+from clustersync.local import cluster_of
 from clustersync.status import load_health
 
 from ..config import Config
