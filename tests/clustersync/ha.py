@@ -5,41 +5,24 @@ These tests use 127.0.0.100 to 127.0.0.119 (SMTP on .119).
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 
-from .nodes import NodeDir, free_port, make_nodes, wait_for
+from tests.support.smtp import Inbox, smtp_server
+
+from .nodes import NodeDir, make_nodes, wait_for
 
 SMTP_HOST = "127.0.0.119"
 
 
-class Mailbox:
-    """aiosmtpd handler keeping every subject it receives."""
-
-    def __init__(self) -> None:
-        self._subjects: list[str] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self._lock:
-            self._subjects.append(str(message["Subject"]).strip())  # unfolded subjects start with a space
-        return "250 OK"
-
-    def subjects(self, node: str | None = None) -> list[str]:
-        """Subjects received so far (only those a node sent, when given)."""
-        with self._lock:
-            return [s for s in self._subjects if node is None or s.startswith(f"[{node}] ")]
+class Mailbox(Inbox):
+    """The shared test inbox, plus the clustersync event kinds each node mailed."""
 
     def kinds(self, node: str, since: int = 0) -> list[str]:
         """The event kinds a node mailed, in order: "[n1] clustersync: failover: ..." -> "failover"."""
@@ -49,12 +32,9 @@ class Mailbox:
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     """A real SMTP server on loopback: (its mailbox, its port)."""
-    box = Mailbox()
-    port = free_port(SMTP_HOST)
-    controller = Controller(box, hostname=SMTP_HOST, port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+    with smtp_server(SMTP_HOST, Mailbox()) as (box, port):
+        assert isinstance(box, Mailbox)
+        yield box, port
 
 
 def configure(node: NodeDir, smtp_port: int | None = None, **cluster: object) -> None:

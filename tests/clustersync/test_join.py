@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ from clustersync.incoming import Incoming, IncomingError, JoinState
 from clustersync.protocol import Channel
 from clustersync.snapshot import SnapshotFile, chunk_count, digest, quick_check
 from clustersync.transfer import receive_chunks, send_chunks
+from tests.support.smtp import smtp_server
 
 from .conftest import content
 from .ha import Mailbox
@@ -220,12 +220,9 @@ def test_a_damaged_snapshot_fails_quick_check_and_is_not_installed(tmp_path: Pat
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
     """A real SMTP server on 127.0.0.129."""
-    box = Mailbox()
-    port = free_port(SMTP_HOST)
-    controller = Controller(box, hostname=SMTP_HOST, port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+    with smtp_server(SMTP_HOST, Mailbox()) as (box, port):
+        assert isinstance(box, Mailbox)
+        yield box, port
 
 
 def test_hooks_mail_and_a_database_held_open(pair: list[NodeDir], smtp: tuple[Mailbox, int]) -> None:

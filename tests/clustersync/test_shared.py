@@ -20,48 +20,23 @@ from typing import Any
 
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 
 from clustersync import event_log, shared
 from clustersync.cli import status_data
 from clustersync.errors import ClusterSyncError
 from clustersync.shared_node import SharedNode, create, join, remove
 from simplefailover.config import load_config
+from tests.support.smtp import Inbox, smtp_server
 
 from .nodes import ROOT, NodeDir, make_nodes, wait_for
 from .postgres import HOST, PASSWORD, Postgres, free_port
 
 
-class Inbox:
-    """aiosmtpd handler keeping each message's subject."""
-
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        text = envelope.content.decode(errors="replace")
-        subject = next((line[9:] for line in text.splitlines() if line.startswith("Subject: ")), "")
-        with self._lock:
-            self.subjects.append(subject)
-        return "250 OK"
-
-    def matching(self, word: str) -> list[str]:
-        with self._lock:
-            return [s for s in self.subjects if word in s]
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    """A real SMTP server on 127.0.0.140 that keeps the subjects it receives."""
-    handler = Inbox()
-    port = free_port(HOST)
-    controller = Controller(handler, hostname=HOST, port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    """A real SMTP server on 127.0.0.140 that keeps what it receives."""
+    with smtp_server(HOST) as running:
+        yield running
 
 
 def configure(node: NodeDir, dsn: str, smtp_port: int | None = None) -> None:
@@ -201,7 +176,7 @@ def test_shared_members_follow_the_database(
                     20,
                     f"one mail {kind!r} from {node.node_id}",
                 )
-        assert all(PASSWORD not in subject for subject in inbox[0].subjects)
+        assert all(PASSWORD not in subject for subject in inbox[0].subjects())
     finally:
         for node in nodes:
             node.kill(signal.SIGTERM)

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from .cluster import Cluster, free_port, wait_for
+from tests.support.smtp import Inbox, smtp_server
+
+from .cluster import Cluster, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class Inbox:
-    """aiosmtpd handler keeping each message's subject."""
-
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        text = envelope.content.decode(errors="replace")
-        subject = next((line[9:] for line in text.splitlines() if line.startswith("Subject: ")), "")
-        with self._lock:
-            self.subjects.append(subject)
-        return "250 OK"
-
-    def matching(self, word: str) -> list[str]:
-        with self._lock:
-            return [s for s in self.subjects if word in s]
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    port = free_port("127.0.0.90")
-    controller = Controller(handler, hostname="127.0.0.90", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with smtp_server("127.0.0.90") as running:
+        yield running
 
 
 @pytest.fixture
@@ -102,11 +76,11 @@ def test_instances_agree(cluster: Cluster, inbox: tuple[Inbox, int]) -> None:
     serial = a.answer()[1]
 
     # 3. n1 killed: all three flip, with one serial, and one mail arrives.
-    before = len(mails.subjects)
+    before = len(mails.subjects())
     n1.stop()
     wait_for("all answering n2 with one serial", lambda: settled(cluster, addr2), 30)
     assert a.answer()[1] > serial
-    wait_for("the failure mail", lambda: len(mails.subjects) > before, 15)
+    wait_for("the failure mail", lambda: len(mails.subjects()) > before, 15)
     for instance in cluster.instances:  # each instance has taken the agreed change
         wait_for(
             f"{instance.member} KO event",
@@ -114,7 +88,7 @@ def test_instances_agree(cluster: Cluster, inbox: tuple[Inbox, int]) -> None:
             10,
         )
     time.sleep(2)  # a duplicate would come from another instance's own mail thread: give it time
-    new = mails.subjects[before:]
+    new = mails.subjects()[before:]
     assert len(new) == 1, new
     assert "poll1 KO on n1" in new[0]
     senders = [

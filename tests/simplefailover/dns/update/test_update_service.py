@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import socket
-import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,7 @@ from simplefailover.dashboard.server import DashboardService
 from simplefailover.demo import DemoNode
 from simplefailover.dns.service import DnsService
 from simplefailover.dns.update import DnsUpdater
+from tests.support.smtp import Inbox
 
 from .conftest import KEY_NAME, SECRET, WRONG_SECRET, ZONE, Bind, free_port, wait_until
 
@@ -58,25 +55,6 @@ monitoring:
   smtp: {{host: {smtp_host}, port: {smtp_port}, security: none, sender: ha@example.com, timeout: 2}}
   retry_delay: 0.2
 """
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every mail."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self._lock:
-            self.mails.append(message)
-        return "250 OK"
-
-    def subjects(self) -> list[str]:
-        with self._lock:
-            return [str(m["Subject"]) for m in self.mails]
 
 
 @dataclass
