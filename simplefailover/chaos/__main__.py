@@ -23,6 +23,7 @@ from ..demo.layout import FAST, MAX_CLOCK_OFFSET
 from ..demo.mailsink import MailSink
 from .drill import SLACK, Drill
 from .plan import KINDS
+from .verdict import silent
 
 ADDRESSES = "127.0.0.170,127.0.0.171,127.0.0.172"
 
@@ -44,6 +45,8 @@ def summary(drill: Drill, passed: bool, elapsed: float, mails: int) -> str:
     undetected = sum(1 for _, d in drill.verdict.detections if d is None)
     died = sum(1 for p in record.problems if "exited by itself" in p)
     answered = sum(1 for s in record.samples if s.answer is not None)
+    gaps = [span for span in record.spans if span.kind.startswith("simplefailover")]
+    silent_down, silent_up = silent(record.samples, gaps, restart=drill.bound)
     lines = [
         f"chaos drill: {drill.seconds:g} s of fault windows and settles (seed {drill.seed}),"
         f" {elapsed:.0f} s with start and stop,"
@@ -63,7 +66,8 @@ def summary(drill: Drill, passed: bool, elapsed: float, mails: int) -> str:
         + f"; {len(drill.verdict.detections) - undetected} app faults detected,"
         f" {undetected} healed before detection",
         f"alert mails received by the drill's SMTP sink: {mails}",
-        f"DNS samples: {len(record.samples)} ({answered} answered);"
+        f"DNS samples: {len(record.samples)} ({answered} answered; of the others {silent_down} while that"
+        f" instance was down or restarting, {silent_up} from a running instance);"
         f" answers pointing at a node down longer than the bound: {len(drill.verdict.violations)}",
         f"settles: {len(record.settles)}, every instance gave the same answer after each;"
         f" worst convergence {max(record.settles, default=0):.1f} s (faults healed -> all instances"

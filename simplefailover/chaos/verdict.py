@@ -95,6 +95,26 @@ def judge_dns(
     return verdict
 
 
+def silent(samples: list[Sample], instance_gaps: list[Span], restart: float) -> tuple[int, int]:
+    """Unanswered samples: (while that instance was down or within `restart` s after, others).
+
+    A restarted instance answers SERVFAIL until its first round of polls, hence the allowance;
+    the others are queries a running instance left unanswered within the sampler's timeout.
+    """
+    gaps: dict[str, list[Span]] = defaultdict(list)
+    for gap in instance_gaps:
+        gaps[gap.node].append(gap)
+    down = other = 0
+    for sample in samples:
+        if sample.answer is not None:
+            continue
+        if any(g.start <= sample.t < g.end + restart for g in gaps[sample.instance]):
+            down += 1
+        else:
+            other += 1
+    return down, other
+
+
 def judge_data(acked: dict[str, str], tables: dict[str, list[tuple[object, ...]]]) -> list[str]:
     """Problems with the replicated data: acknowledged writes missing, nodes that differ."""
     problems = []

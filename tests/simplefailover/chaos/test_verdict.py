@@ -66,3 +66,17 @@ def test_data_judge_names_missing_writes_and_differing_nodes() -> None:
     assert judge_data({}, {"n1": [row1], "n2": [("n1-1", "a", "", 9.0)]}) == [
         "n2 differs from n1: 1 rows only on n2, 1 only on n1"
     ]
+
+
+def test_silent_samples_are_split_by_whether_that_instance_was_down() -> None:
+    from simplefailover.chaos.verdict import Sample, Span, silent
+
+    gaps = [Span("node2", "simplefailover kill -9", 10.0, 14.0)]
+    samples = [
+        Sample(11.0, "node2", None),  # killed
+        Sample(15.0, "node2", None),  # restarting: within the allowance
+        Sample(30.0, "node2", None),  # running, yet silent
+        Sample(11.0, "node1", None),  # another instance: its own gaps only
+        Sample(12.0, "node1", ("127.0.0.1",)),  # answered: not counted
+    ]
+    assert silent(samples, gaps, restart=3.0) == (2, 2)
