@@ -480,6 +480,13 @@ class Runtime(_Model):
     pid_file: Path | None = Field(
         None, description="where `run` writes its pid for `reload`; default derived from the config path"
     )
+    watch_config: float = Field(
+        2,
+        ge=0,
+        le=3600,
+        description="seconds between looks at the config file; a saved change reloads it as SIGHUP does"
+        " (0: only on SIGHUP or `simplefailover reload`)",
+    )
 
     _resolve_pid_file = field_validator("pid_file")(_resolve)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 
 from .config import Config, load_config
+from .config_watch import ConfigWatch
 from .dashboard.server import DashboardService
 from .dns.service import DnsService
 from .dns.update import DnsUpdater
@@ -130,11 +131,20 @@ class Daemon:
         self.start()
         pid_file = PidFile(pid_file_of(self.engine.config, self.config_path))
         pid_file.write()
+        watch = ConfigWatch(self.config_path)
+        next_look = time.monotonic()
         try:
             while not self._stop.is_set():
                 self._stop.wait(0.5)
+                every = self.engine.config.service.watch_config
+                if every and time.monotonic() >= next_look:
+                    next_look = time.monotonic() + every
+                    if watch.changed():
+                        logger.info("%s changed on disk: reloading it", self.config_path)
+                        self._reload.set()
                 if self._reload.is_set():
                     self._reload.clear()
+                    watch.settle()  # this reload reads the file as it is now
                     self.reload()
         finally:
             self.services.stop()

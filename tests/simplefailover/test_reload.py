@@ -167,6 +167,29 @@ def test_reload_moves_recipients_priority_and_hostnames_without_dns_silence(
     assert {("127.0.0.51",), ("127.0.0.52",)} <= loop.answers
 
 
+def test_saving_the_config_file_reloads_it_without_a_signal(
+    smtp_server: SmtpServer, tmp_path: Path, service_log: Path
+) -> None:
+    dns_port = free_port(DNS_HOST)
+    path = tmp_path / "config.yaml"
+    with running_nodes() as (_, http_port):
+
+        def write(**changes: object) -> None:
+            settings: dict[str, object] = {"dns_port": dns_port, "pid_file": tmp_path / "sf.pid"}
+            path.write_text(config_text(smtp_server.port, http_port, **(settings | changes)))  # type: ignore[arg-type]
+
+        write(n2_priority=5)
+        process = start_service(path, service_log)
+        try:
+            wait_until(lambda: _answers(WWW, dns_port) == ["127.0.0.51"], 30, "www -> n1 over DNS")
+            write(n2_priority=20)  # saved, no SIGHUP: service.watch_config (2 s) notices it
+            wait_until(lambda: _answers(WWW, dns_port) == ["127.0.0.52"], 20, "www -> n2 after the save")
+            assert "changed on disk: reloading it" in service_log.read_text()
+        finally:
+            stop_service(process)
+    assert process.returncode == 0
+
+
 def _answers(name: str, port: int) -> list[str]:
     try:
         return resolve(name, port)
