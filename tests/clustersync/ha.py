@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +51,36 @@ def configure(node: NodeDir, smtp_port: int | None = None, **cluster: object) ->
             )
 
 
-def cluster_of(tmp_path: Path, count: int, first: int, smtp_port: int | None = None) -> list[NodeDir]:
-    """count members on 127.0.0.<first>.., created and joined through n1, each running."""
+@contextmanager
+def running_cluster(
+    tmp_path: Path, count: int, first: int, smtp_port: int | None = None, **cluster: object
+) -> Iterator[list[NodeDir]]:
+    """count members on 127.0.0.<first>.., created and joined through n1, each running; killed after."""
     nodes = make_nodes(tmp_path, [f"127.0.0.{first + i}" for i in range(count)])
-    for node in nodes:
-        configure(node, smtp_port)
-    nodes[0].cli("create")
-    nodes[0].start()
-    for node in nodes[1:]:
-        joined = node.cli("join", "--peer", nodes[0].peer, check=False)
-        assert joined.returncode == 0, joined.stderr
-        node.start()
-    names = {n.node_id for n in nodes}
-    wait_for(lambda: all(members(n) == names for n in nodes), 30, "every member to know every other")
-    return nodes
+    try:
+        for node in nodes:
+            configure(node, smtp_port, **cluster)
+        nodes[0].cli("create")
+        nodes[0].start()
+        for node in nodes[1:]:
+            joined = node.cli("join", "--peer", nodes[0].peer, check=False)
+            assert joined.returncode == 0, joined.stderr
+            node.start()
+        names = {n.node_id for n in nodes}
+        wait_for(lambda: all(members(n) == names for n in nodes), 30, "every member to know every other")
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def write_items(node: NodeDir, start: int, count: int) -> None:
+    """Rows start.. of the replicated items table, written by the node's application."""
+    db = sqlite3.connect(node.db, timeout=10)
+    with db:
+        for i in range(start, start + count):
+            db.execute("INSERT OR REPLACE INTO items (id, v) VALUES (?, ?)", (i, f"{node.node_id}-{i}"))
+    db.close()
 
 
 def members(node: NodeDir) -> set[str]:

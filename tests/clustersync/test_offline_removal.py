@@ -15,29 +15,16 @@ from pathlib import Path
 import pytest
 
 from .conftest import content
-from .ha import configure, http, members, metric, status
-from .nodes import NodeDir, make_nodes, wait_for
+from .ha import http, members, metric, running_cluster, status
+from .nodes import NodeDir, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def trio(tmp_path: Path) -> Iterator[list[NodeDir]]:
-    nodes = make_nodes(tmp_path, [f"127.0.0.{184 + i}" for i in range(3)])
-    try:
-        for node in nodes:
-            configure(node, gc_interval=0.5)
-        nodes[0].cli("create")
-        nodes[0].start()
-        for node in nodes[1:]:
-            joined = node.cli("join", "--peer", nodes[0].peer, check=False)
-            assert joined.returncode == 0, joined.stderr
-            node.start()
-        wait_for(lambda: all(members(n) == {"n1", "n2", "n3"} for n in nodes), 30, "three members")
+    with running_cluster(tmp_path, 3, 184, gc_interval=0.5) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.kill()
 
 
 def sql(node: NodeDir, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

@@ -6,7 +6,6 @@ keeps its data and can join again as a new member.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from clustersync.errors import ClusterSyncError
 from simplefailover.config import load_config
 
 from .conftest import content
-from .ha import cluster_of, configure, http, members, metric, status
+from .ha import configure, http, members, metric, running_cluster, status, write_items
 from .nodes import NodeDir, make_nodes, wait_for
 
 pytestmark = pytest.mark.slow
@@ -27,21 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def trio(tmp_path: Path) -> Iterator[list[NodeDir]]:
-    nodes: list[NodeDir] = []
-    try:
-        nodes = cluster_of(tmp_path, 3, 104)
+    with running_cluster(tmp_path, 3, 104) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.kill()
-
-
-def write(node: NodeDir, start: int, count: int) -> None:
-    db = sqlite3.connect(node.db, timeout=10)
-    with db:
-        for i in range(start, start + count):
-            db.execute("INSERT OR REPLACE INTO items (id, v) VALUES (?, ?)", (i, f"{node.node_id}-{i}"))
-    db.close()
 
 
 def same(nodes: list[NodeDir], rows: int) -> bool:
@@ -52,7 +38,7 @@ def same(nodes: list[NodeDir], rows: int) -> bool:
 def test_remove_then_rejoin(trio: list[NodeDir]) -> None:
     n1, n2, n3 = trio
     for i, node in enumerate(trio):
-        write(node, 100 * (i + 1), 10)
+        write_items(node, 100 * (i + 1), 10)
     wait_for(lambda: same(trio, 30), 30, "three members identical")
     pids = [n.proc.pid for n in trio if n.proc]
 
@@ -67,8 +53,8 @@ def test_remove_then_rejoin(trio: list[NodeDir]) -> None:
     assert len(kept) == 30  # the removed node keeps its data
 
     # It stops syncing: new rows on either side stay there.
-    write(n1, 500, 5)
-    write(n3, 900, 5)
+    write_items(n1, 500, 5)
+    write_items(n3, 900, 5)
     wait_for(lambda: same([n1, n2], 35), 20, "n1 and n2 to share the new rows")
     rounds = metric(n2, 'clustersync_sessions_total{outcome="ok"}')
     wait_for(lambda: metric(n2, 'clustersync_sessions_total{outcome="ok"}') >= rounds + 3, 20, "more rounds")
@@ -82,7 +68,7 @@ def test_remove_then_rejoin(trio: list[NodeDir]) -> None:
     wait_for(lambda: all(members(n) == {"n1", "n2", "n3"} for n in trio), 20, "n3 a member again everywhere")
     wait_for(lambda: http(n3, "/health")[0] == 200, 20, "n3 ready again without a restart")
     assert [n.proc.pid for n in trio if n.proc] == pids
-    write(n3, 700, 5)
+    write_items(n3, 700, 5)
     wait_for(lambda: same(trio, 40), 30, "all three identical again")
     positions = {m["id"]: m["position"] for m in status(n1)["members"]}
     assert positions["n3"] > positions["n2"]

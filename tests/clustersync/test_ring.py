@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import content
+from .ha import members
 from .nodes import NodeDir, make_nodes, wait_for
 
 pytestmark = pytest.mark.slow
@@ -36,14 +37,6 @@ def ring(tmp_path: Path) -> Iterator[list[NodeDir]]:
     finally:
         for node in nodes:
             node.kill()
-
-
-def members(node: NodeDir) -> set[str]:
-    db = sqlite3.connect(node.db)
-    try:
-        return {row[0] for row in db.execute("SELECT node_id FROM _cs_members")}
-    finally:
-        db.close()
 
 
 def write_rows(node: NodeDir, start: int, count: int) -> None:

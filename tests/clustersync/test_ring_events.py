@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .ha import Mailbox, activity, cluster_of, http, mailbox, metric, status
+from .ha import Mailbox, activity, http, mailbox, metric, running_cluster, status
 from .nodes import NodeDir, wait_for
 
 __all__ = ["mailbox"]  # the fixture, imported for pytest
@@ -22,13 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def ring(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[list[NodeDir]]:
-    nodes: list[NodeDir] = []
-    try:
-        nodes = cluster_of(tmp_path, 4, 100, smtp_port=mailbox[1])
+    with running_cluster(tmp_path, 4, 100, smtp_port=mailbox[1]) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.kill()
 
 
 def test_failover_failback_and_no_available_node_one_mail_each(

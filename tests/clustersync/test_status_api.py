@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from .conftest import content
-from .ha import Mailbox, cluster_of, configure, http, mailbox, metric, status
+from .ha import Mailbox, configure, http, mailbox, metric, running_cluster, status
 from .nodes import NodeDir, wait_for
 
 __all__ = ["mailbox"]  # the fixture, imported for pytest
@@ -21,13 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def pair(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[list[NodeDir]]:
-    nodes: list[NodeDir] = []
-    try:
-        nodes = cluster_of(tmp_path, 2, 112, smtp_port=mailbox[1])
+    with running_cluster(tmp_path, 2, 112, smtp_port=mailbox[1]) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.kill()
 
 
 def raw(address: tuple[str, int], data: bytes) -> bytes:

@@ -6,7 +6,6 @@ upgrade-check; once the first node runs the same version, both are ready and con
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from clustersync import __version__
 
 from .conftest import content
-from .ha import cluster_of, configure, http, metric, status
+from .ha import configure, http, metric, running_cluster, status, write_items
 from .nodes import NodeDir, wait_for
 
 pytestmark = pytest.mark.slow
@@ -25,21 +24,8 @@ NEW = "9.9.9"
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[list[NodeDir]]:
-    nodes: list[NodeDir] = []
-    try:
-        nodes = cluster_of(tmp_path, 2, 110)
+    with running_cluster(tmp_path, 2, 110) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.kill()
-
-
-def write(node: NodeDir, start: int, count: int) -> None:
-    db = sqlite3.connect(node.db, timeout=10)
-    with db:
-        for i in range(start, start + count):
-            db.execute("INSERT OR REPLACE INTO items (id, v) VALUES (?, ?)", (i, f"{node.node_id}-{i}"))
-    db.close()
 
 
 def restart(node: NodeDir, **cluster: object) -> None:
@@ -54,7 +40,7 @@ def refusals(node: NodeDir) -> float:
 
 def test_mismatch_is_not_ready_and_moves_nothing_until_versions_match(pair: list[NodeDir]) -> None:
     n1, n2 = pair
-    write(n1, 1, 5)
+    write_items(n1, 1, 5)
     wait_for(lambda: content(n1.db) == content(n2.db) and len(content(n2.db)) == 5, 20, "a first sync")
     assert http(n1, "/health")[0] == http(n2, "/health")[0] == 200
     assert n1.cli("upgrade-check").returncode == 0  # same versions everywhere
@@ -70,8 +56,8 @@ def test_mismatch_is_not_ready_and_moves_nothing_until_versions_match(pair: list
     assert "version mismatch" in status(n2)["alarms"]["readiness"]["reason"]
     assert {m["id"]: m["version"] for m in status(n2)["members"]} == {"n1": __version__, "n2": NEW}
 
-    write(n1, 100, 5)
-    write(n2, 200, 5)
+    write_items(n1, 100, 5)
+    write_items(n2, 200, 5)
     before = refusals(n1)
     wait_for(lambda: refusals(n1) >= before + 3, 20, "n1 to be refused a few more times")
     assert 200 not in content(n1.db) and 100 not in content(n2.db)  # no data moved either way
