@@ -137,15 +137,6 @@ class Processes:
                 proc.wait(5)
 
 
-def listening(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections there."""
-    try:
-        socket.create_connection((host, port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
 def log_tail(node: HaNode, name: str, lines: int = 30) -> str:
     """The end of a process log of the node, for failure messages."""
     path = node.folder / f"{name}.log"

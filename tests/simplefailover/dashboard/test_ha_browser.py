@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from simplefailover.demo.procs import listening
 from tests.support.bind import wait_until
 
-from .ha_nodes import HaNode, Processes, listening, log_tail, make_node
+from .ha_nodes import HaNode, Processes, log_tail, make_node
 from .test_browser import CHROMIUM, CHROMIUM_ARGS
 
 ALARMS = ("readiness", "activity", "time_alignment")
