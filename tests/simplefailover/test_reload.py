@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +20,10 @@ from simplefailover.config import parse_config
 from simplefailover.pidfile import default_pid_file, pid_file_of
 from simplefailover.state import Status
 
-from .notify.conftest import SMTP_HOST, Collector, SmtpServer, free_port, wait_until
+from .notify.conftest import SmtpServer, free_port, smtp_server, wait_until
 from .notify.scenario import DNS_HOST, INSTANCE, config_text, running_daemon, running_nodes, wait_status
+
+__all__ = ["smtp_server"]  # the fixture, imported for pytest
 
 WWW, API = "www.example.test", "api.example.test"
 
@@ -94,14 +95,6 @@ def stop_service(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer(SMTP_HOST, free_port(SMTP_HOST), Collector())
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_reload_moves_recipients_priority_and_hostnames_without_dns_silence(
