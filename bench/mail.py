@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import statistics
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from simplefailover.config import Monitoring, parse_config
+from simplefailover.demo.procs import free_port
 from simplefailover.engine import Engine
 from simplefailover.notify import AlertService, Notifier
 from simplefailover.pollers.result import PollResult
@@ -54,12 +54,6 @@ class Sink:
         if self.count >= self.expected:
             self.done.set()
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def flips(engine: Engine, count: int) -> float:
@@ -113,7 +107,7 @@ def main() -> None:
     # Every flip logs a WARNING; keep the log out of both sides of the comparison.
     logging.disable(logging.CRITICAL)
     sink = Sink()
-    port = free_port()
+    port = free_port([HOST])
     controller = Controller(sink, hostname=HOST, port=port)
     controller.start()
     try:

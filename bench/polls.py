@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from simplefailover.config import Config, Node, parse_config
+from simplefailover.demo.procs import free_port
 from simplefailover.engine import Engine
 from simplefailover.pollers import poller_for
 from simplefailover.scheduler import PollScheduler
@@ -60,12 +61,6 @@ def _serve(http_port: int, tcp_port: int, ready: threading.Event | None = None) 
         server.request_queue_size = 512  # type: ignore[attr-defined]
         threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Event().wait(3600)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((SERVER_ADDRESSES[0], 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(nodes: int, http_port: int, tcp_port: int, interval: float) -> Config:
@@ -155,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", type=float, default=5, help="seconds of part 1 per method")
     args = parser.parse_args(argv)
 
-    http_port, tcp_port = _free_port(), _free_port()
+    http_port, tcp_port = free_port(SERVER_ADDRESSES[:1]), free_port(SERVER_ADDRESSES[:1])
     servers = multiprocessing.Process(target=_serve, args=(http_port, tcp_port), daemon=True)
     servers.start()
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from simplefailover.daemon import Daemon
 from simplefailover.demo.mailsink import MailSink
+from simplefailover.demo.procs import free_port
 from simplefailover.metrics import Metrics
 from simplefailover.service import ServiceGroup
 
@@ -61,7 +62,7 @@ def main() -> int:
     args = parser.parse_args()
     target, probe = _listener(args.node), _listener(args.node)
     mails: list[str] = []
-    sink = MailSink(args.node, _free_port(args.node), mails.append)
+    sink = MailSink(args.node, free_port([args.node]), mails.append)
     sink.start()
     folder = Path(tempfile.mkdtemp(prefix="sf-bench-"))
     path = folder / "config.yaml"
@@ -124,12 +125,6 @@ def _take_down(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _only(services: ServiceGroup, names: set[str]) -> ServiceGroup:

@@ -16,16 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.bind import free_port
+
 from .conftest import make_db
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port(host: str) -> int:
-    """A port nothing listens on at host right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

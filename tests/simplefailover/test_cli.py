@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,14 +12,9 @@ import pytest
 
 from simplefailover.config import parse_config
 from simplefailover.demo import DemoNode
+from tests.support.bind import free_port
 
 ADDRESSES = ["127.0.0.25", "127.0.0.26"]
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

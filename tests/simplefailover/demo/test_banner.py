@@ -8,6 +8,7 @@ import time
 from simplefailover.config import Node, TcpPolling
 from simplefailover.demo import DemoNode
 from simplefailover.pollers import TcpPoller
+from tests.support.bind import free_port
 
 HOST = "127.0.0.166"  # in this suite's range (127.0.0.160-179)
 TIME_WAIT = "06"  # state column of /proc/net/tcp
@@ -32,7 +33,7 @@ def test_banner_closes_after_the_client_and_restarts_at_once() -> None:
     node = Node(id="n1", address=HOST)
     polling = TcpPolling(id="banner", method="telnet", port=port, expect="ready", timeout=2)
     demo = DemoNode(node, 0, [port])
-    demo.http_port = _free_port()
+    demo.http_port = free_port(HOST)
     demo.start()
     try:
         results = [TcpPoller(polling).check(node) for _ in range(20)]
@@ -57,9 +58,3 @@ def test_banner_closes_after_the_client_and_restarts_at_once() -> None:
         assert TcpPoller(polling).check(node).ok
     finally:
         demo.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])

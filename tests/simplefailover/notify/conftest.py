@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
@@ -18,15 +17,10 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.support.bind import free_port
+
 SMTP_HOST = "127.0.0.50"  # this suite's addresses: 127.0.0.50 to 127.0.0.59
 USER, PASSWORD = "alerts", "s3cret-never-logged"
-
-
-def free_port(host: str) -> int:
-    """A TCP port free on host right now (aiosmtpd's Controller cannot take port 0)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:

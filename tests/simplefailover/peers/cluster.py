@@ -10,7 +10,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,27 +25,13 @@ import requests
 
 from simplefailover.config import Node
 from simplefailover.demo import DemoNode
+from tests.support.bind import free_port
 
 INSTANCES = ("a", "b", "c")
 INSTANCE_HOSTS = ("127.0.0.90", "127.0.0.91", "127.0.0.92")
 NODE_HOSTS = ("127.0.0.93", "127.0.0.94", "127.0.0.95")
 ZONE = "agree.test"
 FQDN = f"ias.{ZONE}"
-
-
-def free_port(host: str) -> int:
-    """A port free for both TCP and UDP on host (the DNS responder binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-        return int(port)
-    raise RuntimeError(f"no free port on {host}")
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout: float, every: float = 0.05) -> Any:
