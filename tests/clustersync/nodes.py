@@ -11,12 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.bind import free_port
+from tests.support.bind import wait_until as wait_for  # the name these tests use
 
 from .conftest import make_db
 
@@ -111,12 +110,3 @@ def _listening(host: str, port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll a condition until it holds; fail the test saying what did not happen."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.05)

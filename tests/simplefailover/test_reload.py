@@ -19,8 +19,9 @@ import pytest
 from simplefailover.config import parse_config
 from simplefailover.pidfile import default_pid_file, pid_file_of
 from simplefailover.state import Status
+from tests.support.bind import wait_until
 
-from .notify.conftest import SmtpServer, free_port, smtp_server, wait_until
+from .notify.conftest import SmtpServer, free_port, smtp_server
 from .notify.scenario import DNS_HOST, INSTANCE, config_text, running_daemon, running_nodes, wait_status
 
 __all__ = ["smtp_server"]  # the fixture, imported for pytest

@@ -7,7 +7,7 @@ import email.policy
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -21,15 +21,6 @@ from tests.support.bind import free_port
 
 SMTP_HOST = "127.0.0.50"  # this suite's addresses: 127.0.0.50 to 127.0.0.59
 USER, PASSWORD = "alerts", "s3cret-never-logged"
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll a condition until it holds; fail saying what did not happen."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass(frozen=True)

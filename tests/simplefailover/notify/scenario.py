@@ -11,8 +11,9 @@ from simplefailover.daemon import Daemon
 from simplefailover.demo import DemoNode
 from simplefailover.notify import AlertService
 from simplefailover.state import Status
+from tests.support.bind import wait_until
 
-from .conftest import free_port, wait_until
+from .conftest import free_port
 
 NODE_ADDRESSES = {"n1": "127.0.0.51", "n2": "127.0.0.52"}
 DNS_HOST = "127.0.0.53"

@@ -15,8 +15,9 @@ from simplefailover.engine import Engine
 from simplefailover.notify import AlertService
 from simplefailover.pollers.result import PollResult
 from simplefailover.state import Status
+from tests.support.bind import wait_until
 
-from .conftest import SMTP_HOST, Collector, SmtpServer, free_port, wait_until
+from .conftest import SMTP_HOST, Collector, SmtpServer, free_port
 from .scenario import INSTANCE, alerts_of, config_text, running_daemon, running_nodes, wait_status
 
 WWW = "www.example.test"

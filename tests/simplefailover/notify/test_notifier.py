@@ -11,8 +11,9 @@ import trustme
 from simplefailover.config import Monitoring
 from simplefailover.notify import Notifier
 from simplefailover.notify.queue import RetryPolicy
+from tests.support.bind import wait_until
 
-from .conftest import PASSWORD, SMTP_HOST, USER, SmtpServer, wait_until
+from .conftest import PASSWORD, SMTP_HOST, USER, SmtpServer
 
 
 def monitoring(server: SmtpServer, **smtp: object) -> Monitoring:
