@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from simplefailover.config import Cluster
+from simplefailover.config import Cluster, format_hostport
 
 from . import __version__
 from .errors import ClusterSyncError, ProtocolError, Refused
@@ -245,8 +245,7 @@ def fetch(
         if problem:
             raise Refused("disk", f"join refused: {problem}")
     if state is None or state.snapshot != snap_id or state.size != size or state.chunk != chunk:
-        host, port = ch.sock.getpeername()[:2]
-        peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # what `clustersync repair` reuses
+        peer = format_hostport(*ch.sock.getpeername()[:2])  # what `clustersync repair` reuses
         state = incoming.begin(JoinState(peer, snap_id, size, chunk, request.tables))
     else:
         incoming.recheck(state)

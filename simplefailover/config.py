@@ -83,6 +83,11 @@ def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int
     return host, int(port_text)
 
 
+def format_hostport(host: str, port: int) -> str:
+    """Join (host, port) as 'host:port', an IPv6 host in brackets: parse_hostport's inverse."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 
-from ..config import Config
+from ..config import Config, format_hostport
 from ..engine import Engine
 from ..metrics import Metrics
 from ..service import start_thread
@@ -144,4 +144,4 @@ class DnsService:
 
 
 def _show(addresses: list[tuple[str, int]]) -> str:
-    return ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in addresses)
+    return ", ".join(format_hostport(h, p) for h, p in addresses)

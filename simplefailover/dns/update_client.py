@@ -16,7 +16,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from ..config import DnsUpdate
+from ..config import DnsUpdate, format_hostport
 from .update_plan import Change, Records
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class UpdateClient:
     def __init__(self, update: DnsUpdate, zone: str) -> None:
         self.update = update
         self.zone = dns.name.from_text(zone)
-        self.where = _where(str(update.server), update.port)
+        self.where = format_hostport(str(update.server), update.port)
 
     def read(self, fqdn: str) -> Records:
         """What the server answers now for the name's A and AAAA (authoritative answers only)."""
@@ -140,7 +140,3 @@ def _plain(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
-
-
-def _where(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simplefailover.config import load_config, parse_config, parse_hostport
+from simplefailover.config import format_hostport, load_config, parse_config, parse_hostport
 from simplefailover.errors import ConfigError
 
 CASES = Path(__file__).parent / "config"
@@ -88,6 +88,7 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 )
 def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
     assert parse_hostport(text, 53) == expected
+    assert parse_hostport(format_hostport(*expected)) == expected  # its inverse
 
 
 @pytest.mark.parametrize("text", ["::1:53", "[::1", "127.0.0.1:x", "127.0.0.1:70000", "[::1]x"])
