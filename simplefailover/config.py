@@ -11,21 +11,24 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
     PlainSerializer,
     PlainValidator,
-    Tag,
     ValidationError,
-    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from .configbase import Model as _Model
+from .configbase import resolve_path as _resolve
 from .errors import ConfigError
+from .pollings import METHOD_TAGS, AnyPolling, Polling
+from .pollings import CommandPolling as CommandPolling  # the polling models, importable from here too
+from .pollings import DnsPolling as DnsPolling
+from .pollings import HttpPolling as HttpPolling
+from .pollings import SipPolling as SipPolling
+from .pollings import TcpPolling as TcpPolling
 from .yamlsource import YamlSource, format_path, load_yaml
 
 
@@ -44,18 +47,6 @@ IPAddress = Annotated[
     PlainSerializer(str),
     WithJsonSchema({"type": "string", "format": "ip-address"}),
 ]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
-    """Make a relative path relative to the config file's folder."""
-    if value is None or value.is_absolute():
-        return value
-    base = (info.context or {}).get("base_dir")
-    return Path(base) / value if base else value
 
 
 def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
@@ -175,65 +166,6 @@ class Node(_Model):
     def url_host(self) -> str:
         """The address as it goes in a URL: IPv6 in brackets."""
         return f"[{self.address}]" if self.address.version == 6 else str(self.address)
-
-
-class HttpPolling(_Model):
-    id: str = Field(min_length=1)
-    method: Literal["http"]
-    url: str = Field(description="URL template; {address} is the node address, IPv6 in brackets")
-    expect_status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
-        None, description="status codes that count as OK; none means 200-399 (redirects not followed)"
-    )
-    expect_body: str | None = Field(None, description="substring the body must contain")
-    host_header: str | None = Field(
-        None, description="Host header (and TLS SNI) for sites bound to a virtual host"
-    )
-    verify_tls: bool = Field(True, description="verify the certificate of https URLs")
-    ca_file: Path | None = Field(None, description="CA bundle to verify the node's certificate with")
-    timeout: float = Field(5.0, gt=0, le=300)
-
-    _resolve_ca_file = field_validator("ca_file")(_resolve)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        try:
-            value.format(address="x")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"bad template ({exc}); the only placeholder is {{address}}") from exc
-        return value
-
-    def status_ok(self, status: int) -> bool:
-        """Whether an HTTP status counts as success."""
-        if self.expect_status is None:
-            return 200 <= status <= 399
-        return status in self.expect_status
-
-
-class TcpPolling(_Model):
-    id: str = Field(min_length=1)
-    method: Literal["telnet", "tcp"]
-    port: int = Field(ge=1, le=65535)
-    send: str = Field("", description="bytes to send after connecting")
-    expect: str = Field("", description="text that must arrive before the timeout")
-    timeout: float = Field(3.0, gt=0, le=300)
-
-
-def _polling_kind(value: Any) -> str | None:
-    method = value.get("method") if isinstance(value, dict) else getattr(value, "method", None)
-    return {"http": "http", "telnet": "telnet", "tcp": "telnet"}.get(method) if method else None
-
-
-Polling = Annotated[
-    Annotated[HttpPolling, Tag("http")] | Annotated[TcpPolling, Tag("telnet")],
-    Discriminator(
-        _polling_kind,
-        custom_error_type="method",
-        custom_error_message="method must be one of: http, telnet (alias tcp)",
-    ),
-]
 
 
 class Hostname(_Model):
@@ -584,7 +516,7 @@ class Config(_Model):
     )
     source: str = Field("<memory>", exclude=True, description="file it was loaded from")
 
-    def polling(self, polling_id: str) -> HttpPolling | TcpPolling:
+    def polling(self, polling_id: str) -> AnyPolling:
         """Return the polling with that id."""
         for polling in self.pollings:
             if polling.id == polling_id:
@@ -658,7 +590,7 @@ def _describe(error: Any) -> tuple[tuple[str | int, ...], str]:
     loc = list(error["loc"])
     method = None
     # Drop the union tag pydantic puts in the location of pollings[i].
-    if len(loc) >= 3 and loc[0] == "pollings" and loc[2] in ("http", "telnet"):
+    if len(loc) >= 3 and loc[0] == "pollings" and loc[2] in METHOD_TAGS:
         method = loc.pop(2)
     path = tuple(loc)
     kind = error["type"]

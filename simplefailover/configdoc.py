@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .config import Config, HttpPolling, TcpPolling
+from .config import Config
+from .pollings import CommandPolling, DnsPolling, HttpPolling, SipPolling, TcpPolling
 
 INTRO = """\
 # Configuration reference
@@ -33,6 +34,13 @@ The repository's `config.yaml` is a complete, commented example that runs the de
 """
 
 SECTIONS: list[tuple[str, type[BaseModel], str]] = []
+METHOD_OF: dict[type[BaseModel], str] = {
+    HttpPolling: "http",
+    TcpPolling: "telnet",
+    SipPolling: "sip",
+    DnsPolling: "dns",
+    CommandPolling: "command",
+}
 
 
 def _type_name(annotation: Any) -> str:
@@ -130,8 +138,8 @@ def render() -> str:
     """The whole reference as Markdown."""
     lines = [INTRO]
     for path, model in _models(Config, "", set()):
-        if model in (HttpPolling, TcpPolling):
-            title = f"`{path}` with `method: {'http' if model is HttpPolling else 'telnet'}`"
+        if model in METHOD_OF:
+            title = f"`{path}` with `method: {METHOD_OF[model]}`"
         else:
             title = f"`{path}`" if path else "Top level"
         lines += [f"## {title}", ""]

@@ -11,6 +11,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from ..config import HttpPolling, Node
+from .certs import peer_not_after
 from .result import PollResult
 
 # verify_tls: false is the administrator's explicit choice; do not warn on every poll.
@@ -63,6 +64,7 @@ class HttpPoller:
             headers["Host"] = polling.host_header
         start = time.monotonic()
         deadline = start + polling.timeout
+        cert: float | None = None
         try:
             with (
                 self._session() as session,
@@ -75,6 +77,7 @@ class HttpPoller:
                     stream=True,
                 ) as response,
             ):
+                cert = _peer_not_after(response) if url.startswith("https://") else None
                 error = self._judge(response, deadline)
         except requests.exceptions.SSLError as exc:
             error = f"TLS error: {_root_cause(exc)}"
@@ -84,7 +87,7 @@ class HttpPoller:
             error = _root_cause(exc)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"
-        return PollResult(not error, time.monotonic() - start, error, time.time())
+        return PollResult(not error, time.monotonic() - start, error, time.time(), cert)
 
     def _judge(self, response: requests.Response, deadline: float) -> str:
         if not self.polling.status_ok(response.status_code):
@@ -103,6 +106,12 @@ class HttpPoller:
             if time.monotonic() > deadline:
                 return f"timed out after {self.polling.timeout:g}s reading the body"
         return f"body does not contain {needle!r}"
+
+
+def _peer_not_after(response: requests.Response) -> float | None:
+    """The node's certificate expiry, read from the connection the response came on."""
+    connection = getattr(response.raw, "connection", None)  # urllib3 2: kept while streaming
+    return peer_not_after(getattr(connection, "sock", None))
 
 
 def _root_cause(exc: BaseException) -> str:

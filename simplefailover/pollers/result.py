@@ -13,6 +13,7 @@ class PollResult:
     latency: float  # seconds from start to verdict
     error: str  # empty when ok
     at: float  # wall-clock time the check finished (time.time())
+    cert_not_after: float | None = None  # TLS checks: when the node's certificate expires (Unix time)
 
     @property
     def status(self) -> str:

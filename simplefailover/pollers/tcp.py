@@ -43,7 +43,7 @@ class TcpPoller:
         except ConnectionRefusedError:
             return "connection refused"
         except OSError as exc:
-            return _os_error(exc)
+            return os_error(exc)
 
     def _await_banner(self, sock: socket.socket, deadline: float) -> str:
         expect = self.polling.expect.encode()
@@ -72,6 +72,7 @@ def _preview(data: bytes) -> str:
     return f"got {data[:60].decode('utf-8', 'replace')!r}"
 
 
-def _os_error(exc: OSError) -> str:
+def os_error(exc: OSError) -> str:
+    """An OS error as people read it, with its errno name."""
     name = errno.errorcode.get(exc.errno or 0, "")
     return f"{exc.strerror or exc} ({name})" if name else str(exc)
