@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Iterable
 from pathlib import Path
@@ -322,6 +323,55 @@ class Smtp(_Model):
         return None
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+SIGNED_HEADERS = ("x-simplefailover-signature", "x-simplefailover-timestamp", "x-simplefailover-id")
+
+
+class Webhook(_Model):
+    """A URL that receives every notification the mailer sends, as an HTTP POST (SPEC SF-14)."""
+
+    url: str = Field(description="http:// or https:// URL the notifications are POSTed to")
+    format: Literal["json", "slack", "teams"] = Field(
+        "json", description="json: subject and text; slack: incoming webhook; teams: Workflows adaptive card"
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (e.g. a token)")
+    secret_env: str | None = Field(
+        None,
+        description="environment variable holding the HMAC secret; when set every POST carries "
+        "X-SimpleFailover-Signature: sha256=... (see docs/webhooks.md)",
+    )
+    timeout: float = Field(10, gt=0, le=300, description="seconds to wait for the receiver")
+    verify_tls: bool = Field(True, description="verify the receiver's certificate")
+    ca_file: Path | None = Field(None, description="CA bundle to verify the receiver's certificate with")
+
+    _resolve_ca_file = field_validator("ca_file")(_resolve)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value) or any(c.isspace() for c in value):
+            raise ValueError("must be an http:// or https:// URL without spaces")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if name.lower() in SIGNED_HEADERS or name.lower() == "content-type":
+                raise ValueError(f"{name!r} is set by SimpleFailover itself")
+            if any(c in str(text) for c in "\r\n\0"):
+                raise ValueError(f"header {name!r}: line breaks are not allowed in a value")
+        return value
+
+    @property
+    def where(self) -> str:
+        """The receiver for messages: scheme, host and port, never the path (it may hold a token)."""
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0].rpartition('@')[2]}"
+
+
 class Monitoring(_Model):
     notifications: bool = True
     recipients: list[str] = Field(default_factory=list)
@@ -331,6 +381,16 @@ class Monitoring(_Model):
     retries: int = Field(10, ge=0, description="send retries before a mail is given up")
     retry_delay: float = Field(5, gt=0, description="seconds before the first retry; doubles each time")
     retry_max_delay: float = Field(300, gt=0, description="longest wait between retries, seconds")
+    webhooks: list[Webhook] = Field(
+        default_factory=list,
+        description="URLs that receive every notification as well, with the same digest and retries",
+    )
+    cert_warning_days: float = Field(
+        14,
+        ge=0,
+        description="one notification when a checked TLS certificate (https, sip over tls) has fewer "
+        "days left (0: never)",
+    )
 
 
 class Tables(_Model):

@@ -39,7 +39,7 @@ class AlertService:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.notifier = Notifier(monitoring, self._record_outcome)
+        self.notifier = Notifier(monitoring, self._record_outcome, self._record_webhook_outcome)
 
     def on_transitions(self, transitions: list[Transition]) -> None:
         """Engine listener: keep the transitions worth a mail, with the answers they led to."""
@@ -125,3 +125,7 @@ class AlertService:
     def _record_outcome(self, outcome: str, subject: str, detail: str) -> None:
         reason = f"{subject}: {detail}" if detail else subject
         self._engine.add_event(Transition("mail", time.time(), "", outcome, reason))
+
+    def _record_webhook_outcome(self, where: str, outcome: str, subject: str, detail: str) -> None:
+        reason = f"{where}: {subject}" + (f": {detail}" if detail else "")
+        self._engine.add_event(Transition("webhook", time.time(), "", outcome, reason))

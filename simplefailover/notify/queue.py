@@ -1,4 +1,7 @@
-"""The sending queue: its own thread, retries with exponential back-off, nothing lost while running."""
+"""The sending queue: its own thread, retries with exponential back-off, nothing lost while running.
+
+One queue per destination: the SMTP server, and each webhook (simplefailover.notify.webhook).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,24 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from ..service import start_thread
-from .mailer import MailError, Send
-from .messages import Mail
+from .mailer import MailError
 
+
+class Item(Protocol):
+    @property
+    def subject(self) -> str: ...
+
+
+T = TypeVar("T", bound=Item)
 logger = logging.getLogger(__name__)
 
-Session = Callable[[], AbstractContextManager[Send]]
-# (outcome: "sent" | "failed" | "given up", mail, detail)
-Outcome = Callable[[str, Mail, str], None]
+# One connection's worth of sending: the yielded function sends one item or raises MailError.
+Session = Callable[[], AbstractContextManager[Callable[[T], None]]]
+# (outcome: "sent" | "failed" | "given up", item, detail)
+Outcome = Callable[[str, T, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +46,13 @@ class RetryPolicy:
 
 
 @dataclass(eq=False)  # identity: two equal mails are still two mails
-class _Envelope:
-    mail: Mail
+class _Envelope(Generic[T]):
+    mail: T
     queued: float
     attempts: int = 0
 
 
-class SendQueue:
+class SendQueue(Generic[T]):
     """Mails waiting to go out, sent by one background thread.
 
     A failure backs off the whole queue (the server is down for every mail alike),
@@ -49,11 +60,14 @@ class SendQueue:
     `retries` retries, with an ERROR in the log. Callers never wait on SMTP.
     """
 
-    def __init__(self, session: Session, policy: RetryPolicy, outcome: Outcome) -> None:
+    def __init__(
+        self, session: Session[T], policy: RetryPolicy, outcome: Outcome[T], name: str = "mail-queue"
+    ) -> None:
+        self._name = name
         self._session = session
         self._policy = policy
         self._outcome = outcome
-        self._pending: deque[_Envelope] = deque()
+        self._pending: deque[_Envelope[T]] = deque()
         self._cond = threading.Condition()
         self._failures = 0
         self._next_try = 0.0
@@ -61,13 +75,13 @@ class SendQueue:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def put(self, mail: Mail) -> None:
+    def put(self, mail: T) -> None:
         """Queue a mail; returns at once."""
         with self._cond:
             self._pending.append(_Envelope(mail, time.time()))
             self._cond.notify_all()
 
-    def retune(self, session: Session, policy: RetryPolicy) -> None:
+    def retune(self, session: Session[T], policy: RetryPolicy) -> None:
         """Use new server settings or limits; waiting mails are retried at once with them."""
         with self._cond:
             self._session, self._policy = session, policy
@@ -93,7 +107,7 @@ class SendQueue:
 
     def start(self) -> None:
         self._stopping = False
-        self._thread = start_thread("mail-queue", self._run)
+        self._thread = start_thread(self._name, self._run)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Give queued mail up to `timeout` s if the server answers, then stop; report what is left."""
@@ -136,7 +150,7 @@ class SendQueue:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _attempt(self, batch: list[_Envelope], session: Session, policy: RetryPolicy) -> None:
+    def _attempt(self, batch: list[_Envelope[T]], session: Session[T], policy: RetryPolicy) -> None:
         """Send the batch over one connection; on a transient error, back off the queue."""
         try:
             with session() as send:
@@ -157,8 +171,8 @@ class SendQueue:
             detail = str(exc) if isinstance(exc, MailError) else f"{type(exc).__name__}: {exc}"
             self._failed(batch, policy, detail)
 
-    def _failed(self, batch: list[_Envelope], policy: RetryPolicy, detail: str) -> None:
-        given_up: list[_Envelope] = []
+    def _failed(self, batch: list[_Envelope[T]], policy: RetryPolicy, detail: str) -> None:
+        given_up: list[_Envelope[T]] = []
         with self._cond:
             self._failures += 1
             delay = policy.backoff(self._failures)
@@ -178,7 +192,7 @@ class SendQueue:
                 "failed", batch[0].mail, f"{detail}; {waiting} mail(s) waiting, retry in {delay:.1f} s"
             )
 
-    def _done(self, envelope: _Envelope) -> None:
+    def _done(self, envelope: _Envelope[T]) -> None:
         with self._cond:
             if envelope in self._pending:
                 self._pending.remove(envelope)
