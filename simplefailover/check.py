@@ -9,6 +9,7 @@ from typing import Any
 
 from .config import Config
 from .pollers import poller_for
+from .pollers.certs import days_left
 from .pollers.result import PollResult
 from .state import HealthBoard
 
@@ -40,9 +41,27 @@ def poll_once(config: Config) -> tuple[list[CheckRow], HealthBoard]:
     return rows, board
 
 
+def cert_days(result: PollResult) -> float | None:
+    """Days left on the TLS certificate the check saw, to one decimal; None without one."""
+    if result.cert_not_after is None:
+        return None
+    return round(days_left(result.cert_not_after, result.at), 1)
+
+
 def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> str:
     """The table a person reads, then the answer per hostname."""
-    header = ("PRIO", "NODE", "ADDRESS", "POLLING", "METHOD", "HOSTNAME", "STATUS", "LATENCY", "ERROR")
+    certs = any(r.result.cert_not_after is not None for r in rows)  # a column only when there are some
+    header: tuple[str, ...] = (
+        "PRIO",
+        "NODE",
+        "ADDRESS",
+        "POLLING",
+        "METHOD",
+        "HOSTNAME",
+        "STATUS",
+        "LATENCY",
+    )
+    header += ("CERT", "ERROR") if certs else ("ERROR",)
     lines = [header] + [
         (
             str(r.priority),
@@ -53,6 +72,7 @@ def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> st
             r.hostnames,
             r.result.status,
             f"{r.result.latency * 1000:.1f} ms",
+            *((_cert_cell(r.result, config),) if certs else ()),
             r.result.error or "-",
         )
         for r in rows
@@ -69,6 +89,13 @@ def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> st
         flag = "  [ALL DOWN]" if answer.all_down else ""
         out.append(f"{fqdn} -> {shown}{flag}  ({answer.reason})")
     return "\n".join(out)
+
+
+def _cert_cell(result: PollResult, config: Config) -> str:
+    days = cert_days(result)
+    if days is None:
+        return "-"
+    return f"{days:.0f} days" + (" (!)" if days < config.monitoring.cert_warning_days else "")
 
 
 def as_json(
@@ -88,6 +115,7 @@ def as_json(
                 "status": r.result.status,
                 "latency_ms": round(r.result.latency * 1000, 3),
                 "error": r.result.error,
+                "cert_days_left": cert_days(r.result),
             }
             for r in rows
         ],

@@ -33,10 +33,14 @@ class PollerService:
 
     name = "pollers"
 
-    def __init__(self, config: Config, engine: Engine, metrics: Metrics) -> None:
+    def __init__(
+        self, config: Config, engine: Engine, metrics: Metrics, alerts: AlertService | None = None
+    ) -> None:
         def record(node_id: str, polling_id: str, result: PollResult) -> None:
             metrics.observe_result(node_id, polling_id, result)
             engine.record(node_id, polling_id, result)
+            if alerts is not None:  # TLS certificate expiry warnings
+                alerts.observe_result(node_id, polling_id, result)
 
         self._scheduler = PollScheduler(config, record, engine.check_state)
 
@@ -61,13 +65,14 @@ def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceG
     alerts = AlertService(config, engine)  # mail: its own threads, never on the poll path
     peers = PeerService(config, engine, metrics, alerts.notifier)  # SF-5; idle without peers
     engine.subscribe(peers.only_if_sender(alerts.on_transitions))  # one instance mails per event
+    alerts.is_sender = peers.should_notify
     group.add(alerts)
     group.add(peers)
     group.add(DnsService(config, engine, metrics))
     # RFC 2136 pushes (dns.update): its own thread; idle while the section is absent
     group.add(DnsUpdater(config, engine, metrics, on_failure=alerts.dns_update_failed))
     group.add(DashboardService(config, engine, metrics))
-    group.add(PollerService(config, engine, metrics))
+    group.add(PollerService(config, engine, metrics, alerts))
     return group
 
 

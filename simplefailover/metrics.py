@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .pollers.certs import days_left
 from .pollers.result import PollResult
 from .state import AnswerTable, CheckState, Status, Transition
 
@@ -81,10 +82,29 @@ class Metrics:
             registry=r,
         )
 
+        # TLS certificates seen by https and sip-over-TLS checks
+        self.cert_expiry = Gauge(
+            "simplefailover_tls_cert_expiry_timestamp_seconds",
+            "notAfter of the TLS certificate a check last saw, Unix time",
+            ["node", "polling"],
+            registry=r,
+        )
+        self.cert_days_left = Gauge(
+            "simplefailover_tls_cert_days_left",
+            "Days until the TLS certificate a check last saw expires (negative: expired)",
+            ["node", "polling"],
+            registry=r,
+        )
+
     def observe_result(self, node_id: str, polling_id: str, result: PollResult) -> None:
         """Count one poll result."""
         self.poll_results.labels(node_id, polling_id, result.status).inc()
         self.poll_latency.labels(polling_id).observe(result.latency)
+        if result.cert_not_after is not None:
+            self.cert_expiry.labels(node_id, polling_id).set(result.cert_not_after)
+            self.cert_days_left.labels(node_id, polling_id).set(
+                round(days_left(result.cert_not_after, result.at), 3)
+            )
 
     def observe_transitions(self, transitions: list[Transition], table: AnswerTable) -> None:
         """Follow state changes."""
@@ -100,9 +120,17 @@ class Metrics:
     def follow_config(self, checks: Mapping[tuple[str, str], CheckState]) -> None:
         """After a reload: drop series of checks that no longer exist, keep the others."""
         self.check_up.clear()
+        for gauge in (self.cert_expiry, self.cert_days_left):
+            gauge.clear()
         for (node_id, polling_id), state in checks.items():
             if state.status is not Status.UNKNOWN:
                 self.check_up.labels(node_id, polling_id).set(1 if state.status is Status.OK else 0)
+            last = state.last
+            if last is not None and last.cert_not_after is not None:
+                self.cert_expiry.labels(node_id, polling_id).set(last.cert_not_after)
+                self.cert_days_left.labels(node_id, polling_id).set(
+                    round(days_left(last.cert_not_after, last.at), 3)
+                )
 
     def add_dns_counts(self, source: CountSource) -> None:
         """Export the DNS responder's query counts (source returns {rcode name: count})."""

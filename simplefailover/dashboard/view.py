@@ -14,6 +14,7 @@ from typing import Any
 from ..config import Config
 from ..engine import Snapshot
 from ..peers.report import agreement_json
+from ..pollers.certs import days_left
 from ..state import CheckKey, CheckState, Status, Transition
 
 PAGE_EVENTS = 50
@@ -52,6 +53,9 @@ class CheckRow:
     error: str
     successes: int
     failures: int
+    cert_expires: float | None = None  # TLS checks: the certificate's notAfter (Unix time)
+    cert_days_left: float | None = None
+    cert_warning: bool = False  # fewer days left than monitoring.cert_warning_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,8 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
         for node in nodes:
             state = snapshot.checks.get((node.id, polling.id)) or CheckState()
             last = state.last
+            expires = last.cert_not_after if last else None
+            left = None if expires is None else round(days_left(expires, now), 1)
             checks.append(
                 CheckRow(
                     priority=node.priority,
@@ -164,6 +170,9 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
                     error=last.error if last else "",
                     successes=state.successes,
                     failures=state.failures,
+                    cert_expires=expires,
+                    cert_days_left=left,
+                    cert_warning=left is not None and left < config.monitoring.cert_warning_days,
                 )
             )
     recent = snapshot.events if events is None else snapshot.events[-events:] if events > 0 else []
@@ -248,6 +257,8 @@ def as_json(view: StatusView) -> dict[str, Any]:
                 "error": c.error,
                 "consecutive_successes": c.successes,
                 "consecutive_failures": c.failures,
+                "cert_expires_at": iso_time(c.cert_expires),
+                "cert_days_left": c.cert_days_left,
             }
             for c in view.checks
         ],

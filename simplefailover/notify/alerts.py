@@ -6,11 +6,14 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from ..config import Config
 from ..engine import Engine
+from ..pollers.result import PollResult
 from ..service import start_thread
 from ..state import AnswerTable, Transition
+from .certs import CertWarnings
 from .digest import StormGate
 from .messages import DNS_UPDATE, Mail, Origin, is_notable, origin_of, render, render_digest
 from .notifier import Notifier
@@ -40,6 +43,8 @@ class AlertService:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.notifier = Notifier(monitoring, self._record_outcome, self._record_webhook_outcome)
+        self._certs = CertWarnings(monitoring.cert_warning_days)
+        self.is_sender: Callable[[], bool] = lambda: True  # with peers: whether this instance mails
 
     def on_transitions(self, transitions: list[Transition]) -> None:
         """Engine listener: keep the transitions worth a mail, with the answers they led to."""
@@ -57,6 +62,17 @@ class AlertService:
         logger.warning("DNS update of %s on %s failed: %s", hostname or "the zone", server, error)
         self._engine.add_event(event)
         self.on_transitions([event])
+
+    def observe_result(self, node_id: str, polling_id: str, result: PollResult) -> None:
+        """Poll-path hook: warn once when a checked TLS certificate runs short (cheap when not)."""
+        with self._cond:
+            warning = self._certs.observe(node_id, polling_id, result.cert_not_after, result.at)
+        if warning is None:
+            return
+        logger.warning("%s/%s: %s", node_id, polling_id, warning.reason)
+        self._engine.add_event(warning)
+        if self.is_sender():
+            self.on_transitions([warning])
 
     def start(self) -> None:
         self._stopping = False
@@ -78,6 +94,7 @@ class AlertService:
             self._config = config
             self._origin = origin_of(config)
             self._gate.retune(config.monitoring.storm_threshold, config.monitoring.storm_window)
+            self._certs.retune(config.monitoring.cert_warning_days)
             self._cond.notify_all()
         self.notifier.reconfigure(config.monitoring)
 

@@ -11,6 +11,7 @@ from ..config import Config
 from ..state import AnswerTable, Transition
 
 DNS_UPDATE = "dns_update"  # Transition.kind of a failed external DNS update (RFC 2136)
+CERT_EXPIRY = "cert_expiry"  # Transition.kind of a TLS certificate running out (notify.certs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ def is_notable(t: Transition) -> bool:
     """
     if t.kind == "check":
         return (t.old, t.new) in (("OK", "KO"), ("KO", "OK"))
-    return t.kind in ("all_down", DNS_UPDATE)
+    return t.kind in ("all_down", DNS_UPDATE, CERT_EXPIRY)
 
 
 def when(at: float) -> str:
@@ -92,6 +93,19 @@ def render(t: Transition, config: Config, table: AnswerTable, origin: Origin) ->
             "",
             *_answers(config, table, [t.hostname] if t.hostname else list(table.answers)),
         ]
+    elif t.kind == CERT_EXPIRY:
+        subject = f"{tag} TLS certificate of {t.node_id} ({t.polling_id}): {t.new}"
+        lines = [
+            f"Certificate expiry: the TLS certificate polling {t.polling_id} sees on node {t.node_id} "
+            "runs out soon. Renew it before clients and checks start failing.",
+            "",
+            f"Node:     {_node(config, t.node_id)}",
+            f"Polling:  {_polling(config, t.polling_id)}",
+            f"Expiry:   {t.reason}",
+            f"Time:     {when(t.at)}",
+            "",
+            "This warning is sent once; it comes again only after a renewed certificate runs short.",
+        ]
     else:
         subject = f"{tag} {t.kind}: {t.hostname or t.node_id} {t.old} -> {t.new}"
         lines = [f"{t.kind}: {t.old} -> {t.new}: {t.reason}", f"Time:     {when(t.at)}"]
@@ -125,6 +139,8 @@ def one_line(t: Transition) -> str:
         return f"{t.hostname}: ALL NODES DOWN ({t.reason})"
     if t.kind == DNS_UPDATE:
         return f"{t.hostname or 'zone'}: DNS update failed ({t.reason})"
+    if t.kind == CERT_EXPIRY:
+        return f"{t.polling_id} on {t.node_id}: {t.reason}"
     return f"{t.kind} {t.hostname or t.node_id}: {t.old} -> {t.new} ({t.reason})"
 
 

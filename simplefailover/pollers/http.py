@@ -9,6 +9,8 @@ from typing import Any
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
 
 from ..config import HttpPolling, Node
 from .certs import peer_not_after
@@ -20,17 +22,40 @@ warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWar
 MAX_BODY = 1 << 20  # read at most this much of the body when looking for expect_body
 
 
-class _SniAdapter(HTTPAdapter):
-    """Send the Host header's name as TLS SNI and check the certificate against it."""
+class _CertConnection(HTTPSConnection):
+    """An HTTPS connection that notes when the node's certificate expires, right after the handshake.
 
-    def __init__(self, server_hostname: str) -> None:
+    (The socket itself may be gone by the time the response is judged: http.client drops it
+    from a connection that will close.)
+    """
+
+    peer_not_after: float | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        self.peer_not_after = peer_not_after(self.sock)  # type: ignore[arg-type]
+
+
+class _CertPool(HTTPSConnectionPool):
+    ConnectionCls = _CertConnection
+
+
+class _TlsAdapter(HTTPAdapter):
+    """HTTPS with certificate expiry noted; with a Host header, its name as SNI and for verification."""
+
+    def __init__(self, server_hostname: str | None = None) -> None:
         self._server_hostname = server_hostname
         super().__init__(max_retries=0)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["server_hostname"] = self._server_hostname
-        kwargs["assert_hostname"] = self._server_hostname
+        if self._server_hostname:
+            kwargs["server_hostname"] = self._server_hostname
+            kwargs["assert_hostname"] = self._server_hostname
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            **self.poolmanager.pool_classes_by_scheme,
+            "https": _CertPool,
+        }
 
 
 class HttpPoller:
@@ -48,10 +73,7 @@ class HttpPoller:
         session = requests.Session()
         session.trust_env = False  # a proxy from the environment must not sit between us and the node
         host = self.polling.host_header
-        if host and self.polling.url.startswith("https://"):
-            session.mount("https://", _SniAdapter(host.split(":")[0]))
-        else:
-            session.mount("https://", HTTPAdapter(max_retries=0))
+        session.mount("https://", _TlsAdapter(host.split(":")[0] if host else None))
         session.mount("http://", HTTPAdapter(max_retries=0))
         return session
 
@@ -109,9 +131,9 @@ class HttpPoller:
 
 
 def _peer_not_after(response: requests.Response) -> float | None:
-    """The node's certificate expiry, read from the connection the response came on."""
+    """The node's certificate expiry, as noted by the connection the response came on."""
     connection = getattr(response.raw, "connection", None)  # urllib3 2: kept while streaming
-    return peer_not_after(getattr(connection, "sock", None))
+    return getattr(connection, "peer_not_after", None)
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -54,7 +54,7 @@ def test_page_shows_zone_dns_and_one_row_per_check(client: FlaskClient, engine: 
         ["5", "node2", "127.0.0.42", "sip", "tcp", "ias2", "OK", checked],
     ]
     last = table_rows(html, "checks")[2].cells
-    assert last[8:] == ["3.0 ms", "connection refused"]
+    assert last[8:] == ["3.0 ms", "-", "connection refused"]  # no certificate on a tcp check
 
 
 def test_page_refreshes_itself_without_javascript(client: FlaskClient) -> None:
@@ -139,6 +139,8 @@ def test_api_status_has_the_same_data(client: FlaskClient, engine: Engine) -> No
         "error": "connection refused",
         "consecutive_successes": 0,
         "consecutive_failures": 1,
+        "cert_expires_at": None,
+        "cert_days_left": None,
     }
     assert data["events"][0]["kind"] == "answer"  # newest first: answers follow the checks
     assert data["events"][-1] == {
