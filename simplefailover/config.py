@@ -392,6 +392,17 @@ class Monitoring(_Model):
         "days left (0: never)",
     )
 
+    @field_validator("webhooks")
+    @classmethod
+    def _distinct_urls(cls, value: list[Webhook]) -> list[Webhook]:
+        urls = [hook.url for hook in value]
+        twice = sorted({url for url in urls if urls.count(url) > 1})
+        if twice:
+            raise ValueError(
+                f"the same url twice: {', '.join(twice)} (each would get every notification twice)"
+            )
+        return value
+
 
 class Tables(_Model):
     replicated: list[str] = Field(default_factory=list)
