@@ -95,3 +95,15 @@ def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
 def test_parse_hostport_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_hostport(text, 53)
+
+
+def test_commented_examples_in_config_yaml_are_valid() -> None:
+    """Lines starting with '#>' in config.yaml are examples: uncommented, the file still loads."""
+    text = (ROOT / "config.yaml").read_text()
+    examples = [line for line in text.splitlines() if line.lstrip().startswith("#>")]
+    assert len(examples) > 20
+    uncommented = "\n".join(line.replace("#> ", "", 1) for line in text.splitlines())
+    config = parse_config(uncommented, base_dir=ROOT)
+    methods = {p.method for p in config.pollings}
+    assert {"sip", "dns", "command"} <= methods
+    assert [hook.format for hook in config.monitoring.webhooks] == ["slack", "json"]
