@@ -20,7 +20,8 @@ from .pollings import CommandPolling, DnsPolling, HttpPolling, SipPolling, TcpPo
 INTRO = """\
 # Configuration reference
 
-Generated from the schema in `simplefailover/config.py` by
+Generated from the schema in `simplefailover/config.py` (the pollings in
+`simplefailover/pollings.py`) by
 `python -m simplefailover.configdoc > docs/configuration.md`; a test fails when it is stale.
 
 One file, `config.yaml`, configures both SimpleFailover and clustersync. Loading validates
