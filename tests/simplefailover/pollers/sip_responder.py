@@ -134,18 +134,24 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 @contextmanager
 def sip_responder(host: str, tls_context: ssl.SSLContext | None = None) -> Iterator[SipResponder]:
     """Run the responder on host: UDP and TCP, and TLS when a server context is given."""
     responder = SipResponder(host)
     stop = threading.Event()
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v6 = ":" in host
+    server_class = _Server6 if v6 else _Server
+    udp = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind((host, 0))
     responder.udp_port = udp.getsockname()[1]
-    servers = [_Server((host, 0), _stream_handler(responder))]
+    servers = [server_class((host, 0), _stream_handler(responder))]
     responder.tcp_port = servers[0].server_address[1]
     if tls_context is not None:
-        tls = _Server((host, 0), _stream_handler(responder))
+        tls = server_class((host, 0), _stream_handler(responder))
         tls.socket = tls_context.wrap_socket(tls.socket, server_side=True)
         responder.tls_port = tls.server_address[1]
         servers.append(tls)

@@ -183,3 +183,13 @@ def test_nothing_listening(responder: SipResponder) -> None:
     assert SipPoller(polling(responder, "tcp", "ok")).check(closed).error == "connection refused"
     udp = SipPoller(polling(responder, "udp", "ok", timeout=1.0)).check(closed)
     assert udp.error == "connection refused"  # ICMP port unreachable on loopback
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_ipv6_node(transport: str) -> None:
+    with sip_responder("::1") as v6:
+        result = SipPoller(polling(v6, transport, "ok")).check(Node(id="v6", address="::1"))
+        assert result.ok, result.error
+        start, headers = v6.requests("ok")[0]
+    assert start.startswith("OPTIONS sip:ok@[::1]:")
+    assert headers["via"].startswith(f"SIP/2.0/{transport.upper()} [::1]:")
