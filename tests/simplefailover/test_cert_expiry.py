@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import socket
 import ssl
 import threading
 import time
@@ -21,7 +20,7 @@ from simplefailover.daemon import Daemon
 from simplefailover.notify.certs import CertWarnings
 from simplefailover.pollers import HttpPoller
 from simplefailover.pollers.certs import days_left, not_after
-from tests.support.bind import free_port, wait_until
+from tests.support.bind import free_common_port, free_port, wait_until
 from tests.support.smtp import smtp_server
 
 NODES = {"n1": ("127.0.23.51", 5), "n2": ("127.0.23.52", 60)}  # address, days the certificate is valid
@@ -104,19 +103,6 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
     return path
 
 
-def common_port() -> int:
-    """A port free on both node addresses, for the one polling URL."""
-    for _ in range(50):
-        port = free_port(NODES["n1"][0])
-        with socket.socket() as probe:
-            try:
-                probe.bind((NODES["n2"][0], port))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no common free port")
-
-
 def test_http_poller_reads_the_certificate_with_and_without_verification(
     ca: trustme.CA, ca_file: Path
 ) -> None:
@@ -163,7 +149,7 @@ cluster: {{node_id: watcher23}}
 def test_five_day_certificate_warned_once_shown_and_exported(
     ca: trustme.CA, ca_file: Path, tmp_path: Path
 ) -> None:
-    port = common_port()
+    port = free_common_port([address for address, _ in NODES.values()])
     dashboard_port = free_port(DASHBOARD_HOST)
     with ExitStack() as stack:
         inbox, smtp_port = stack.enter_context(smtp_server(SMTP_HOST))

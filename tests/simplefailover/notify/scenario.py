@@ -11,29 +11,12 @@ from simplefailover.daemon import Daemon
 from simplefailover.demo import DemoNode
 from simplefailover.notify import AlertService
 from simplefailover.state import Status
-from tests.support.bind import wait_until
-
-from .conftest import free_port
+from tests.support.bind import free_common_port, wait_until
 
 NODE_ADDRESSES = {"n1": "127.0.0.51", "n2": "127.0.0.52"}
 DNS_HOST = "127.0.0.53"
 ZONE = "example.test"
 INSTANCE = "watcher1"
-
-
-def free_common_port() -> int:
-    """A port free on both node addresses, for the one polling URL."""
-    for _ in range(50):
-        port = free_port(NODE_ADDRESSES["n1"])
-        try:
-            import socket
-
-            with socket.socket() as probe:
-                probe.bind((NODE_ADDRESSES["n2"], port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no common free port")
 
 
 def config_text(
@@ -97,7 +80,7 @@ class Nodes:
 
 @contextmanager
 def running_nodes() -> Iterator[tuple[Nodes, int]]:
-    http_port = free_common_port()
+    http_port = free_common_port(list(NODE_ADDRESSES.values()))
     nodes = Nodes(http_port)
     nodes.start()
     try:
