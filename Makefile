@@ -52,6 +52,7 @@ bench: venv system-deps
 	bench/dns_qps.sh 5 3
 	$(BIN)/python -m bench.render --runs 50
 	$(BIN)/python -m bench.mail
+	$(BIN)/python -m bench.checks
 	$(BIN)/python -m bench.sync --rows 50000 --writes 40
 	timeout 1500 $(BIN)/python -m bench.join --mb 1024 --mix --repeat 3
 	timeout 900 $(BIN)/python -m bench.agreement --trials 4 --fast-trials 8

@@ -17,10 +17,11 @@ import trustme
 
 from simplefailover.config import HttpPolling, Node
 from simplefailover.daemon import Daemon
+from simplefailover.demo.procs import free_port as free_common_port
 from simplefailover.notify.certs import CertWarnings
 from simplefailover.pollers import HttpPoller
 from simplefailover.pollers.certs import days_left, not_after
-from tests.support.bind import free_common_port, free_port, wait_until
+from tests.support.bind import free_port, wait_until
 from tests.support.smtp import smtp_server
 
 NODES = {"n1": ("127.0.23.51", 5), "n2": ("127.0.23.52", 60)}  # address, days the certificate is valid

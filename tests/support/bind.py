@@ -70,20 +70,6 @@ def free_port(
     raise AssertionError(f"no free port on {host}")
 
 
-def free_common_port(hosts: list[str]) -> int:
-    """A TCP port free on every one of hosts (one URL template for several nodes)."""
-    for _ in range(50):
-        port = free_port(hosts[0], (socket.SOCK_STREAM,))
-        try:
-            for host in hosts[1:]:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                    probe.bind((host, port))
-        except OSError:
-            continue
-        return port
-    raise AssertionError(f"no port free on all of {', '.join(hosts)}")
-
-
 class Named:
     """One named process in the foreground, its files in `directory`.
 

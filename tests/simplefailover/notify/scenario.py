@@ -9,9 +9,10 @@ from pathlib import Path
 from simplefailover.config import Node
 from simplefailover.daemon import Daemon
 from simplefailover.demo import DemoNode
+from simplefailover.demo.procs import free_port as free_common_port
 from simplefailover.notify import AlertService
 from simplefailover.state import Status
-from tests.support.bind import free_common_port, wait_until
+from tests.support.bind import wait_until
 
 NODE_ADDRESSES = {"n1": "127.0.0.51", "n2": "127.0.0.52"}
 DNS_HOST = "127.0.0.53"
