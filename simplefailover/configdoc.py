@@ -5,6 +5,7 @@ Run: python -m simplefailover.configdoc > docs/configuration.md
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 import typing
@@ -144,7 +145,7 @@ def render() -> str:
         else:
             title = f"`{path}`" if path else "Top level"
         lines += [f"## {title}", ""]
-        doc = (model.__doc__ or "").strip()
+        doc = inspect.cleandoc(model.__doc__ or "")
         if doc and not doc.startswith(("Usage docs", "A base class")):
             lines += [doc, ""]
         lines += [*_table(model), ""]

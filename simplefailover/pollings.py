@@ -182,7 +182,10 @@ class DnsPolling(Model):
 
 
 class CommandPolling(Model):
-    """Run a program per node: exit 0 is OK; 1 (WARNING), 2 (CRITICAL), 3 (UNKNOWN) or any other is KO."""
+    """Run a program per node, Nagios style: exit 0 is OK; 1 (WARNING), 2 (CRITICAL), 3 (UNKNOWN) or
+    any other is KO. UNKNOWN is KO too: a check that cannot vouch for a node must not keep
+    traffic on it. The first line of output (without performance data) is the detail.
+    """
 
     id: str = Field(min_length=1)
     method: Literal["command"]

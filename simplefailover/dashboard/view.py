@@ -200,7 +200,7 @@ def _event_row(t: Transition) -> EventRow:
         subject = "/".join(part for part in (t.node_id, t.polling_id) if part)
     else:
         subject = ""
-    if t.new == "KO" or t.kind == "all_down" or "fail" in f"{t.kind} {t.new}".lower():
+    if t.new == "KO" or t.kind in ("all_down", "cert_expiry") or "fail" in f"{t.kind} {t.new}".lower():
         tone = "bad"
     elif t.new == "OK" or t.kind == "recovered":
         tone = "good"
