@@ -41,6 +41,8 @@ class SipPoller:
             error = str(exc)
         except ConnectionRefusedError:
             error = "connection refused"
+        except ssl.SSLCertVerificationError as exc:
+            error = f"TLS error: {exc.reason} ({exc.verify_message})"
         except ssl.SSLError as exc:
             error = f"TLS error: {exc.reason or exc}"
         except OSError as exc:

@@ -166,7 +166,8 @@ def test_tls_certificate_expiry_is_read(responder: SipResponder, sip_ca_file: Pa
 
 def test_tls_unknown_ca_fails_unless_verification_off(responder: SipResponder) -> None:
     result = SipPoller(polling(responder, "tls", "ok")).check(NODE)
-    assert not result.ok and result.error.startswith("TLS error: CERTIFICATE_VERIFY_FAILED")
+    assert not result.ok
+    assert result.error == "TLS error: CERTIFICATE_VERIFY_FAILED (unable to get local issuer certificate)"
     unverified = SipPoller(polling(responder, "tls", "ok", verify_tls=False)).check(NODE)
     assert unverified.ok and unverified.cert_not_after is not None
 
@@ -193,3 +194,17 @@ def test_ipv6_node(transport: str) -> None:
         start, headers = v6.requests("ok")[0]
     assert start.startswith("OPTIONS sip:ok@[::1]:")
     assert headers["via"].startswith(f"SIP/2.0/{transport.upper()} [::1]:")
+
+
+def test_expired_certificate_says_so(sip_ca: trustme.CA, sip_ca_file: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+    sip_ca.issue_cert(HOST, not_before=past - datetime.timedelta(days=30), not_after=past).configure_cert(
+        context
+    )
+    with sip_responder(HOST, context) as expired:
+        verified = SipPoller(polling(expired, "tls", "ok", ca_file=sip_ca_file)).check(NODE)
+        unverified = SipPoller(polling(expired, "tls", "ok", verify_tls=False)).check(NODE)
+    assert verified.error == "TLS error: CERTIFICATE_VERIFY_FAILED (certificate has expired)"
+    assert unverified.ok and unverified.cert_not_after is not None
+    assert -1.01 < days_left(unverified.cert_not_after, time.time()) < -0.99
