@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from simplefailover.config import Monitoring, parse_config
+from simplefailover.daemon import Daemon
 from simplefailover.engine import Engine
 from simplefailover.notify import AlertService, Notifier
 from simplefailover.pollers.result import PollResult
@@ -245,3 +248,63 @@ def test_alert_service_sends_the_same_mails_and_digest_to_the_webhook(
     assert [p.json["text"] for p in posts] == [r.body for r in smtp_server.collector.received]
     events = [e for e in engine.snapshot().events if e.kind == "webhook"]
     assert [e.new for e in events] == ["sent", "sent"]
+
+
+DAEMON_CONFIG = """
+zone: {{name: hooks.test}}
+nodes:
+  - {{id: n1, address: 127.0.23.81, priority: 10}}
+  - {{id: n2, address: 127.0.23.82, priority: 5}}
+pollings:   # up while a file named after the node exists
+  - id: app
+    method: command
+    command: ["{python}", -c, "import os, sys; sys.exit(0 if os.path.exists(sys.argv[1]) else 2)",
+              "{up}/{{id}}"]
+hostnames:
+  - {{name: www, polling: app}}
+schedule: {{interval: 0.2, retry_interval: 0.2, fall: 1, rise: 1, jitter: 0}}
+dns: {{listen: ["127.0.23.80:0"]}}
+dashboard: {{enabled: false}}
+monitoring:
+  recipients: []
+  retry_delay: 0.2
+  webhooks: [{{url: "http://{receiver}:{port}/{path}", secret_env: {secret}}}]
+cluster: {{node_id: hooks23}}
+"""
+
+
+def test_a_running_service_reloads_its_webhooks(secret: str, tmp_path: Path) -> None:
+    """Node down -> POST to the first receiver; reload to the second; node up -> POST there only."""
+    up = tmp_path / "up"
+    up.mkdir()
+    (up / "n1").touch()
+    (up / "n2").touch()
+    first_port, second_port = free_port(RECEIVER_HOST), free_port(RECEIVER_HOST)
+    path = tmp_path / "config.yaml"
+
+    def write(port: int, where: str) -> None:
+        path.write_text(
+            DAEMON_CONFIG.format(
+                python=sys.executable, up=up, receiver=RECEIVER_HOST, port=port, path=where, secret=secret
+            )
+        )
+
+    write(first_port, "first")
+    with webhook_receiver(first_port) as first, webhook_receiver(second_port) as second:
+        daemon = Daemon(path)
+        daemon.start()
+        try:
+            wait_until(daemon.engine.ready.is_set, 15, "the first round of checks")
+            (up / "n1").unlink()
+            first.wait_accepted(1)
+            write(second_port, "second")
+            assert daemon.reload()
+            (up / "n1").touch()
+            second.wait_accepted(1)
+        finally:
+            daemon.stop()
+    assert subjects(first.accepted()) == ["[hooks23] app KO on n1"]
+    assert subjects(second.accepted()) == ["[hooks23] app OK again on n1"]
+    for post in first.accepted() + second.accepted():
+        verify(post)
+    assert "www.hooks.test -> 127.0.23.82 (n2)" in first.accepted()[0].json["text"]
