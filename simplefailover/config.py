@@ -341,15 +341,22 @@ class Webhook(_Model):
         "X-SimpleFailover-Signature: sha256=... (see docs/webhooks.md)",
     )
     timeout: float = Field(10, gt=0, le=300, description="seconds to wait for the receiver")
+    proxy: str | None = Field(
+        None,
+        description="HTTP proxy to reach the receiver through (http://host:port); the environment's "
+        "HTTPS_PROXY is not used",
+    )
     verify_tls: bool = Field(True, description="verify the receiver's certificate")
     ca_file: Path | None = Field(None, description="CA bundle to verify the receiver's certificate with")
 
     _resolve_ca_file = field_validator("ca_file")(_resolve)
 
-    @field_validator("url")
+    @field_validator("url", "proxy")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value) or any(c.isspace() for c in value):
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not re.match(r"^https?://[^/\s]+", value) or any(c.isspace() for c in value)
+        ):
             raise ValueError("must be an http:// or https:// URL without spaces")
         return value
 

@@ -108,7 +108,9 @@ class WebhookSender:
     def session(self) -> Iterator[Callable[[Notice], None]]:
         """One HTTP session (kept-alive connection) for a batch of notices."""
         with requests.Session() as http:
-            http.trust_env = True  # a proxy from the environment may be the only way out
+            http.trust_env = False  # only the configured proxy: what the service does must not vary by shell
+            if self.hook.proxy:
+                http.proxies = {"http": self.hook.proxy, "https": self.hook.proxy}
             yield lambda notice: self._post(http, notice)
 
     def _post(self, http: requests.Session, notice: Notice) -> None:

@@ -308,3 +308,22 @@ def test_a_running_service_reloads_its_webhooks(secret: str, tmp_path: Path) -> 
     for post in first.accepted() + second.accepted():
         verify(post)
     assert "www.hooks.test -> 127.0.23.82 (n2)" in first.accepted()[0].json["text"]
+
+
+def test_proxy_is_the_configured_one_never_the_environment(
+    port: int, started: list[Notifier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = free_port(RECEIVER_HOST)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{RECEIVER_HOST}:{dead}")  # would swallow everything
+    monkeypatch.setenv("http_proxy", f"http://{RECEIVER_HOST}:{dead}")
+    with webhook_receiver(port) as receiver:
+        start(started, settings(port)).notify("direct", "body")
+        assert receiver.wait_accepted(1)[0].path == "/hook?token=t0p"
+    via_proxy = Monitoring.model_validate(
+        {"webhooks": [{"url": "http://hooks.example.test/x", "proxy": f"http://{RECEIVER_HOST}:{port}"}]}
+    )
+    with webhook_receiver(port) as proxy:
+        start(started, via_proxy).notify("proxied", "body")
+        post = proxy.wait_accepted(1)[0]
+    assert post.path == "http://hooks.example.test/x"  # a forward proxy gets the absolute URL
+    assert post.json["subject"] == "proxied"
