@@ -22,7 +22,7 @@ INTRO = """\
 # Configuration reference
 
 Generated from the schema in `simplefailover/config.py` (the pollings in
-`simplefailover/pollings.py`) by
+`simplefailover/pollings.py`, the monitoring section in `simplefailover/monitoring.py`) by
 `python -m simplefailover.configdoc > docs/configuration.md`; a test fails when it is stale.
 
 One file, `config.yaml`, configures both SimpleFailover and clustersync. Loading validates
