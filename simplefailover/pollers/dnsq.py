@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import time
-
-import dns.exception
-import dns.flags
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
+from typing import TYPE_CHECKING
 
 from ..config import DnsPolling, Node
 from .result import PollResult
 from .tcp import os_error
+
+if TYPE_CHECKING:
+    import dns.message
 
 
 class DnsPoller:
     """Checks one dns polling against any node; never raises for a down node."""
 
     def __init__(self, polling: DnsPolling) -> None:
+        import dns.rcode  # dnspython only where a dns polling is configured (35 ms of start-up)
+        import dns.rdatatype
+
         self.polling = polling
         self._rcode = dns.rcode.from_text(polling.expect_rcode)
         self._rdtype = dns.rdatatype.from_text(polling.type)
 
     def check(self, node: Node) -> PollResult:
         """Send the query to node and return the verdict."""
+        import dns.exception
+
         start = time.monotonic()
         try:
             reply = self._ask(str(node.address))
@@ -41,6 +43,10 @@ class DnsPoller:
         return PollResult(not error, time.monotonic() - start, error, time.time())
 
     def _ask(self, address: str) -> dns.message.Message:
+        import dns.flags
+        import dns.message
+        import dns.query
+
         polling = self.polling
         query = dns.message.make_query(polling.name, self._rdtype)
         if not polling.recursion:
@@ -52,6 +58,8 @@ class DnsPoller:
         return reply
 
     def _judge(self, reply: dns.message.Message, address: str) -> str:
+        import dns.rcode
+
         polling = self.polling
         rcode = reply.rcode()
         if rcode != self._rcode:
