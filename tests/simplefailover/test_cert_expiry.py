@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 import trustme
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simplefailover.config import HttpPolling, Node
 from simplefailover.daemon import Daemon
@@ -69,6 +71,17 @@ def test_one_warning_until_renewed() -> None:
     assert CertWarnings(14).observe("n1", "web", now - 86400, now).new == "expired"  # type: ignore[union-attr]
     assert CertWarnings(0).observe("n1", "web", soon, now) is None  # 0: never
     assert warnings.observe("n1", "web", None, now) is None  # no certificate seen
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(-30, 90)), max_size=60), st.floats(0.5, 60))
+def test_one_warning_per_stretch_under_the_threshold(days: list[float | None], threshold: float) -> None:
+    """One warning per stretch of certificates under the threshold (a result without one breaks none)."""
+    warnings = CertWarnings(threshold)
+    now = 1_000_000.0
+    got = [warnings.observe("n", "p", None if d is None else now + d * 86400, now) is not None for d in days]
+    seen = [days_left(now + d * 86400, now) for d in days if d is not None]  # the same rounding
+    stretches = sum(1 for i, d in enumerate(seen) if d < threshold and (i == 0 or seen[i - 1] >= threshold))
+    assert sum(got) == stretches
 
 
 class Hello(BaseHTTPRequestHandler):
