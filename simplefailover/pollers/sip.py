@@ -109,8 +109,13 @@ class SipPoller:
                 cert = peer_not_after(sock)
             with sock:
                 request = build_options(uri, polling.transport, sock.getsockname()[:2], polling.from_user)
-                sock.sendall(request.data)
-                return self._read_final(sock, request, deadline), cert
+                try:
+                    sock.sendall(request.data)
+                    return self._read_final(sock, request, deadline), cert
+                except NotSip as exc:  # the certificate seen still counts
+                    return str(exc), cert
+                except OSError as exc:
+                    return os_error(exc), cert
 
     def _read_final(self, sock: socket.socket, request: Request, deadline: float) -> str:
         buffer = b""

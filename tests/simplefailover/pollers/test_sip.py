@@ -97,6 +97,7 @@ def test_garbage_is_ko(responder: SipResponder, sip_ca_file: Path, transport: st
     )
     assert not result.ok
     assert result.error.startswith("not a SIP response")
+    assert (result.cert_not_after is not None) == (transport == "tls")  # the handshake was fine
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
