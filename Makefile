@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages that real components in the tests need.
-DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd
-DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze
+DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd kamailio
+DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze /usr/sbin/kamailio
 
 .PHONY: demo test lint typecheck unit system-deps venv chaos bench clean
 
