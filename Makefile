@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages that real components in the tests need.
+# Debian packages that real components in the tests need (the tests start kamailio themselves,
+# on loopback: its system service, which would listen on 5060, is disabled after install).
 DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd kamailio
 DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze /usr/sbin/kamailio
 
@@ -22,7 +23,8 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  echo "missing:$$missing -> installing Debian packages: $(DEB_PACKAGES)"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install $(DEB_PACKAGES) yourself)"; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) \
+	    && { systemctl disable --now kamailio 2>/dev/null || true; }; \
 	fi
 
 demo: venv
