@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.simplefailover.pollers.sip_responder import SipResponder, sip_responder
+from tests.support.sip import SipResponder, sip_responder
 
 ONE, TWO = "127.0.23.70", "127.0.23.71"  # a SIP responder on ONE; nothing on TWO
 

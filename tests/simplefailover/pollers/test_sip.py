@@ -15,7 +15,7 @@ import trustme
 from simplefailover.config import Node, SipPolling
 from simplefailover.pollers import SipPoller
 from simplefailover.pollers.certs import days_left
-from tests.simplefailover.pollers.sip_responder import SipResponder, sip_responder
+from tests.support.sip import SipResponder, sip_responder
 
 HOST = "127.0.23.10"
 NODE = Node(id="pbx1", address=HOST)
