@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -102,6 +103,13 @@ class SipPolling(Model):
         if not value:
             raise ValueError("must list at least one code or range")
         _status_ranges(value)
+        return value
+
+    @field_validator("from_user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._~!$&'()*+,;=%-]+", value):
+            raise ValueError(f"{value!r}: letters, digits and -._~!$&'()*+,;=% only (RFC 3261 user)")
         return value
 
     @field_validator("request_uri")
