@@ -25,6 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from aiosmtpd.controller import Controller
+
+from bench import mail
 from simplefailover.config import Config, Monitoring, parse_config
 from simplefailover.demo.procs import free_port
 from simplefailover.dns.service import DnsService
@@ -180,6 +183,18 @@ def webhook_delivery(count: int) -> float:
         server.server_close()
 
 
+def mail_delivery(count: int) -> float:
+    """The baseline: the same number of notifications through the mail queue (bench.mail's sink)."""
+    sink = mail.Sink()
+    port = free_port([mail.HOST])
+    controller = Controller(sink, hostname=mail.HOST, port=port)
+    controller.start()
+    try:
+        return mail.delivery(port, sink, count)
+    finally:
+        controller.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -208,9 +223,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"({cpu_ms / base:4.1f}x telnet){note}"
             )
         seconds = webhook_delivery(args.notices)
+        mail_seconds = mail_delivery(args.notices)
         print(
             f"part 2: {args.notices} signed webhook POSTs delivered in {seconds:.2f} s = "
             f"{args.notices / seconds:.0f}/s (one receiver, one queue, kept-alive connection per batch)"
+        )
+        print(
+            f"        the same number of mails through the mail queue, same run: {mail_seconds:.2f} s = "
+            f"{args.notices / mail_seconds:.0f}/s (webhooks {mail_seconds / seconds:.1f}x as fast)"
         )
     finally:
         servers.terminate()
