@@ -54,7 +54,10 @@ class _Banner(socketserver.BaseRequestHandler):
         except OSError:
             pass
         # A client that stays silent: reset instead of closing, so no TIME_WAIT is left here.
+        # Close at once: socketserver would first shutdown(SHUT_WR), sending a FIN, and a
+        # client closing before our close() would then put this side in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
 
 
 class _BannerServer(socketserver.ThreadingTCPServer):
