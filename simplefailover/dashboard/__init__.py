@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, current_app
 
 from ..engine import Engine
+from ..history import HistoryService
 from ..metrics import Metrics
 from . import access
 
@@ -23,6 +24,7 @@ class DashboardContext:
     engine: Engine
     metrics: Metrics
     clock: Clock
+    history: HistoryService | None = None  # None: history off (or not wired, in tests)
 
 
 def context() -> DashboardContext:
@@ -36,10 +38,12 @@ def create_app(
     metrics: Metrics,
     settings: Mapping[str, Any] | None = None,
     clock: Clock = time.time,
+    history: HistoryService | None = None,
 ) -> Flask:
     """Build the dashboard app for one engine and its metrics; settings override Flask config."""
     from .api import bp as api_bp
     from .ha import bp as ha_bp
+    from .history import bp as history_bp
     from .pages import bp as pages_bp
 
     app = Flask(__name__)
@@ -47,12 +51,13 @@ def create_app(
     if settings:
         app.config.update(settings)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["simplefailover"] = DashboardContext(engine, metrics, clock)
+    app.extensions["simplefailover"] = DashboardContext(engine, metrics, clock, history)
     access.install(app)
     app.after_request(_secure_headers)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ha_bp)
+    app.register_blueprint(history_bp)
     return app
 
 
