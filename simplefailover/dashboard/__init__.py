@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 
 from ..engine import Engine
 from ..history import HistoryService
@@ -31,6 +31,24 @@ def context() -> DashboardContext:
     """The engine, metrics and clock of the running app."""
     ctx: DashboardContext = current_app.extensions["simplefailover"]
     return ctx
+
+
+def audit_trail(action: str) -> Callable[[str, str], None]:
+    """For a dashboard action: a function recording (outcome, why) in the history's audit trail.
+
+    The author is the request's authenticated user (REMOTE_USER) when there is one, else
+    "dashboard"; the address is the client's. Call it in the request; the function it
+    returns may be called later from any thread. Without history it does nothing.
+    """
+    history = context().history
+    who = request.remote_user or "dashboard"
+    from_addr = request.remote_addr or ""
+
+    def record(outcome: str, why: str) -> None:
+        if history is not None:
+            history.audit(action, who, from_addr, why, new=outcome)
+
+    return record
 
 
 def create_app(
@@ -71,4 +89,4 @@ def _secure_headers(response: Response) -> Response:
     return response
 
 
-__all__ = ["DashboardContext", "create_app"]
+__all__ = ["DashboardContext", "audit_trail", "create_app"]

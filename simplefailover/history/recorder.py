@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from .. import __version__
 from ..config import Config
+from ..pidfile import process_alive
 from ..pollers.result import PollResult
 from ..service import start_thread
 from ..state import Transition
@@ -162,10 +164,15 @@ class HistoryService:
             self._db = None
             return
         logger.info("history in %s (%.1f MB)", self.path, store.size_bytes(self.path) / 1e6)
+        self.record(
+            Event(time.time(), "service", "", "started", f"simplefailover {__version__}, pid {os.getpid()}")
+        )
         self._stopping = False
         self._thread = start_thread("history", self._run)
 
     def stop(self) -> None:
+        if self._thread is not None:
+            self.record(Event(time.time(), "service", "", "stopped", f"pid {os.getpid()}"))
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
@@ -345,7 +352,7 @@ class HistoryService:
         if health is None:
             return  # clustersync has never run here
         stale = 3 * cluster.sync_interval + 2 * cluster.timeout + 5
-        alive = _alive(health.get("pid"))
+        alive = process_alive(health.get("pid"))
         current = alarms(bool(health.get("member", True)), health if alive else None, stale, now)
         for name, alarm in current.items():
             if not isinstance(alarm, Mapping) or "state" not in alarm:
@@ -356,15 +363,3 @@ class HistoryService:
                 self._alarms[name] = state
                 reason = str(alarm.get("reason") or "")
                 self.record(Event(now, "alarm", old, state, reason, node=cluster.node_id, polling=name))
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
