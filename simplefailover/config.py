@@ -411,7 +411,7 @@ class History(_Model):
     )
     max_mb: float = Field(
         100,
-        ge=1,
+        ge=2,
         le=100000,
         description="size limit of the database with its write-ahead log, MB; oldest go first",
     )

@@ -41,6 +41,7 @@ T = TypeVar("T")
 MAX_QUEUE = 200_000
 ALARM_INTERVAL = 10.0  # seconds between looks at clustersync's alarms
 PRUNE_INTERVAL = 60.0
+WRITE_SLICE = 500  # events per transaction (~130 kB)
 
 
 def event_of(t: Transition, **data: Any) -> Event:
@@ -238,7 +239,7 @@ class HistoryService:
             try:
                 self._flush(now, advance=minute != last_minute or stopping, final=stopping)
                 last_minute = minute
-                if stopping or now - last_prune >= PRUNE_INTERVAL or self._over_limit():
+                if stopping or now - last_prune >= PRUNE_INTERVAL:
                     last_prune = now
                     self._prune(now)
             except sqlite3.Error:
@@ -262,8 +263,14 @@ class HistoryService:
                 for track in self._times.tracks():
                     self._times.end(track, now)
             spans, latency = self._times.take(), self._latency.take()
-            if events or spans or latency:
-                store.write(db, events, spans, latency)
+            # In slices, looking at the size after each: a storm's batch cannot overshoot the limit.
+            for first in range(0, max(len(events), 1), WRITE_SLICE):
+                part = events[first : first + WRITE_SLICE]
+                if part or spans or latency:
+                    store.write(db, part, spans, latency)
+                spans, latency = {}, {}
+                if self._over_limit():
+                    self._prune(now)
             self._written += count
         for event in events:
             self._m_events.labels(event.kind).inc()
@@ -275,7 +282,7 @@ class HistoryService:
             self.dropped = 0
 
     def _over_limit(self) -> bool:
-        return store.size_bytes(self.path) > self._config.history.max_mb * 1e6 * 0.9
+        return store.size_bytes(self.path) > self._config.history.max_mb * 1e6 * 0.75
 
     def _prune(self, now: float) -> None:
         assert self._db is not None

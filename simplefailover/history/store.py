@@ -23,7 +23,7 @@ from ..config import Config, History
 FILE = "history.db"
 MINUTE, HOUR = 60, 3600
 MINUTE_KEEP = 2 * 86400  # per-minute figures feed the hour and day pictures only
-WAL_PAGES = 256  # checkpoint the write-ahead log every ~1 MB
+WAL_PAGES = 100  # checkpoint the write-ahead log every ~400 kB
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events(
@@ -222,25 +222,24 @@ def prune(db: sqlite3.Connection, now: float, max_age_days: float, max_mb: float
     db.execute(
         "DELETE FROM latency WHERE (res = ? AND start < ?) OR start < ?", (MINUTE, now - MINUTE_KEEP, oldest)
     )
-    # The log can hold up to WAL_PAGES pages besides the data: keep the data below the rest.
-    budget = max_mb * 1e6 - 2 * WAL_PAGES * 4096
-    budget = max(budget, max_mb * 1e6 / 4)
-    for _ in range(50):
+    # The log holds up to WAL_PAGES pages besides the data, and a prune's own changes until
+    # its checkpoint: small slices, each checkpointed, keep those small.
+    budget = max_mb * 1e6 * 0.7 - WAL_PAGES * 4096
+    for _ in range(200):
         if _used(db) <= budget * 0.9:
             break
         count = db.execute("SELECT count(*) FROM events").fetchone()[0]
-        if count > 100:  # the events are what a storm grows: drop the oldest fifth
-            cut = db.execute("SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?", (count // 5,)).fetchone()[
-                0
-            ]
-            deleted += db.execute("DELETE FROM events WHERE id < ?", (cut,)).rowcount
-        else:  # then the oldest per-minute figures, then the oldest hourly ones
+        if count > 100:  # the events are what a storm grows: drop the oldest twentieth
+            cut = db.execute("SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?", (count // 20,))
+            deleted += db.execute("DELETE FROM events WHERE id < ?", (cut.fetchone()[0],)).rowcount
+        else:  # then the oldest figures, six hours at a time
             for table in ("spans", "latency"):
                 first = db.execute(f"SELECT min(start) FROM {table}").fetchone()[0]
                 if first is not None:
                     db.execute(f"DELETE FROM {table} WHERE start < ?", (first + 6 * HOUR,))
-        db.execute("PRAGMA incremental_vacuum")
-    db.execute("PRAGMA incremental_vacuum")
+        db.executescript("PRAGMA incremental_vacuum;")  # execute() would free one page only
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.executescript("PRAGMA incremental_vacuum;")
     return deleted
 
 
