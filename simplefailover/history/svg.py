@@ -28,6 +28,20 @@ def _n(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
 
 
+def _shares(cell: Mapping[str, float], step: int) -> dict[str, float]:
+    """Seconds per state in one column, the rest as "" (no data); never more than the column."""
+    out: dict[str, float] = {}
+    used = 0.0
+    for state in sorted(cell, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER)):
+        length = min(cell[state], step - used)
+        if length > 0:
+            out[state] = length
+            used += length
+    if used < step:
+        out[""] = step - used
+    return out
+
+
 def band(
     columns: Sequence[Mapping[str, float]], start: float, step: int, label: str, now: float | None = None
 ) -> Markup:
@@ -43,15 +57,22 @@ def band(
             states.append(state)
             seconds.append(length)
 
-    for cell in columns:
-        used = 0.0
-        for state in sorted(cell, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER)):
-            length = min(cell[state], step - used)
-            if length > 0:
-                used += length
-                add(state, length)
-        if used < step:  # no data (service stopped, not checked yet, the future)
-            add("", step - used)
+    for index, cell in enumerate(columns):
+        # Inside a column only the shares are known ("" = no data: service stopped, not
+        # checked yet, the future): continue the run on the left first, end with what the
+        # next column starts with, so that each change is drawn as one edge.
+        shares = _shares(cell, step)
+        following = _shares(columns[index + 1], step) if index + 1 < len(columns) else {}
+        previous = states[-1] if states else ""
+
+        def place(
+            state: str, previous: str = previous, following: Mapping[str, float] = following
+        ) -> tuple[int, int]:
+            rank = 0 if state == previous else 2 if state in following else 1
+            return (rank, ORDER.index(state) if state in ORDER else len(ORDER))
+
+        for state in sorted(shares, key=place):
+            add(state, shares[state])
     parts = [
         f'<svg class="band" viewBox="0 0 {WIDTH} {BAND_HEIGHT}" preserveAspectRatio="none"'
         f' role="img" data-start="{_n(start)}" data-step="{step}" data-columns="{len(columns)}"'
@@ -114,28 +135,33 @@ def sparkline(cells: Sequence[LatencyCell | None], label: str) -> Markup:
 
 
 def failover(f: Failover) -> Markup:
-    """A failover's steps on a time axis: first check, agreed, DNS changed, caches expired."""
+    """A failover's steps on a time axis, one label a line: first check, agreed, DNS, caches expired."""
     steps = f.steps
     t0, t1 = steps[0][1], steps[-1][1]
     span = max(t1 - t0, 1e-3)
-    left, right, height = 10.0, WIDTH - 10.0, 64
+    left, right, axis = 8.0, WIDTH - 8.0, 10
+    height = 20 + 14 * len(steps)
+
+    def x_of(at: float) -> float:
+        return left + (at - t0) / span * (right - left)
+
     parts = [
         f'<svg class="failover" viewBox="0 0 {WIDTH} {height}" role="img">'
         f"<title>{escape(f.hostname)}: {escape(f.old)} to {escape(f.new)}</title>",
-        f'<line x1="{left}" x2="{right}" y1="32" y2="32" stroke="#555"/>',
-        f'<rect x="{_n(left + (f.dns - t0) / span * (right - left))}" y="28"'
-        f' width="{_n((f.caches_expire - f.dns) / span * (right - left))}" height="8" fill="#f0c36d">'
-        f"<title>resolvers may still answer {escape(f.old)} (TTL {f.ttl} s)</title></rect>",
+        f'<rect x="{_n(x_of(f.dns))}" y="{axis - 3}" height="6"'
+        f' width="{_n(x_of(f.caches_expire) - x_of(f.dns))}"'
+        f' fill="#f0c36d"><title>resolvers may still answer {escape(f.old)} (TTL {f.ttl} s)</title></rect>',
+        f'<line x1="{left}" x2="{right}" y1="{axis}" y2="{axis}" stroke="#555"/>',
     ]
     for i, (label, at) in enumerate(steps):
-        x = left + (at - t0) / span * (right - left)
-        ty = 20 if i % 2 == 0 else 54
-        anchor = "start" if x < WIDTH * 0.25 else "end" if x > WIDTH * 0.75 else "middle"
-        text = f"{label} +{at - t0:.1f} s ({time.strftime('%H:%M:%S', time.localtime(at))})"
+        x, y = x_of(at), 24 + 14 * i
+        anchor, dx = ("start", 4) if x < WIDTH * 0.6 else ("end", -4)
+        text = f"{label}: +{at - t0:.1f} s ({time.strftime('%H:%M:%S', time.localtime(at))})"
         parts.append(
             f'<g class="step" data-step="{escape(label)}" data-at="{_n(at)}">'
-            f'<circle cx="{_n(x)}" cy="32" r="4" fill="#1f5f9f"/>'
-            f'<text x="{_n(x)}" y="{ty}" font-size="11" text-anchor="{anchor}">{escape(text)}</text></g>'
+            f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{axis}" y2="{y - 4}" stroke="#9ab"/>'
+            f'<circle cx="{_n(x)}" cy="{axis}" r="3.5" fill="#1f5f9f"/>'
+            f'<text x="{_n(x + dx)}" y="{y}" font-size="11" text-anchor="{anchor}">{escape(text)}</text></g>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

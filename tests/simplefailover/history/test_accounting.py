@@ -88,10 +88,17 @@ def test_band_widths_give_the_same_availability(changes: list[tuple[float, str]]
         assert abs(from_band - from_time) < 0.5
 
 
-def test_a_flapping_column_is_drawn_as_its_shares() -> None:
-    columns = [{"OK": 30.0, "KO": 30.0}, {"OK": 60.0}]
+def test_a_flapping_column_is_drawn_as_its_shares_joining_its_neighbours() -> None:
+    columns = [{"OK": 30.0, "KO": 30.0}, {"OK": 60.0}, {"OK": 20.0, "MAINT": 40.0}, {"MAINT": 60.0}]
     picture = str(svg.band(columns, 0, 60, "x"))
-    assert picture.count("<rect") == 1 + 3  # background, OK, KO, then OK again
+    drawn = re.findall(r'<rect class="(\w+)" x="([^"]+)" y="0" width="([^"]+)"', picture)
+    # background, then KO, OK (its half of the first column and the next ones), MAINT to the end
+    assert [(c, float(x), float(w)) for c, x, w in drawn] == [
+        ("nodata", 0, 600),
+        ("ko", 0, 75),
+        ("ok", 75, 275),
+        ("maint", 350, 250),
+    ]
 
 
 def test_times_people_write() -> None:
