@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..pollers.result import PollResult
-from .store import HOUR, MINUTE, LatencyCell, LatencyKey, SpanKey, Track
+from .store import FIVE_MINUTES, HOUR, MINUTE, LatencyCell, LatencyKey, SpanKey, Track
 
-RESOLUTIONS = (MINUTE, HOUR)
+RESOLUTIONS = (MINUTE, FIVE_MINUTES, HOUR)  # the hour, day and week pictures
 
 
 class TimeAccount:

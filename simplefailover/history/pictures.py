@@ -12,7 +12,7 @@ from markupsafe import Markup
 from ..config import Config
 from . import store, svg
 from .recorder import HistoryService
-from .store import HOUR, MINUTE, Event, check_track, host_track
+from .store import FIVE_MINUTES, HOUR, MINUTE, Event, check_track, host_track
 from .timeline import Failover, add_open, availability, failovers, totals
 
 OpenSpans = dict[str, tuple[str, float]]
@@ -33,7 +33,7 @@ class Window:
 
 WINDOWS = {
     "hour": Window("hour", "last hour", MINUTE, 60, 60),
-    "day": Window("day", "last 24 hours", MINUTE, 300, 288),
+    "day": Window("day", "last 24 hours", FIVE_MINUTES, 300, 288),
     "week": Window("week", "last 7 days", HOUR, 3600, 168),
 }
 

@@ -21,8 +21,8 @@ from typing import Any
 from ..config import Config, History
 
 FILE = "history.db"
-MINUTE, HOUR = 60, 3600
-MINUTE_KEEP = 2 * 86400  # per-minute figures feed the hour and day pictures only
+MINUTE, FIVE_MINUTES, HOUR = 60, 300, 3600
+MINUTE_KEEP = 2 * 86400  # figures finer than an hour feed the hour and day pictures only
 WAL_PAGES = 100  # checkpoint the write-ahead log every ~400 kB
 
 SCHEMA = """
@@ -217,10 +217,10 @@ def prune(db: sqlite3.Connection, now: float, max_age_days: float, max_mb: float
     oldest = now - max_age_days * 86400
     deleted = db.execute("DELETE FROM events WHERE at < ?", (oldest,)).rowcount
     db.execute(
-        "DELETE FROM spans WHERE (res = ? AND start < ?) OR start < ?", (MINUTE, now - MINUTE_KEEP, oldest)
+        "DELETE FROM spans WHERE (res < ? AND start < ?) OR start < ?", (HOUR, now - MINUTE_KEEP, oldest)
     )
     db.execute(
-        "DELETE FROM latency WHERE (res = ? AND start < ?) OR start < ?", (MINUTE, now - MINUTE_KEEP, oldest)
+        "DELETE FROM latency WHERE (res < ? AND start < ?) OR start < ?", (HOUR, now - MINUTE_KEEP, oldest)
     )
     # The log holds up to WAL_PAGES pages besides the data, and a prune's own changes until
     # its checkpoint: small slices, each checkpointed, keep those small.
@@ -298,20 +298,21 @@ def last_states(db: sqlite3.Connection, kind: str) -> dict[tuple[str, str, str],
 def span_columns(
     db: sqlite3.Connection, res: int, start: float, step: int, columns: int
 ) -> dict[Track, list[dict[str, float]]]:
-    """Seconds per state for each track, summed into `columns` columns of `step` seconds from start."""
+    """Seconds per state for each track, summed into `columns` columns of `step` seconds from start.
+
+    Read as stored (no GROUP BY: the pictures read buckets as wide as their columns).
+    """
     out: dict[Track, list[dict[str, float]]] = {}
-    end = start + step * columns
     rows = db.execute(
-        "SELECT track, state, CAST((start - ?) / ? AS INTEGER) AS col, sum(seconds) FROM spans"
-        " WHERE res = ? AND start >= ? AND start < ? GROUP BY track, state, col",
-        (start, step, res, start, end),
+        "SELECT track, state, start, seconds FROM spans WHERE res = ? AND start >= ? AND start < ?",
+        (res, start, start + step * columns),
     )
-    for track, state, col, seconds in rows:
+    for track, state, bucket, seconds in rows:
         cells = out.get(track)
         if cells is None:
             cells = out[track] = [{} for _ in range(columns)]
-        if 0 <= col < columns:
-            cells[col][state] = cells[col].get(state, 0.0) + seconds
+        cell = cells[int((bucket - start) // step)]
+        cell[state] = cell.get(state, 0.0) + seconds
     return out
 
 
@@ -321,15 +322,25 @@ def latency_columns(
     """Latency [n, total, low, high, failures] per check, in `columns` columns of `step` seconds."""
     out: dict[tuple[str, str], list[LatencyCell | None]] = {}
     rows = db.execute(
-        "SELECT node, polling, CAST((start - ?) / ? AS INTEGER) AS col, sum(n), sum(total),"
-        " min(CASE WHEN n > 0 THEN low END), max(high), sum(failures) FROM latency"
-        " WHERE res = ? AND start >= ? AND start < ? GROUP BY node, polling, col",
-        (start, step, res, start, start + step * columns),
+        "SELECT node, polling, start, n, total, low, high, failures FROM latency"
+        " WHERE res = ? AND start >= ? AND start < ?",
+        (res, start, start + step * columns),
     )
-    for node, polling, col, n, total, low, high, failures in rows:
-        cells = out.setdefault((node, polling), [None] * columns)
-        if 0 <= col < columns:
-            cells[col] = [n, total, low if low is not None else 0.0, high, failures]
+    for node, polling, bucket, n, total, low, high, failures in rows:
+        cells = out.get((node, polling))
+        if cells is None:
+            cells = out[(node, polling)] = [None] * columns
+        col = int((bucket - start) // step)
+        cell = cells[col]
+        if cell is None:
+            cells[col] = [n, total, low, high, failures]
+        else:  # several buckets in one column
+            if n and (not cell[0] or low < cell[2]):
+                cell[2] = low
+            cell[0] += n
+            cell[1] += total
+            cell[3] = max(cell[3], high)
+            cell[4] += failures
     return out
 
 

@@ -30,6 +30,10 @@ def _n(value: float) -> str:
 
 def _shares(cell: Mapping[str, float], step: int) -> dict[str, float]:
     """Seconds per state in one column, the rest as "" (no data); never more than the column."""
+    if len(cell) == 1:
+        for state, length in cell.items():
+            if length >= step:
+                return {state: float(step)}
     out: dict[str, float] = {}
     used = 0.0
     for state in sorted(cell, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER)):
@@ -57,12 +61,16 @@ def band(
             states.append(state)
             seconds.append(length)
 
-    for index, cell in enumerate(columns):
+    every = [_shares(cell, step) for cell in columns]
+    for index, shares in enumerate(every):
+        if len(shares) == 1:  # the common case: one state the whole column
+            for state, length in shares.items():
+                add(state, length)
+            continue
         # Inside a column only the shares are known ("" = no data: service stopped, not
         # checked yet, the future): continue the run on the left first, end with what the
         # next column starts with, so that each change is drawn as one edge.
-        shares = _shares(cell, step)
-        following = _shares(columns[index + 1], step) if index + 1 < len(columns) else {}
+        following = every[index + 1] if index + 1 < len(every) else {}
         previous = states[-1] if states else ""
 
         def place(
@@ -110,15 +118,17 @@ def sparkline(cells: Sequence[LatencyCell | None], label: str) -> Markup:
     top = max(c[3] for _, c in values) or 1.0
     dx = WIDTH / len(cells)
 
+    ratio = (SPARK_HEIGHT - 2) / top
+
     def y(v: float) -> str:
-        return _n(SPARK_HEIGHT - 1 - (SPARK_HEIGHT - 2) * v / top)
+        return f"{SPARK_HEIGHT - 1 - ratio * v:.1f}"
 
     line, area = [], []
     previous = -2
     run: list[tuple[int, LatencyCell]] = []
     for i, c in [*values, (-5, None)]:
         if i != previous + 1 and run:
-            xs = [_n((j + 0.5) * dx) for j, _ in run]
+            xs = [f"{(j + 0.5) * dx:.1f}" for j, _ in run]
             line.append("M" + " L".join(f"{x} {y(r[1] / r[0])}" for x, (_, r) in zip(xs, run, strict=True)))
             upper = [f"{x},{y(r[3])}" for x, (_, r) in zip(xs, run, strict=True)]
             lower = [f"{x},{y(r[2])}" for x, (_, r) in zip(xs, run, strict=True)]
