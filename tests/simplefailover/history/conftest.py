@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from simplefailover.config import load_config
 from simplefailover.demo import DemoNode
 from simplefailover.demo.procs import Child, free_port, wait_until
+from tests.support.cli import simplefailover as cli
 
 HOST = "127.0.24.10"  # DNS and dashboard
 NODES = {"node1": "127.0.24.11", "node2": "127.0.24.12"}
@@ -23,8 +22,8 @@ NODES = {"node1": "127.0.24.11", "node2": "127.0.24.12"}
 CONFIG = """
 zone: {{name: example.test, ttl: 30}}
 nodes:
-  - {{id: node1, address: {node1}, priority: 10}}
-  - {{id: node2, address: {node2}, priority: 5}}
+  - {{id: node1, address: {a}, priority: 10}}
+  - {{id: node2, address: {b}, priority: 5}}
 pollings:
   - {{id: web, method: http, url: "http://{{address}}:{http}/fw/login", expect_body: Login, timeout: 1}}
   - {{id: sip, method: telnet, port: {tcp}, expect: ready, timeout: 1}}
@@ -79,32 +78,25 @@ class Service:
         return found
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simplefailover", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def write_config(folder: Path, smtp: int = 0) -> tuple[Path, dict[str, Any]]:
+def write_config(
+    folder: Path, smtp: int = 0, host: str = HOST, nodes: tuple[str, str] = tuple(NODES.values())
+) -> tuple[Path, dict[str, Any]]:
     """The service's config with free ports; (its path, the values filled in)."""
-    hosts = [HOST, *NODES.values()]
+    hosts = [host, *nodes]
     taken: set[int] = set()
-    http_port = free_port(list(NODES.values()), taken=taken)
-    tcp_port = free_port(list(NODES.values()), taken=taken)
+    http_port = free_port(list(nodes), taken=taken)
+    tcp_port = free_port(list(nodes), taken=taken)
     values = {
         "http": http_port,
         "tcp": tcp_port,
-        "dns": free_port([HOST], udp=True, taken=taken),
+        "dns": free_port([host], udp=True, taken=taken),
         "dashboard": free_port(hosts, taken=taken),
-        "host": HOST,
+        "host": host,
         "smtp": smtp or 25,
         "mail": "true" if smtp else "false",
         "state": folder / "state",
-        **NODES,
+        "a": nodes[0],
+        "b": nodes[1],
     }
     path = folder / "config.yaml"
     path.write_text(CONFIG.format(**values))

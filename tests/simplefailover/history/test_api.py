@@ -16,8 +16,7 @@ from simplefailover.engine import Engine
 from simplefailover.history import HistoryService
 from simplefailover.metrics import Metrics
 from simplefailover.pollers.result import PollResult
-
-from .conftest import cli
+from tests.support.cli import simplefailover as cli
 
 NOW = 1_800_000_000.0
 CONFIG = """

@@ -17,8 +17,7 @@ from simplefailover.history import HistoryService
 from simplefailover.metrics import Metrics
 from tests.simplefailover.dashboard.ha_nodes import form_token, make_node
 from tests.support.bind import wait_until
-
-from .conftest import cli
+from tests.support.cli import simplefailover as cli
 
 CONFIG = """
 zone: {{name: example.test}}

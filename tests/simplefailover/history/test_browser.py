@@ -24,33 +24,17 @@ from simplefailover.config import Config, load_config
 from simplefailover.daemon import Daemon
 from simplefailover.dashboard.server import DashboardService
 from simplefailover.demo import DemoNode
-from simplefailover.demo.procs import free_port, wait_until
+from simplefailover.demo.procs import wait_until
 from simplefailover.history import HistoryService
 from simplefailover.pollers.result import PollResult
 from simplefailover.state import Transition
+
+from .conftest import write_config
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 NODES = ("127.0.24.31", "127.0.24.32")
 HOST = "127.0.24.30"
-
-CONFIG = """
-zone: {{name: example.test, ttl: 30}}
-nodes:
-  - {{id: node1, address: {a}, priority: 10}}
-  - {{id: node2, address: {b}, priority: 5}}
-pollings:
-  - {{id: web, method: http, url: "http://{{address}}:{http}/fw/login", expect_body: Login, timeout: 1}}
-  - {{id: sip, method: telnet, port: {tcp}, expect: ready, timeout: 1}}
-hostnames:
-  - {{name: www, polling: web}}
-  - {{name: voice, polling: sip}}
-schedule: {{interval: 0.5, retry_interval: 0.2, fall: 2, rise: 1, jitter: 0}}
-dns: {{listen: ["{host}:{dns}"]}}
-dashboard: {{listen: "{host}:0", refresh: 2}}
-monitoring: {{notifications: false}}
-history: {{state_dir: {state}, flush_interval: 0.2}}
-"""
 
 
 def seed_past(config: Config, path: Path, now: float) -> None:
@@ -112,17 +96,9 @@ def availability_from_events(
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[tuple[Daemon, dict[str, DemoNode], str]]:
-    taken: set[int] = set()
-    http_port = free_port(list(NODES), taken=taken)
-    tcp_port = free_port(list(NODES), taken=taken)
-    path = tmp_path / "config.yaml"
-    text = CONFIG.format(
-        a=NODES[0], b=NODES[1], http=http_port, tcp=tcp_port, host=HOST,
-        dns=free_port([HOST], udp=True, taken=taken), state=tmp_path / "state",
-    )  # fmt: skip
-    path.write_text(text)
+    path, ports = write_config(tmp_path, host=HOST, nodes=NODES)
     config = load_config(path)
-    nodes = {n.id: DemoNode(n, http_port, [tcp_port]) for n in config.nodes}
+    nodes = {n.id: DemoNode(n, ports["http"], [ports["tcp"]]) for n in config.nodes}
     for node in nodes.values():
         node.start()
     seed_past(config, tmp_path / "state" / "history.db", time.time())

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 from simplefailover.demo.procs import wait_until
+from tests.support.cli import simplefailover as cli
 
-from .conftest import NODES, Service, cli
+from .conftest import NODES, Service
 
 
 def kinds(events: list[dict[str, object]]) -> set[object]:
