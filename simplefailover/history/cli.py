@@ -46,15 +46,15 @@ def cmd_events(args: argparse.Namespace) -> int:
     path = store.default_path(config, args.config)
     try:
         db = store.connect(path)
+        try:
+            found = store.events(
+                db, since, until, args.node, args.kind, args.limit, newest_first=args.limit is not None
+            )
+        finally:
+            db.close()
     except (FileNotFoundError, sqlite3.Error) as exc:
-        print(f"simplefailover events: {exc}", file=sys.stderr)
+        print(f"simplefailover events: {path}: {exc}", file=sys.stderr)
         return 1
-    try:
-        found = store.events(
-            db, since, until, args.node, args.kind, args.limit, newest_first=args.limit is not None
-        )
-    finally:
-        db.close()
     if args.limit is not None:
         found.reverse()
     if args.json:

@@ -16,6 +16,7 @@ from simplefailover.engine import Engine
 from simplefailover.history import HistoryService
 from simplefailover.metrics import Metrics
 from simplefailover.pollers.result import PollResult
+from simplefailover.state import Status
 from tests.support.cli import simplefailover as cli
 
 NOW = 1_800_000_000.0
@@ -138,3 +139,28 @@ def test_events_command_on_bad_input(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no history at" in missing.stderr
     bad = cli("events", "-c", str(path), "--since", "last tuesday")
     assert bad.returncode == 2 and "not a time" in bad.stderr
+
+
+def test_an_unusable_history_file_leaves_the_service_running(tmp_path: Path) -> None:
+    (tmp_path / "history.db").write_bytes(b"this is not SQLite, " * 500)
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(state=tmp_path))
+    listed = cli("events", "-c", str(path))
+    assert listed.returncode == 1 and "file is not a database" in listed.stderr
+    config = parse_config(CONFIG.format(state=tmp_path))
+    for where in (tmp_path / "history.db", tmp_path / "history.db" / "inside-a-file.db"):
+        engine = Engine(config)
+        history = HistoryService(config, where)
+        engine.subscribe(history.on_transitions)
+        history.start()  # logs why, records nothing
+        try:
+            assert not history.running
+            engine.record("node1", "web", PollResult(True, 0.01, "", NOW))  # polls go on
+            state = engine.check_state("node1", "web")
+            assert state is not None and state.status is Status.OK
+            client = create_app(engine, Metrics(), {"TESTING": True}, history=history).test_client()
+            assert client.get("/").status_code == 200
+            assert client.get("/history").status_code == 404
+        finally:
+            history.stop()
+    assert (tmp_path / "history.db").read_bytes().startswith(b"this is not SQLite")  # left as it was
