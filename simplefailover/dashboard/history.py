@@ -8,9 +8,10 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
-from ..history import HistoryService, export, store
+from ..history import HistoryService, formats, store
+from ..history.formats import parse_time
 from ..history.pictures import WINDOWS, build
-from ..history.timeline import failovers, parse_time
+from ..history.timeline import failovers
 from . import context
 
 bp = Blueprint("history", __name__)
@@ -69,7 +70,7 @@ def events() -> Response:
     form = request.args.get("format", "json")
     if form == "csv":
         return Response(
-            export.as_csv(found),
+            formats.as_csv(found),
             mimetype="text/csv",
             headers={"Content-Disposition": 'attachment; filename="simplefailover-history.csv"'},
         )

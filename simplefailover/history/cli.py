@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Any
 
-from . import export, store
-from .timeline import parse_time
+from . import formats, store
+from .formats import parse_time
 
 
 def add_events_command(sub: Any, default_config: str) -> None:
@@ -58,11 +58,11 @@ def cmd_events(args: argparse.Namespace) -> int:
     if args.limit is not None:
         found.reverse()
     if args.json:
-        print(export.as_json(found))
+        print(formats.as_json(found))
     elif args.csv:
-        sys.stdout.write(export.as_csv(found))
+        sys.stdout.write(formats.as_csv(found))
     elif found:
-        print(export.as_text(found))
+        print(formats.as_text(found))
     else:
         print(f"no events since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))} in {path}")
     return 0

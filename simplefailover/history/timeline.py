@@ -119,26 +119,3 @@ def totals(columns: Iterable[Mapping[str, float]]) -> dict[str, float]:
         for state, seconds in cell.items():
             out[state] = out.get(state, 0.0) + seconds
     return out
-
-
-_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_time(text: str, now: float) -> float:
-    """A point in time: "2h" / "30m" / "7d" ago, epoch seconds, or ISO 8601 (local time if no zone)."""
-    from datetime import datetime
-
-    value = text.strip()
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        number = value.removesuffix(unit)
-        if number != value and number.replace(".", "", 1).isdigit():
-            return now - float(number) * _UNITS[unit]
-    if value.replace(".", "", 1).isdigit():
-        return float(value)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"not a time: {text!r} (say 2h, 30m or 7d ago, epoch seconds, or 2026-12-03T22:00)"
-        ) from None
-    return moment.timestamp()  # naive: local time

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from simplefailover.history import svg
 from simplefailover.history.accounting import TimeAccount, split
+from simplefailover.history.formats import parse_time
 from simplefailover.history.store import check_track
-from simplefailover.history.timeline import add_open, availability, parse_time, totals
+from simplefailover.history.timeline import add_open, availability, totals
 
 TRACK = check_track("node1", "web")
 STATES = st.sampled_from(["OK", "KO", "MAINT"])

@@ -1,4 +1,4 @@
-"""The history as CSV or JSON, for the API and `simplefailover events`."""
+"""The history as people and scripts read and write it: CSV, JSON, text lines, and times."""
 
 from __future__ import annotations
 
@@ -39,3 +39,26 @@ def as_text(events: Iterable[Event]) -> str:
         action = f"{e.data['action']}: " if e.kind == "audit" and "action" in e.data else ""
         lines.append(f"{stamp}  {e.kind:<9} {subject:<28} {change:<24} {action}{e.reason}{author}")
     return "\n".join(lines)
+
+
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(text: str, now: float) -> float:
+    """A point in time: "2h" / "30m" / "7d" ago, epoch seconds, or ISO 8601 (local time if no zone)."""
+    from datetime import datetime
+
+    value = text.strip()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        number = value.removesuffix(unit)
+        if number != value and number.replace(".", "", 1).isdigit():
+            return now - float(number) * _UNITS[unit]
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"not a time: {text!r} (say 2h, 30m or 7d ago, epoch seconds, or 2026-12-03T22:00)"
+        ) from None
+    return moment.timestamp()  # naive: local time
