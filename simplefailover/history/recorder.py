@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .. import __version__
 from ..config import Config
@@ -83,6 +83,13 @@ class HistoryService:
         )
         self._m_bytes = Gauge(
             "simplefailover_history_bytes", "Size of the history database with its log", registry=r
+        )
+        self._m_latency = Histogram(
+            "simplefailover_check_latency_seconds",
+            "Latency of successful checks per node (observed by the history thread, off the poll path)",
+            ["node", "polling"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self._m_transitions = Counter(
             "simplefailover_check_transitions",
@@ -297,6 +304,8 @@ class HistoryService:
         if kind == "result":
             _, node, polling, result = item
             self._latency.add(node, polling, result)
+            if result.ok:
+                self._m_latency.labels(node, polling).observe(result.latency)
             run = self._runs.get((node, polling))
             if run is None or run[0] != result.ok:
                 self._runs[(node, polling)] = (result.ok, result.at)

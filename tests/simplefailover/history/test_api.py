@@ -123,6 +123,8 @@ def test_pages_and_metrics(client: FlaskClient) -> None:
     assert 'simplefailover_check_transitions_total{node="node1",polling="web",to="KO"} 1.0' in text
     assert 'simplefailover_history_events_total{kind="answer"}' in text
     assert "simplefailover_poll_latency_seconds_bucket" in text
+    # per node, from the history thread: node1 had two good results of 10 ms
+    assert 'simplefailover_check_latency_seconds_bucket{le="0.01",node="node1",polling="web"} 2.0' in text
 
 
 def test_without_history_the_page_says_so(tmp_path: Path) -> None:
