@@ -102,3 +102,28 @@ class LatencyAccount:
     def take(self) -> dict[LatencyKey, LatencyCell]:
         out, self._pending = self._pending, {}
         return out
+
+
+def merge_spans(into: dict[SpanKey, float], more: dict[SpanKey, float]) -> dict[SpanKey, float]:
+    """Seconds of both (for a write that failed and is tried again with the next one)."""
+    for key, seconds in more.items():
+        into[key] = into.get(key, 0.0) + seconds
+    return into
+
+
+def merge_latency(
+    into: dict[LatencyKey, LatencyCell], more: dict[LatencyKey, LatencyCell]
+) -> dict[LatencyKey, LatencyCell]:
+    """Latency cells of both, as if every result had gone into one."""
+    for key, cell in more.items():
+        old = into.get(key)
+        if old is None:
+            into[key] = list(cell)
+            continue
+        if cell[0] and (not old[0] or cell[2] < old[2]):
+            old[2] = cell[2]
+        old[0] += cell[0]
+        old[1] += cell[1]
+        old[3] = max(old[3], cell[3])
+        old[4] += cell[4]
+    return into

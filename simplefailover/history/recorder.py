@@ -32,8 +32,8 @@ from ..pollers.result import PollResult
 from ..service import start_thread
 from ..state import Transition
 from . import store
-from .accounting import LatencyAccount, TimeAccount
-from .store import Event, check_track, host_track
+from .accounting import LatencyAccount, TimeAccount, merge_latency, merge_spans
+from .store import Event, LatencyCell, LatencyKey, SpanKey, check_track, host_track
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +70,11 @@ class HistoryService:
         self._checks: dict[tuple[str, str], str] = {}
         self._maintenance: set[str] = set()
         self._alarms: dict[str, str] = {}
-        self._queued = self._written = 0
+        self._queued = self._taken = self._written = 0
+        self._held: list[Event] = []  # what a failed write left, for the next one
+        self._held_spans: dict[SpanKey, float] = {}
+        self._held_latency: dict[LatencyKey, LatencyCell] = {}
+        self._failing = False
         self.dropped = 0
         self._metrics(registry or CollectorRegistry())
 
@@ -261,24 +265,45 @@ class HistoryService:
         assert db is not None
         with self._lock:
             count = len(self._queue)
-            events: list[Event] = []
+            events: list[Event] = self._held
             for _ in range(count):
                 events.extend(self._fold(self._queue.popleft()))
+            self._taken += count
             if advance:
                 self._times.advance(now)
             if final:
                 for track in self._times.tracks():
                     self._times.end(track, now)
-            spans, latency = self._times.take(), self._latency.take()
+            spans = merge_spans(self._held_spans, self._times.take())
+            latency = merge_latency(self._held_latency, self._latency.take())
+            self._held, self._held_spans, self._held_latency = [], {}, {}
             # In slices, looking at the size after each: a storm's batch cannot overshoot the limit.
-            for first in range(0, max(len(events), 1), WRITE_SLICE):
-                part = events[first : first + WRITE_SLICE]
-                if part or spans or latency:
-                    store.write(db, part, spans, latency)
-                spans, latency = {}, {}
-                if self._over_limit():
-                    self._prune(now)
-            self._written += count
+            first = 0
+            try:
+                while first == 0 or first < len(events):
+                    part = events[first : first + WRITE_SLICE]
+                    if part or spans or latency:
+                        store.write(db, part, spans, latency)
+                    spans, latency = {}, {}
+                    first += WRITE_SLICE
+                    if self._over_limit():
+                        self._prune(now)
+            except sqlite3.Error as exc:
+                # Kept for the next flush (the disk may be full, another process may hold a lock).
+                self._held, self._held_spans, self._held_latency = events[first:], spans, latency
+                if len(self._held) > MAX_QUEUE:
+                    self.dropped += len(self._held) - MAX_QUEUE
+                    del self._held[: len(self._held) - MAX_QUEUE]
+                if not self._failing:
+                    logger.error(
+                        "history: cannot write to %s (%s); keeping what waits and retrying", self.path, exc
+                    )
+                self._failing = True
+                return
+            if self._failing:
+                logger.info("history: writing to %s again", self.path)
+                self._failing = False
+            self._written = self._taken
         for event in events:
             self._m_events.labels(event.kind).inc()
         if self.dropped:

@@ -134,7 +134,8 @@ def connect(path: Path, write: bool = False) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             path.touch(mode=0o600)
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # A short busy wait: a write that finds the file locked is kept and tried at the next flush.
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0.5)
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes on a new file: before the schema
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

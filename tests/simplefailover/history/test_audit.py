@@ -64,15 +64,21 @@ def test_an_audit_entry_names_its_author_and_outlives_a_restart(tmp_path: Path) 
     second.start()
     try:
         assert second.history is not None
-        assert second.engine.ready.wait(10)
-        assert second.history.wait_written()
-        page = dashboard(second).get("/history?window=hour").get_data(as_text=True)
+        client = dashboard(second)
+
+        def row(page: str, node: str) -> str:
+            found = re.search(rf'<tr data-node="{node}" data-polling="web">(.*?)</tr>', page, re.S)
+            assert found is not None
+            return found.group(1)
+
+        def drawn() -> str:
+            page = client.get("/history?window=hour").get_data(as_text=True)
+            return page if 'class="ko"' in row(page, "node2") else ""
+
         # Still in maintenance after the restart: node1's checks are drawn MAINT, node2's KO.
-        row1 = re.search(r'<tr data-node="node1" data-polling="web">(.*?)</tr>', page, re.S)
-        row2 = re.search(r'<tr data-node="node2" data-polling="web">(.*?)</tr>', page, re.S)
-        assert row1 is not None and row2 is not None
-        assert 'class="maint"' in row1.group(1) and 'class="ko"' not in row1.group(1)
-        assert 'class="ko"' in row2.group(1)
+        wait_until(drawn, 15, "node2's first check to be drawn")
+        page = drawn()
+        assert 'class="maint"' in row(page, "node1") and 'class="ko"' not in row(page, "node1")
         assert "alice (127.0.24.99)" in page
     finally:
         second.stop()
