@@ -20,6 +20,7 @@ from .timeline import Failover
 WIDTH = 600
 BAND_HEIGHT = 16
 SPARK_HEIGHT = 28
+MARK = 2.0  # KO or MAINT narrower than this (a few minutes in a week) also gets a tick this wide
 COLOURS = {"OK": "#2e8540", "KO": "#c62828", "MAINT": "#6a5acd", "UNKNOWN": "#b0b0b0"}
 ORDER = ("OK", "MAINT", "KO", "UNKNOWN")
 
@@ -88,6 +89,7 @@ def band(
         f'<rect class="nodata" x="0" y="0" width="{WIDTH}" height="{BAND_HEIGHT}" fill="#f1f1f1"/>',
     ]
     x = 0.0
+    marks = []
     for state, length in zip(states, seconds, strict=True):
         width = length * scale
         if state:
@@ -96,7 +98,14 @@ def band(
                 f'<rect class="{state.lower()}" x="{_n(x)}" y="0" width="{_n(width)}"'
                 f' height="{BAND_HEIGHT}" fill="{colour}" data-seconds="{_n(length)}"/>'
             )
+            if state in ("KO", "MAINT") and width < MARK:  # too thin to see: a tick above it
+                centre = min(max(x + width / 2, MARK / 2), WIDTH - MARK / 2)
+                marks.append(
+                    f'<rect class="mark" x="{_n(centre - MARK / 2)}" y="0" width="{MARK}" height="4"'
+                    f' fill="{colour}"/>'
+                )
         x += width
+    parts += marks
     if now is not None and start <= now <= start + step * len(columns):
         at = (now - start) * scale
         parts.append(
