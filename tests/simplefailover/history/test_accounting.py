@@ -116,3 +116,12 @@ def test_times_people_write() -> None:
             assert "not a time" in str(exc)
         else:
             raise AssertionError(f"{bad!r} accepted")
+
+
+def test_a_short_outage_in_a_week_gets_a_visible_tick() -> None:
+    columns: list[dict[str, float]] = [{"OK": 3600.0} for _ in range(168)]
+    columns[100] = {"OK": 3300.0, "KO": 300.0}  # five minutes down
+    picture = str(svg.band(columns, 0, 3600, "week"))
+    [ko] = re.findall(r'<rect class="ko" x="[^"]+" y="0" width="([^"]+)"', picture)
+    assert abs(float(ko) - 300 * svg.WIDTH / (3600 * 168)) < 0.001  # exact: the tick is apart
+    assert picture.count('class="mark"') == 1
