@@ -2,9 +2,10 @@
 
 Poll threads, the engine's listeners and the mailer only append to a deque (no lock, no
 I/O); every `history.flush_interval` the writer thread takes everything queued, folds it
-into time spans and latency buckets (`accounting`) and writes it in one transaction. So
-the history never delays a poll or a DNS answer; if the disk is slow the queue grows up to
-MAX_QUEUE items and the excess is counted (metric and a logged warning), never waited for.
+into time spans and latency buckets (`accounting`) and writes it in transactions of at most
+WRITE_SLICE events. So the history never delays a poll or a DNS answer; if the disk is
+slow the queue grows up to MAX_QUEUE items and the excess is counted (metric and a logged
+warning), never waited for; a write that fails is kept and tried again with the next.
 
 Other parts record through three calls: `record(event)`, `audit(...)` (maintenance, pins,
 dashboard actions: who did what, from where, why) and `sent(...)` (a mail or webhook went
@@ -243,18 +244,23 @@ class HistoryService:
             self._wake.clear()
             stopping = self._stopping
             now = time.time()
+            minute = int(now // 60)
             if now - last_alarms >= ALARM_INTERVAL and self._config.cluster is not None:
                 last_alarms = now
-                self._look_at_alarms(now)
-            minute = int(now // 60)
-            try:
+                try:
+                    self._look_at_alarms(now)
+                except Exception as exc:  # a garbled status file: no alarm event, the rest goes on
+                    logger.warning(
+                        "history: cannot read clustersync's alarms: %s: %s", type(exc).__name__, exc
+                    )
+            try:  # whatever goes wrong in one round, the thread goes on with the next
                 self._flush(now, advance=minute != last_minute or stopping, final=stopping)
                 last_minute = minute
                 if stopping or now - last_prune >= PRUNE_INTERVAL:
                     last_prune = now
                     self._prune(now)
-            except sqlite3.Error:
-                logger.exception("history: writing to %s failed; will try again", self.path)
+            except Exception:
+                logger.exception("history: a round of writing to %s failed; will go on", self.path)
             with self._done:
                 self._done.notify_all()
             if stopping:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,21 @@ def test_alarm_changes_are_recorded_once_each(tmp_path: Path, monkeypatch: pytes
         assert alarms(again)[4:] == [("time_alignment", "green", "red")]  # not activity again
     finally:
         again.stop()
+
+
+def test_a_garbled_status_file_does_not_stop_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorder, "ALARM_INTERVAL", 0.05)
+    config = parse_config(CONFIG.format(folder=tmp_path))
+    (tmp_path / "cs").mkdir()
+    (tmp_path / "cs" / "status.json").write_text(json.dumps({"pid": os.getpid(), "updated": "yesterday"}))
+    history = HistoryService(config, tmp_path / "history.db")
+    history.start()
+    try:
+        for round_ in range(3):  # several rounds, each looking at the bad file
+            history.audit("test", "tester", "127.0.24.99", f"round {round_}")
+            assert history.wait_written()
+        assert alarms(history) == []
+    finally:
+        history.stop()
