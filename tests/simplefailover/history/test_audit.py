@@ -73,12 +73,13 @@ def test_an_audit_entry_names_its_author_and_outlives_a_restart(tmp_path: Path) 
 
         def drawn() -> str:
             page = client.get("/history?window=hour").get_data(as_text=True)
-            return page if 'class="ko"' in row(page, "node2") else ""
+            first = 'class="ko"' in row(page, "node2") and 'class="maint"' in row(page, "node1")
+            return page if first else ""
 
         # Still in maintenance after the restart: node1's checks are drawn MAINT, node2's KO.
-        wait_until(drawn, 15, "node2's first check to be drawn")
+        wait_until(drawn, 15, "both first checks to be drawn")
         page = drawn()
-        assert 'class="maint"' in row(page, "node1") and 'class="ko"' not in row(page, "node1")
+        assert 'class="ko"' not in row(page, "node1")
         assert "alice (127.0.24.99)" in page
     finally:
         second.stop()
