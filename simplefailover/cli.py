@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
+    from .history.cli import add_events_command
+
+    add_events_command(sub, DEFAULT_CONFIG)  # SF-6: the recorded history
+
     from .admin import add_admin_commands
 
     add_admin_commands(sub)  # reload, install-service, service

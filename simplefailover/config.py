@@ -397,6 +397,31 @@ class Runtime(_Model):
     _resolve_pid_file = field_validator("pid_file")(_resolve)
 
 
+class History(_Model):
+    """The persisted history: events, audit trail, availability and latency (SF-6)."""
+
+    enabled: bool = Field(True, description="record history on disk (off: only the last events in memory)")
+    state_dir: Path | None = Field(
+        None,
+        description="directory of history.db; default: $STATE_DIRECTORY (systemd), /var/lib/simplefailover"
+        " as root, else $XDG_STATE_HOME/simplefailover, in a file named after the config file's path",
+    )
+    max_age_days: float = Field(
+        30, gt=0, le=3650, description="events and hourly figures older than this are deleted"
+    )
+    max_mb: float = Field(
+        100,
+        ge=2,
+        le=100000,
+        description="size limit of the database with its write-ahead log, MB; oldest go first",
+    )
+    flush_interval: float = Field(
+        1, gt=0, le=60, description="seconds between batched writes (the polls only queue, never write)"
+    )
+
+    _resolve_state_dir = field_validator("state_dir")(_resolve)
+
+
 class PeerMember(_Model):
     """One SimpleFailover instance of the cluster, as its peers reach it."""
 
@@ -480,6 +505,7 @@ class Config(_Model):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     cluster: Cluster | None = None
     service: Runtime = Field(default_factory=Runtime)
+    history: History = Field(default_factory=History)
     peers: Peers | None = Field(
         None, description="other instances to agree with (SF-5); absent: decide alone"
     )

@@ -16,6 +16,7 @@ from .dns.service import DnsService
 from .dns.update import DnsUpdater
 from .engine import Engine
 from .errors import ConfigError
+from .history import HistoryService, history_path
 from .metrics import Metrics
 from .notify import AlertService
 from .peers.service import PeerService
@@ -34,10 +35,17 @@ class PollerService:
     name = "pollers"
 
     def __init__(
-        self, config: Config, engine: Engine, metrics: Metrics, alerts: AlertService | None = None
+        self,
+        config: Config,
+        engine: Engine,
+        metrics: Metrics,
+        alerts: AlertService | None = None,
+        history: HistoryService | None = None,
     ) -> None:
         def record(node_id: str, polling_id: str, result: PollResult) -> None:
             metrics.observe_result(node_id, polling_id, result)
+            if history is not None:  # before the engine: a transition finds its result recorded
+                history.observe_result(node_id, polling_id, result)
             engine.record(node_id, polling_id, result)
             if alerts is not None:  # TLS certificate expiry warnings
                 alerts.observe_result(node_id, polling_id, result)
@@ -54,14 +62,20 @@ class PollerService:
         self._scheduler.reconfigure(config)
 
 
-def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceGroup:
+def build_services(
+    config: Config, engine: Engine, metrics: Metrics, history: HistoryService | None = None
+) -> ServiceGroup:
     """Every background part of the service, in start order.
 
     Answering parts (DNS, dashboard) start before the pollers, so the first
-    results find them listening.
+    results find them listening. The history (when given) starts first and stops last.
     """
     group = ServiceGroup()
     engine.subscribe(lambda transitions: metrics.observe_transitions(transitions, engine.table))
+    if history is not None:  # SF-6: its own writer thread, never on the poll path
+        engine.subscribe(history.on_transitions)
+        engine.watch_events(history.on_event)
+        group.add(history)
     alerts = AlertService(config, engine)  # mail: its own threads, never on the poll path
     peers = PeerService(config, engine, metrics, alerts.notifier)  # SF-5; idle without peers
     engine.subscribe(peers.only_if_sender(alerts.on_transitions))  # one instance mails per event
@@ -71,8 +85,8 @@ def build_services(config: Config, engine: Engine, metrics: Metrics) -> ServiceG
     group.add(DnsService(config, engine, metrics))
     # RFC 2136 pushes (dns.update): its own thread; idle while the section is absent
     group.add(DnsUpdater(config, engine, metrics, on_failure=alerts.dns_update_failed))
-    group.add(DashboardService(config, engine, metrics))
-    group.add(PollerService(config, engine, metrics, alerts))
+    group.add(DashboardService(config, engine, metrics, history))
+    group.add(PollerService(config, engine, metrics, alerts, history))
     return group
 
 
@@ -84,7 +98,12 @@ class Daemon:
         config = config or load_config(self.config_path)
         self.engine = Engine(config)
         self.metrics = Metrics()
-        self.services = build_services(config, self.engine, self.metrics)
+        self.history = (
+            HistoryService(config, history_path(config, self.config_path), self.metrics.registry)
+            if config.history.enabled
+            else None
+        )
+        self.services = build_services(config, self.engine, self.metrics, self.history)
         self._stop = threading.Event()
         self._reload = threading.Event()
 

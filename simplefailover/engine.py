@@ -26,6 +26,7 @@ from .state import Answer, AnswerTable, CheckKey, CheckState, HealthBoard, Statu
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[list[Transition]], None]
+EventListener = Callable[[Transition], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Engine:
         self._lock = threading.Lock()
         self._board = HealthBoard(config, serial_rule=self._serial_rule)
         self._listeners: list[Listener] = []
+        self._event_listeners: list[EventListener] = []
         self._events: deque[Transition] = deque(maxlen=event_history)
         self._agreement: Agreement | None = None
         self._verdict: Verdict | None = None  # the last decision, made at _verdict_at
@@ -84,6 +86,10 @@ class Engine:
     def subscribe(self, listener: Listener) -> None:
         """Call listener with each batch of transitions (from a poll thread: keep it quick)."""
         self._listeners.append(listener)
+
+    def watch_events(self, listener: EventListener) -> None:
+        """Call listener with each event given to `add_event` (mails, reloads...): keep it quick."""
+        self._event_listeners.append(listener)
 
     def record(self, node_id: str, polling_id: str, result: PollResult) -> list[Transition]:
         """Fold one poll result in and publish what changed."""
@@ -266,6 +272,11 @@ class Engine:
         """Record an event from elsewhere (mail sent or failed, reload) for the dashboard."""
         with self._lock:
             self._events.append(event)
+        for listener in list(self._event_listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("event listener %r failed", listener)
 
     def snapshot(self) -> Snapshot:
         """A consistent copy for display."""

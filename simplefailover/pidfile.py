@@ -97,6 +97,19 @@ def send_reload(pid: int) -> None:
         raise SimpleFailoverError(f"cannot signal pid {pid}: {exc.strerror}") from exc
 
 
+def process_alive(pid: object) -> bool:
+    """Whether a process with this pid exists (signal 0 only asks)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
 def _read_pid(path: Path) -> int | None:
     try:
         text = path.read_text().strip()

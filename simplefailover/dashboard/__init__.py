@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 
 from ..engine import Engine
+from ..history import HistoryService
 from ..metrics import Metrics
 from . import access
 
@@ -23,6 +24,7 @@ class DashboardContext:
     engine: Engine
     metrics: Metrics
     clock: Clock
+    history: HistoryService | None = None  # None: history off (or not wired, in tests)
 
 
 def context() -> DashboardContext:
@@ -31,15 +33,35 @@ def context() -> DashboardContext:
     return ctx
 
 
+def audit_trail(action: str) -> Callable[[str, str], None]:
+    """For a dashboard action: a function recording (outcome, why) in the history's audit trail.
+
+    The author is the request's authenticated user (REMOTE_USER) when there is one, else
+    "dashboard"; the address is the client's. Call it in the request; the function it
+    returns may be called later from any thread. Without history it does nothing.
+    """
+    history = context().history
+    who = request.remote_user or "dashboard"
+    from_addr = request.remote_addr or ""
+
+    def record(outcome: str, why: str) -> None:
+        if history is not None:
+            history.audit(action, who, from_addr, why, new=outcome)
+
+    return record
+
+
 def create_app(
     engine: Engine,
     metrics: Metrics,
     settings: Mapping[str, Any] | None = None,
     clock: Clock = time.time,
+    history: HistoryService | None = None,
 ) -> Flask:
     """Build the dashboard app for one engine and its metrics; settings override Flask config."""
     from .api import bp as api_bp
     from .ha import bp as ha_bp
+    from .history import bp as history_bp
     from .pages import bp as pages_bp
 
     app = Flask(__name__)
@@ -47,12 +69,13 @@ def create_app(
     if settings:
         app.config.update(settings)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["simplefailover"] = DashboardContext(engine, metrics, clock)
+    app.extensions["simplefailover"] = DashboardContext(engine, metrics, clock, history)
     access.install(app)
     app.after_request(_secure_headers)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ha_bp)
+    app.register_blueprint(history_bp)
     return app
 
 
@@ -66,4 +89,4 @@ def _secure_headers(response: Response) -> Response:
     return response
 
 
-__all__ = ["DashboardContext", "create_app"]
+__all__ = ["DashboardContext", "audit_trail", "create_app"]

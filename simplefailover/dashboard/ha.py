@@ -8,7 +8,6 @@ the same clustersync functions as the `clustersync` command, in a background thr
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -26,8 +25,9 @@ from clustersync.local import cluster_of
 from clustersync.status import load_health
 
 from ..config import Config
+from ..pidfile import process_alive
 from ..service import start_thread
-from . import access, context
+from . import access, audit_trail, context
 from .ha_model import STRATEGIES, JobBoard, check_choice, csrf_ok, csrf_token, local_addresses
 
 logger = logging.getLogger(__name__)
@@ -91,21 +91,9 @@ def _status(config: Config) -> tuple[dict[str, Any] | None, str]:
 def _health(config: Config) -> dict[str, Any] | None:
     """The last status of this node's `clustersync run`, while that process still exists."""
     health = load_health(config.cluster.state_dir) if config.cluster is not None else None
-    if health is None or not _alive(health.get("pid")):
+    if health is None or not process_alive(health.get("pid")):
         return None
     return health
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
 
 
 def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) -> Response:
@@ -161,6 +149,8 @@ def _start(kind: str, steps: str, action: Callable[[], str]) -> Response:
     if jobs.begin(kind) is None:
         return _page(("another action is still running; wait for it to finish",), status=409)
     jobs.step(steps)
+    audit = audit_trail(f"ha {kind}")  # SF-6: who asked, from where
+    audit("asked", steps)
 
     def run() -> None:
         try:
@@ -168,12 +158,15 @@ def _start(kind: str, steps: str, action: Callable[[], str]) -> Response:
         except ClusterSyncError as exc:
             logger.warning("HA page: %s failed: %s", kind, exc)
             jobs.finish(False, str(exc))
+            audit("failed", str(exc))
         except Exception as exc:
             logger.exception("HA page: %s failed", kind)
             jobs.finish(False, f"{type(exc).__name__}: {exc}")
+            audit("failed", f"{type(exc).__name__}: {exc}")
         else:
             logger.info("HA page: %s", message)
             jobs.finish(True, message)
+            audit("done", message)
 
     start_thread(f"ha-{kind}", run)
     # 303: the browser GETs the page, so a reload never posts the form again.

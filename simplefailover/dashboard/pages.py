@@ -24,6 +24,24 @@ def stamp_filter(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(at)) if at is not None else "-"
 
 
+@bp.app_template_filter("day")
+def day_filter(at: float) -> str:
+    """Local weekday and date."""
+    return time.strftime("%a %d %b", time.localtime(at))
+
+
+@bp.app_template_filter("duration")
+def duration_filter(seconds: float) -> str:
+    """3 d 4 h, 2 h 5 min, 4 min 10 s, 12 s."""
+    whole = int(seconds)
+    days, hours, minutes = whole // 86400, whole % 86400 // 3600, whole % 3600 // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {whole % 60} s" if minutes else f"{whole} s"
+
+
 def ago(now: float, at: float | None) -> str:
     """How long ago, coarse: 4 s, 3 min, 2 h, 5 d."""
     if at is None:

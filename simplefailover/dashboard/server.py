@@ -7,6 +7,7 @@ import logging
 from ..config import Config, Dashboard
 from ..engine import Engine
 from ..errors import BindError
+from ..history import HistoryService
 from ..metrics import Metrics
 from ..wsgi import WsgiServer
 from . import create_app
@@ -19,8 +20,15 @@ class DashboardService:
 
     name = "dashboard"
 
-    def __init__(self, config: Config, engine: Engine, metrics: Metrics, threads: int = 4) -> None:
-        self.app = create_app(engine, metrics)
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        metrics: Metrics,
+        history: HistoryService | None = None,
+        threads: int = 4,
+    ) -> None:
+        self.app = create_app(engine, metrics, history=history)
         self._settings: Dashboard = config.dashboard
         self._threads = threads
         self._server: WsgiServer | None = None

@@ -135,6 +135,7 @@ monitoring:
   smtp: {{host: {self.mail[0]}, port: {self.mail[1]}, security: none, sender: ha@example.com}}
   retries: 2
   retry_delay: 1
+history: {{state_dir: history}}
 peers:
   id: {node.node_id}
   listen: "{node.address}:{node.ports.peers}"

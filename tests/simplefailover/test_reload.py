@@ -20,6 +20,7 @@ from simplefailover.config import parse_config
 from simplefailover.pidfile import default_pid_file, pid_file_of
 from simplefailover.state import Status
 from tests.support.bind import wait_until
+from tests.support.cli import simplefailover as cli
 
 from .notify.conftest import SmtpServer, free_port, smtp_server
 from .notify.scenario import DNS_HOST, INSTANCE, config_text, running_daemon, running_nodes, wait_status
@@ -61,16 +62,6 @@ class QueryLoop:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simplefailover", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture
