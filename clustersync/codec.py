@@ -1,4 +1,11 @@
-"""Row values to JSON text and back (SQLite values: NULL, integer, real, text, blob)."""
+"""Row values and primary keys to JSON text and back (SQLite values: NULL, integer, real, text, blob).
+
+Lossless for every SQLite value: integers stay integers, a REAL is written by Python's
+shortest round-trip repr (1/3 comes back bit-exact, 1.0 stays a float), text as text and a
+BLOB as {"$b": base64}. Keys are encoded here, in Python, from the values SQLite stored
+(never by SQLite's json functions, which print REALs to 15 digits and refuse BLOBs), so a
+key's text is the same on every member and maps back to exactly the stored key.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +35,19 @@ _DECODER = json.JSONDecoder(object_hook=_hook)
 def encode_row(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """Encode one row as JSON text, column name to value."""
     return json.dumps(dict(zip(columns, values, strict=True)), default=_default, separators=(",", ":"))
+
+
+def encode_key(values: tuple[Any, ...] | list[Any]) -> str:
+    """A primary key's values as canonical JSON text (the key of _cs_rows)."""
+    return json.dumps(list(values), default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_key(text: str, width: int) -> list[Any]:
+    """The values of a key encoded by encode_key; raise ValueError unless it has width scalars."""
+    keys = _DECODER.decode(text)
+    if not isinstance(keys, list) or len(keys) != width or any(isinstance(k, dict | list) for k in keys):
+        raise ValueError(f"bad primary key {text[:80]!r}: expected {width} value(s)")
+    return keys
 
 
 def decode_row(text: str) -> Row:

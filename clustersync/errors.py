@@ -26,3 +26,7 @@ class Refused(ClusterSyncError):
         self.reason = reason
         self.offset = offset  # the measured clock offset, when known
         super().__init__(detail)
+
+
+class ApplyError(ClusterSyncError):
+    """A change from a peer cannot be written here (a constraint, a column this table lacks)."""

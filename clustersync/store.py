@@ -9,7 +9,7 @@ peer lacks is every current version above the peer's vector for its origin.
 from __future__ import annotations
 
 import dataclasses
-import json
+import heapq
 import logging
 import sqlite3
 import threading
@@ -20,17 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import quarantine
 from . import vector as vectors
-from .codec import decode_row, encode_row
+from .codec import decode_key, decode_row, encode_key, encode_row
 from .conflict import NONE, resolve
+from .errors import ApplyError
 from .hlc import HybridClock
 from .ring import effective_positions
-from .schema import MEMBERS, TableInfo, connect, install, quote, table_info
+from .schema import KEY_COLUMNS, MEMBERS, TableInfo, connect, install, quote, table_info, upsert_sql
 from .vector import Vector
 
 logger = logging.getLogger(__name__)
 
 KEEP_CONFLICTS = 10000
+BATCH_BYTES = 4 << 20  # a batch (one transaction) holds about this much row data
 _VERSION = "SELECT hlc, origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
 _LOCAL = "SELECT hlc, origin, deleted, data, base_hlc, base_origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
 _TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
@@ -83,6 +86,8 @@ class ApplyResult:
     kept: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    stale: int = 0  # versions older than a collected tombstone, dropped
+    quarantined: int = 0  # versions recorded but refused by this database (quarantine.py)
     max_hlc: int = 0
     stamped: list[Change] = field(default_factory=list)  # local changes versioned first
 
@@ -106,23 +111,34 @@ class Snapshot:
     db: sqlite3.Connection
     vector: Vector = field(default_factory=dict)
 
-    def batches(self, peer: Vector, size: int) -> Iterator[list[Change]]:
-        """The current versions the peer lacks, in HLC order, in batches of size."""
-        # Origins the peer has never heard of are sent from the start.
-        start = min((peer.get(o, 0) for o in self.vector), default=0)
-        cursor = self.db.execute(
+    def batches(self, peer: Vector, size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[Change]]:
+        """The current versions the peer lacks, in HLC order, in batches of at most size rows and
+        about max_bytes (a row larger than that goes alone).
+
+        Each origin is read from the (origin, hlc) index from where the peer is for it, so a
+        session with nothing to send costs a few index lookups whatever the table's size and
+        whichever origins have been idle for long.
+        """
+        sql = (
             "SELECT tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin FROM _cs_rows "
-            "WHERE hlc > ? ORDER BY hlc, origin",
-            (start,),
+            "WHERE origin = ? AND hlc > ? ORDER BY hlc"
         )
+        streams = [
+            (
+                Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7])
+                for r in self.db.execute(sql, (o, peer.get(o, 0)))
+            )
+            for o in sorted(self.vector)
+        ]
         batch: list[Change] = []
-        while rows := cursor.fetchmany(size):
-            for r in rows:
-                if r[2] > peer.get(r[3], 0):
-                    batch.append(Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]))
-            if len(batch) >= size:
+        used = 0
+        for change in heapq.merge(*streams, key=lambda c: (c.hlc, c.origin)):
+            cost = len(change.data or "") + len(change.pk) + 64
+            if batch and (len(batch) >= size or used + cost > max_bytes):
                 yield batch
-                batch = []
+                batch, used = [], 0
+            batch.append(change)
+            used += cost
         if batch:
             yield batch
 
@@ -219,24 +235,28 @@ class Store:
             return self._stamp(db)
 
     def _stamp(self, db: sqlite3.Connection) -> list[Change]:
-        rows = db.execute("SELECT seq, tbl, pk, wall FROM _cs_pending ORDER BY seq").fetchall()
+        rows = db.execute(
+            f"SELECT seq, tbl, wall, {', '.join(KEY_COLUMNS)} FROM _cs_pending ORDER BY seq"
+        ).fetchall()
         if not rows:
             return []
-        latest: dict[tuple[str, str], int] = {}
-        for _, tbl, pk, wall in rows:
-            latest.pop((tbl, pk), None)  # keep the order of each row's last change
-            latest[(tbl, pk)] = wall
-        offset = self.now_ms() - int(time.time() * 1000)  # the test clock offset, if any
-        out = []
-        columns: dict[str, tuple[str, ...]] = {}
-        for (tbl, pk), wall in latest.items():
+        latest: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
+        for _, tbl, wall, *keys in rows:
             info = self.tables.get(tbl)
             if info is None:
                 continue  # a table no longer replicated: its old triggers' notes are dropped
+            values = tuple(keys[: len(info.pk)])
+            pk = encode_key(values)
+            latest.pop((tbl, pk), None)  # keep the order of each row's last change
+            latest[(tbl, pk)] = (wall, values)
+        offset = self.now_ms() - int(time.time() * 1000)  # the test clock offset, if any
+        out = []
+        columns: dict[str, tuple[str, ...]] = {}
+        for (tbl, pk), (wall, values) in latest.items():
+            info = self.tables[tbl]
             hlc = self.hlc.tick(wall + offset)
-            keys = json.loads(pk)
             where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
-            found = db.execute(f"SELECT * FROM {quote(tbl)} WHERE {where}", keys).fetchone()
+            found = db.execute(f"SELECT * FROM {quote(tbl)} WHERE {where}", values).fetchone()
             data = None
             if found is not None:
                 if tbl not in columns:
@@ -263,8 +283,8 @@ class Store:
             for info in self.tables.values():
                 keys = ", ".join(quote(c) for c in info.pk)
                 count += db.execute(
-                    f"INSERT INTO _cs_pending (tbl, pk, wall) SELECT ?, json_array({keys}), ? "
-                    f"FROM {quote(info.name)}",
+                    f"INSERT INTO _cs_pending (tbl, wall, {', '.join(KEY_COLUMNS[: len(info.pk)])}) "
+                    f"SELECT ?, ?, {keys} FROM {quote(info.name)}",
                     (info.name, int(time.time() * 1000)),
                 ).rowcount
             self._stamp(db)
@@ -294,35 +314,54 @@ class Store:
     # ------------------------------------------------------------ applying
 
     def apply(self, changes: list[Change], final: Vector | None = None) -> ApplyResult:
-        """Apply a batch from a peer in one transaction, with the vector it advances."""
+        """Apply a batch from a peer in one transaction, with the vector it advances.
+
+        A change this database refuses (a constraint, a column it lacks) is quarantined: its
+        version is recorded, so it still flows on to the other members, and the row is written
+        when quarantine.retry finds the cause fixed. Any other database error (disk full...)
+        rolls the whole batch back and is raised as ApplyError saying what it is.
+        """
         result = ApplyResult()
-        with self._write() as db:
-            # Local writes not yet versioned must compete with what arrives.
-            result.stamped = self._stamp(db)
-            db.execute("UPDATE _cs_flag SET applying = 1")
-            for change in changes:
-                self._apply_one(db, change, result)
-            advanced = vectors.advance({}, ((c.origin, c.hlc) for c in changes))
-            if final:
-                advanced = vectors.merge(advanced, final)
-            current = self.vector()
-            for origin, hlc in advanced.items():
-                if hlc > current.get(origin, 0):
-                    db.execute("INSERT OR REPLACE INTO _cs_vector (origin, hlc) VALUES (?, ?)", (origin, hlc))
-            self.hlc.observe(result.max_hlc)
-            self.set_meta("hlc", self.hlc.last, db)
-            self._bump(db, "applied", result.applied)
-            self._bump(db, "duplicates", result.duplicates)
-            self._bump(db, "conflicts", result.conflicts)
-            db.execute("UPDATE _cs_flag SET applying = 0")
+        try:
+            with self._write() as db:
+                # Local writes not yet versioned must compete with what arrives.
+                result.stamped = self._stamp(db)
+                current = self.vector()
+                if changes:
+                    db.execute("UPDATE _cs_flag SET applying = 1")
+                    held = quarantine.count(db)
+                    for change in changes:
+                        self._apply_one(db, change, result, current, held)
+                    db.execute("UPDATE _cs_flag SET applying = 0")
+                advanced = vectors.advance({}, ((c.origin, c.hlc) for c in changes))
+                if final:
+                    advanced = vectors.merge(advanced, final)
+                for origin, hlc in advanced.items():
+                    if hlc > current.get(origin, 0):
+                        db.execute(
+                            "INSERT OR REPLACE INTO _cs_vector (origin, hlc) VALUES (?, ?)", (origin, hlc)
+                        )
+                self.hlc.observe(result.max_hlc)
+                self.set_meta("hlc", self.hlc.last, db)
+                for key in ("applied", "duplicates", "conflicts", "stale", "quarantined"):
+                    self._bump(db, key, getattr(result, key))
+        except sqlite3.Error as exc:
+            raise ApplyError(f"applying changes to {self.path}: {quarantine.describe(exc)}") from exc
         return result
 
-    def _apply_one(self, db: sqlite3.Connection, c: Change, result: ApplyResult) -> None:
+    def _apply_one(
+        self, db: sqlite3.Connection, c: Change, result: ApplyResult, current: Vector, held: int
+    ) -> None:
         info = self.tables.get(c.tbl)
         if info is None:
             raise ValueError(f"change for table {c.tbl!r}, which is not replicated here")
         result.max_hlc = max(result.max_hlc, c.hlc)
         local = db.execute(_LOCAL, (c.tbl, c.pk)).fetchone()
+        if local is None and c.hlc <= current.get(c.origin, 0):
+            # Seen before, and no version of the row is kept: it was deleted since and the
+            # tombstone collected (a removed or long-lagging member re-sends an old version).
+            result.stale += 1
+            return
         mine = Change(c.tbl, c.pk, local[0], local[1], bool(local[2]), *local[3:]) if local else None
         decision = resolve(
             (c.hlc, c.origin),
@@ -344,29 +383,50 @@ class Store:
         if decision.action == "keep":
             result.kept += 1
             return
-        self._write_row(db, info, c)
         self._put(db, c)
         result.applied += 1
+        try:  # one statement: a refused one is undone alone, the transaction goes on
+            self._write_row(db, info, c)
+        except (sqlite3.IntegrityError, ApplyError) as exc:
+            quarantine.hold(db, c, quarantine.describe(exc))
+            result.quarantined += 1
+            return
+        if held:
+            quarantine.release(db, c.tbl, c.pk)  # a newer version was written: the old one is moot
+
+    def retry_quarantined(self) -> tuple[int, int]:
+        """Try the quarantined changes again; return (written, still held)."""
+        if not self._read("SELECT 1 FROM _cs_quarantine LIMIT 1"):
+            return 0, 0
+        with self._write() as db:
+            db.execute("UPDATE _cs_flag SET applying = 1")
+            written = quarantine.retry(
+                db, lambda tbl: self._refresh(db, tbl) if tbl in self.tables else None, self._write_row
+            )
+            db.execute("UPDATE _cs_flag SET applying = 0")
+            self._bump(db, "released", written)
+            return written, quarantine.count(db)
 
     def _write_row(self, db: sqlite3.Connection, info: TableInfo, c: Change) -> None:
+        """Write one version's row (upsert: columns the sender lacks keep their value)."""
         if c.data is None:
-            keys = json.loads(c.pk)
-            if not isinstance(keys, list) or len(keys) != len(info.pk):
-                raise ValueError(f"bad primary key {c.pk!r} for table {info.name!r}")
+            keys = decode_key(c.pk, len(info.pk))
             where = " AND ".join(f"{quote(col)} IS ?" for col in info.pk)
             db.execute(f"DELETE FROM {quote(info.name)} WHERE {where}", keys)
             return
         row = decode_row(c.data)
         if any(col not in info.columns for col in row):
             info = self._refresh(db, info.name)
-        columns = tuple(col for col in row if col in info.columns)
+            unknown = [col for col in row if col not in info.columns]
+            if unknown:
+                raise ApplyError(
+                    f"column(s) {', '.join(unknown)} of table {info.name!r} do not exist here "
+                    "(add them with ALTER TABLE: the change is applied then)"
+                )
+        columns = tuple(row)
         sql = self._upserts.get((info.name, columns))
         if sql is None:
-            names = ", ".join(quote(col) for col in columns)
-            marks = ", ".join("?" for _ in columns)
-            sql = self._upserts[(info.name, columns)] = (
-                f"INSERT OR REPLACE INTO {quote(info.name)} ({names}) VALUES ({marks})"
-            )
+            sql = self._upserts[(info.name, columns)] = upsert_sql(info, columns)
         db.execute(sql, [row[col] for col in columns])
 
     # ------------------------------------------------------------ whole copy (join)
