@@ -26,6 +26,7 @@ from .protocol import create_secret, load_secret
 from .status import alarms, lag_seconds, load_health
 
 DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
+COUNTERS = ("applied", "duplicates", "conflicts", "stale", "quarantined", "released")
 
 
 def _load(path: str) -> Config:
@@ -159,7 +160,10 @@ def status_data(config: Config) -> dict[str, Any]:
         from .shared_node import status_data as shared_status
 
         return shared_status(config)
-    store = open_store(config)
+    from .reads import ReadOnly
+
+    assert cluster.database is not None  # cluster_of checked it
+    store = ReadOnly(cluster.database, cluster.node_id)  # looking never writes to the database
     try:
         health = load_health(cluster.state_dir)
         stale = 3 * cluster.sync_interval + 2 * cluster.timeout + 5
@@ -189,7 +193,8 @@ def status_data(config: Config) -> dict[str, Any]:
             "alarms": join_readiness(alarms(bool(store.meta("member")), health, stale, time.time()), cluster),
             "vector": store.vector(),
             "pending": store.pending(),
-            "counters": {k: store.counter(k) for k in ("applied", "duplicates", "conflicts")},
+            "counters": {k: store.counter(k) for k in COUNTERS},
+            "quarantine": store.quarantined(),
         }
     finally:
         store.close()
@@ -221,6 +226,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{m['strategy']:<10} {lag}{mark}"
         )
     print(f"pending local changes: {data['pending']}; counters: {data['counters']}")
+    for q in data.get("quarantine") or []:
+        where = f"{q['table']} key {q['key']} from {q['origin']}"
+        print(f"QUARANTINED: {where} ({q['tries']} tries): {q['error']}")
     return 0
 
 

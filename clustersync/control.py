@@ -256,14 +256,14 @@ def ask_version(cluster: Cluster, member: Member) -> str | None:
 
 def upgrade_check(config: Config) -> UpgradeCheck:
     """Warn when this node is updated before the first node (the CLI's upgrade-check)."""
-    from .local import cluster_of, open_store
+    from .local import cluster_of
+    from .reads import ReadOnly
 
     cluster = cluster_of(config)
-    store = open_store(config)
-    try:
+    if cluster.database is None:
+        raise ClusterSyncError(f"{config.source}: upgrade-check needs cluster.database (strategy replicated)")
+    with ReadOnly(cluster.database, cluster.node_id) as store:  # looking never writes
         members = store.members() if store.meta("member") else []
-    finally:
-        store.close()
     ours = version_of(cluster)
     first = min(members, key=lambda m: (m.position, m.node_id), default=None)
     asked = None

@@ -27,7 +27,7 @@ from .control import (
     tombstone,
     version_of,
 )
-from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
+from .errors import ApplyError, ClusterSyncError, ProtocolError, Refused, RemoteError
 from .events import Newcomers, events, hold_newcomers
 from .incoming import is_member
 from .local import cluster_of, open_store
@@ -209,6 +209,9 @@ class Node:
             raise Refused(*refusal)
         try:
             report = run_server(ch, self.ctx, first)
+        except ApplyError as exc:
+            self.health.apply_error = str(exc)
+            raise
         except Refused as exc:
             self.health.record(
                 Report(str(first.get("node")), time.time(), refused=exc.reason, error=str(exc))
@@ -232,6 +235,7 @@ class Node:
                 fresh = self.store.stamp()
                 if fresh or woken or now >= next_round:
                     next_round = now + self.cluster.sync_interval
+                    self._release_quarantined()
                     self.run_round()
                 if now >= next_gc and not self.health.removed:
                     next_gc = now + self.cluster.gc_interval
@@ -248,6 +252,13 @@ class Node:
             except Exception:
                 logger.exception("sync round failed")  # one bad round never stops the loop
                 self._stop.wait(1)
+
+    def _release_quarantined(self) -> None:
+        """Write the changes this database refused once their cause is fixed (quarantine.py)."""
+        written, held = self.store.retry_quarantined()
+        if written:
+            logger.warning("%d quarantined change(s) written now; %d still held", written, held)
+        self.health.quarantined = held
 
     def _may_sync(self, due: bool) -> bool:
         """Obey `clustersync service stop|start` and removal; keep the status fresh meanwhile."""
@@ -357,9 +368,15 @@ class Node:
             report.refused, report.error, report.offset = exc.reason, str(exc), exc.offset
             level = logging.DEBUG if exc.reason == "busy" else logging.WARNING
             logger.log(level, "sync with %s refused: %s", member.node_id, exc)
+        except ApplyError as exc:
+            report.error = str(exc)
+            self.health.apply_error = str(exc)
+            logger.error("changes from %s cannot be applied: %s", member.node_id, exc)
         except (OSError, ProtocolError, RemoteError) as exc:
             report.error = f"{type(exc).__name__}: {exc}"
             logger.warning("sync with %s (%s) failed: %s", member.node_id, member.address, report.error)
+        if report.ok:
+            self.health.apply_error = None
         return report
 
 

@@ -12,7 +12,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
+from .errors import ApplyError, ClusterSyncError, ProtocolError, Refused, RemoteError
 from .protocol import Channel, Message
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,10 @@ class Server:
             handler(ch, first, peer)
         except Refused as exc:
             logger.info("%s: refused %s: %s", self.name, peer, exc)
+        except ApplyError as exc:
+            logger.error("%s: changes from %s cannot be applied: %s", self.name, peer, exc)
+            if ch is not None:
+                ch.send_error(f"cannot apply the changes: {exc}")
         except (ProtocolError, ValueError) as exc:
             logger.warning("%s: bad request from %s: %s", self.name, peer, exc)
             if ch is not None:

@@ -35,6 +35,8 @@ class Health:
     removed: bool = False  # this node's member row was deleted (clustersync remove)
     stopped: str | None = None  # why replication is stopped (clustersync service stop), or None
     database_error: str | None = None
+    apply_error: str | None = None  # why the last batch could not be applied (disk full...), or None
+    quarantined: int = 0  # changes held by this database's constraints (quarantine.py)
     successor: str | None = None
     partner: str | None = None  # the member this node last synced with as initiator; None: nobody
     tried: dict[str, str] = field(default_factory=dict)  # member -> why the last try with it failed
@@ -104,6 +106,8 @@ def _readiness(member: bool, running: bool, health: Mapping[str, Any] | None) ->
         reason = "clustersync run is not running"
     elif health.get("database_error"):
         reason = "database unreachable: " + str(health["database_error"])
+    elif health.get("apply_error"):
+        reason = "cannot apply changes: " + str(health["apply_error"])
     elif health.get("stopped"):
         reason = "replication stopped: " + str(health["stopped"])
     elif health.get("version_refused"):

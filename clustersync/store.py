@@ -8,7 +8,6 @@ peer lacks is every current version above the peer's vector for its origin.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import logging
 import sqlite3
@@ -20,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import quarantine
+from . import quarantine, reads
 from . import vector as vectors
 from .codec import decode_key, decode_row, encode_key, encode_row
 from .conflict import NONE, resolve
 from .errors import ApplyError
 from .hlc import HybridClock
-from .ring import effective_positions
+from .reads import Member
 from .schema import KEY_COLUMNS, MEMBERS, TableInfo, connect, install, quote, table_info, upsert_sql
 from .vector import Vector
 
@@ -90,18 +89,6 @@ class ApplyResult:
     quarantined: int = 0  # versions recorded but refused by this database (quarantine.py)
     max_hlc: int = 0
     stamped: list[Change] = field(default_factory=list)  # local changes versioned first
-
-
-@dataclass(frozen=True)
-class Member:
-    """A cluster member as recorded in the replicated members table."""
-
-    node_id: str
-    address: str
-    port: int
-    data_port: int
-    position: int
-    version: str
 
 
 @dataclass
@@ -180,7 +167,8 @@ class Store:
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # SQLite already rolled back after some errors (disk full)
+                    self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 
@@ -188,9 +176,8 @@ class Store:
 
     def meta(self, key: str) -> Any:
         """A value of _cs_meta, or None."""
-        rows = self._read("SELECT value FROM _cs_meta WHERE key = ?", (key,))
-        row = rows[0] if rows else None
-        return row[0] if row else None
+        with self._lock:
+            return reads.meta(self.db, key)
 
     def set_meta(self, key: str, value: Any, db: sqlite3.Connection | None = None) -> None:
         """Set a value of _cs_meta (inside the caller's transaction when db is given)."""
@@ -215,7 +202,8 @@ class Store:
 
     def vector(self) -> Vector:
         """This node's version vector."""
-        return dict(self._read("SELECT origin, hlc FROM _cs_vector"))
+        with self._lock:
+            return reads.vector(self.db)
 
     def now_ms(self) -> int:
         """This node's clock in ms (test offset included)."""
@@ -225,7 +213,8 @@ class Store:
 
     def pending(self) -> int:
         """How many captured changes wait for a version."""
-        return int(self._read("SELECT count(*) FROM _cs_pending")[0][0])
+        with self._lock:
+            return reads.pending(self.db)
 
     def stamp(self) -> list[Change]:
         """Give every captured local change its version; return the new versions."""
@@ -476,11 +465,8 @@ class Store:
 
     def members(self) -> list[Member]:
         """Every member in ring order, with its effective (unique) position (ring.effective_positions)."""
-        rows = self._read(f"SELECT node_id, address, port, data_port, position, version FROM {MEMBERS}")
-        recorded = [Member(*r) for r in rows]
-        shown = effective_positions(recorded)
-        members = [dataclasses.replace(m, position=shown[m.node_id]) for m in recorded]
-        return sorted(members, key=lambda m: m.position)
+        with self._lock:
+            return reads.members(self.db)
 
     def add_member(self, m: Member) -> None:
         """Record a member (as a local change, so it replicates) and version it now."""
@@ -496,11 +482,8 @@ class Store:
 
     def known(self) -> dict[str, Vector]:
         """The last vector heard of each member (this node's own is current)."""
-        out: dict[str, Vector] = {}
-        for member, origin, hlc in self._read("SELECT member, origin, hlc FROM _cs_known"):
-            out.setdefault(member, {})[origin] = hlc
-        out[self.node_id] = self.vector()
-        return out
+        with self._lock:
+            return reads.known(self.db, self.node_id)
 
     def learn(self, known: dict[str, Vector]) -> None:
         """Merge vectors of other members heard from a peer."""

@@ -53,10 +53,15 @@ def configure(node: NodeDir, smtp_port: int | None = None, **cluster: object) ->
 
 @contextmanager
 def running_cluster(
-    tmp_path: Path, count: int, first: int, smtp_port: int | None = None, **cluster: object
+    tmp_path: Path,
+    count: int,
+    first: int,
+    smtp_port: int | None = None,
+    net: str = "127.0.0",
+    **cluster: object,
 ) -> Iterator[list[NodeDir]]:
-    """count members on 127.0.0.<first>.., created and joined through n1, each running; killed after."""
-    nodes = make_nodes(tmp_path, [f"127.0.0.{first + i}" for i in range(count)])
+    """count members on <net>.<first>.., created and joined through n1, each running; killed after."""
+    nodes = make_nodes(tmp_path, [f"{net}.{first + i}" for i in range(count)])
     try:
         for node in nodes:
             configure(node, smtp_port, **cluster)
