@@ -115,6 +115,9 @@ class Channel:
         self._in_seq = 0
         self.max_message = max_message
         self.clock = clock
+        # Extra seconds the peer may take, set by the sender of a large batch: the peer applies
+        # it (seconds for tens of MiB) before it reads on or answers.
+        self.patience = 0.0
 
     @classmethod
     def connect(
@@ -164,9 +167,20 @@ class Channel:
             seq = self._out_seq
             self._out_seq += 1
             head = word + self._head_mac(self._out_dir, seq, word) + self._mac(self._out_dir, seq, part)
-            self.sock.sendall(head + part if len(part) < 65536 else head)
+            self._sendall(head + part if len(part) < 65536 else head)
             if len(part) >= 65536:
-                self.sock.sendall(part)
+                self._sendall(part)
+
+    def _sendall(self, data: bytes) -> None:
+        timeout = self.sock.gettimeout()
+        if not self.patience or timeout is None:
+            self.sock.sendall(data)
+            return
+        self.sock.settimeout(timeout + self.patience)
+        try:
+            self.sock.sendall(data)
+        finally:
+            self.sock.settimeout(timeout)
 
     def send_error(self, error: str) -> None:
         """Tell the peer why we stop (unsigned when the peer could not be authenticated)."""
@@ -177,6 +191,8 @@ class Channel:
     def _frame(self) -> tuple[bytes, bool]:
         """One frame's payload and whether more frames of the message follow."""
         deadline = deadline_of(self.sock)
+        if deadline is not None:
+            deadline += self.patience
         head = _recv_exact(self.sock, _HEAD, deadline)
         word, head_mac, body_mac = head[:4], head[4 : 4 + MAC], head[4 + MAC :]
         (value,) = _LENGTH.unpack(word)

@@ -28,6 +28,7 @@ from .vector import Vector
 logger = logging.getLogger(__name__)
 
 BUSY_WAIT = 0.2  # seconds a server waits for this node's own session to finish
+APPLY_RATE = 2e6  # bytes per second a busy peer surely applies: the patience a large batch earns
 
 
 @dataclass
@@ -86,6 +87,8 @@ def send_changes(ch: Channel, ctx: Context, peer_vector: Vector) -> int:
         for batch in snap.batches(peer_vector, ctx.batch_rows):
             ch.send({"type": "batch", "changes": [c.wire() for c in batch]})
             sent += len(batch)
+            # The peer applies this batch while we send the next one or wait for its answer.
+            ch.patience = sum(len(c.data or "") for c in batch) / APPLY_RATE
         ch.send({"type": "done", "vector": snap.vector})
     return sent
 
@@ -95,6 +98,7 @@ def receive_changes(ch: Channel, ctx: Context) -> int:
     applied = 0
     while True:
         message = ch.expect("batch", "done")
+        ch.patience = 0.0
         if message["type"] == "done":
             ctx.store.apply([], vectors.validate(message.get("vector")))
             ctx.on_applied(applied)
