@@ -89,6 +89,7 @@ class Server:
     def _handle(self, conn: socket.socket, peer: str) -> None:
         ch: Channel | None = None
         try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see open_channel
             conn.settimeout(self.timeout)
             head = _recv_upto(conn, 4)
             if not head:
@@ -156,6 +157,9 @@ def open_channel(
     """Connect to a member's port and authenticate."""
     sock = socket.create_connection(address, timeout=timeout)
     try:
+        # Messages are small and go back and forth, often two in a row from one side: without
+        # this, Nagle's algorithm holds the second until the peer's delayed ACK (40 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(timeout)
         return Channel.connect(sock, secret, max_message, clock)
     except BaseException:
