@@ -2,6 +2,13 @@
 
 Clients speak first, so the control port tells an HTTP request ("GET ", "HEAD") from the
 clustersync greeting and hands it to the HTTP handler; everything else must authenticate.
+
+Abuse: a connection not yet authenticated (greeting, nonces, first signed message) has one
+deadline, `timeout`, for all of it, however slowly it trickles bytes, and holds no session
+slot: slots are taken only once the first message's MAC checked out. At most UNSEEN such
+connections wait at once; a new one pushes the oldest out, so a flood of silent or slow
+clients cannot keep a member from being reached. After that, every frame has its own
+deadline (protocol.Channel).
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from .errors import ApplyError, ClusterSyncError, ProtocolError, Refused, RemoteError
@@ -20,6 +28,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[Channel, Message, str], None]
 HttpHandler = Callable[[socket.socket, bytes], None]  # the connection and the bytes already read
 HTTP_METHODS = (b"GET ", b"HEAD")
+UNSEEN = 64  # connections waiting to authenticate at once; a new one pushes the oldest out
 
 
 class Server:
@@ -59,6 +68,8 @@ class Server:
         self.address = self.sock.getsockname()[:2]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unseen: dict[socket.socket, float] = {}  # not yet authenticated -> when accepted
+        self._unseen_lock = threading.Lock()
 
     def start(self) -> None:
         """Serve in a background thread."""
@@ -80,18 +91,29 @@ class Server:
                 conn, peer = self.sock.accept()
             except OSError:
                 return
-            if not self._slots.acquire(blocking=False):
-                logger.warning("%s: too many connections, closing one from %s", self.name, peer[0])
-                conn.close()
-                continue
+            with self._unseen_lock:
+                if len(self._unseen) >= UNSEEN:
+                    oldest = min(self._unseen, key=self._unseen.__getitem__)
+                    del self._unseen[oldest]
+                    logger.warning("%s: too many unauthenticated connections: dropping the oldest", self.name)
+                    with contextlib.suppress(OSError):
+                        oldest.shutdown(socket.SHUT_RDWR)  # its thread fails its read and ends
+                self._unseen[conn] = time.monotonic()
             threading.Thread(target=self._handle, args=(conn, peer[0]), daemon=True).start()
+
+    def _seen(self, conn: socket.socket) -> bool:
+        """No longer waiting to authenticate; False if it was pushed out meanwhile."""
+        with self._unseen_lock:
+            return self._unseen.pop(conn, None) is not None
 
     def _handle(self, conn: socket.socket, peer: str) -> None:
         ch: Channel | None = None
+        slot = False
         try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see open_channel
+            deadline = time.monotonic() + self.timeout  # for everything before authentication
             conn.settimeout(self.timeout)
-            head = _recv_upto(conn, 4)
+            head = _recv_upto(conn, 4, deadline)
             if not head:
                 logger.debug("%s: %s closed without a word (a port probe)", self.name, peer)
                 return
@@ -99,13 +121,22 @@ class Server:
                 self.http(conn, head)
                 return
             try:
-                ch = Channel.accept(conn, self.secret(), self.max_message, self.clock, head=head)
+                ch = Channel.accept(conn, self.secret(), self.max_message, self.clock, head, deadline)
             except ProtocolError as exc:
                 # No session key yet: say why unsigned (a key is only needed to sign).
                 Channel(conn, b"", True, self.max_message, self.clock).send_error(str(exc))
                 _linger(conn)
                 raise
-            first = ch.recv()
+            conn.settimeout(max(0.001, deadline - time.monotonic()))
+            first = ch.recv()  # its MAC checked: the client knows the secret
+            conn.settimeout(self.timeout)
+            if not self._seen(conn):
+                return
+            slot = self._slots.acquire(blocking=False)
+            if not slot:
+                logger.warning("%s: too many sessions, refusing one from %s", self.name, peer)
+                ch.send({"type": "refused", "reason": "busy", "detail": "too many sessions; try again soon"})
+                return
             handler = self.handlers.get(first["type"])
             if handler is None:
                 raise ProtocolError(f"unknown request {first['type']!r} on the {self.name} port")
@@ -128,14 +159,23 @@ class Server:
             if ch is not None:
                 ch.send_error("internal error")
         finally:
+            self._seen(conn)
             conn.close()
-            self._slots.release()
+            if slot:
+                self._slots.release()
 
 
-def _recv_upto(conn: socket.socket, size: int) -> bytes:
-    """Read up to size bytes, fewer only when the peer closes first."""
+def _recv_upto(conn: socket.socket, size: int, deadline: float) -> bytes:
+    """Read up to size bytes before the deadline, fewer only when the peer closes first."""
     data = b""
-    while len(data) < size and (chunk := conn.recv(size - len(data))):
+    while len(data) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out before the greeting")
+        conn.settimeout(left)
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            break
         data += chunk
     return data
 
