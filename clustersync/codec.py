@@ -37,9 +37,21 @@ def encode_row(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
     return json.dumps(dict(zip(columns, values, strict=True)), default=_default, separators=(",", ":"))
 
 
+def _canonical(value: object) -> object:
+    # SQLite compares 1 and 1.0 (and 0.0 and -0.0) as equal keys: one key, one text.
+    if isinstance(value, float) and value.is_integer() and -(2**63) <= value < 2**63:
+        return int(value)
+    return value
+
+
 def encode_key(values: tuple[Any, ...] | list[Any]) -> str:
-    """A primary key's values as canonical JSON text (the key of _cs_rows)."""
-    return json.dumps(list(values), default=_default, separators=(",", ":"), ensure_ascii=False)
+    """A primary key's values as canonical JSON text (the key of _cs_rows).
+
+    An integral REAL is written as the integer SQLite holds equal to it, so a key has one
+    text whichever way the application spelled it; the row's own copy keeps the exact type.
+    """
+    canonical = [_canonical(v) for v in values]
+    return json.dumps(canonical, default=_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def decode_key(text: str, width: int) -> list[Any]:

@@ -182,7 +182,8 @@ def upsert_sql(info: TableInfo, columns: tuple[str, ...]) -> str:
         raise ValueError(f"row of table {info.name!r} without its key column(s) {', '.join(missing)}")
     names = ", ".join(quote(c) for c in columns)
     marks = ", ".join("?" for _ in columns)
-    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in info.pk)
-    action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+    # The key columns too: SQLite holds 1 and 1.0 as the same key, and the winner's spelling wins.
+    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns)
+    action = f"DO UPDATE SET {sets}"
     target = ", ".join(quote(c) for c in info.pk)
     return f"INSERT INTO {quote(info.name)} ({names}) VALUES ({marks}) ON CONFLICT ({target}) {action}"
