@@ -311,6 +311,8 @@ class Store:
         rolls the whole batch back and is raised as ApplyError saying what it is.
         """
         result = ApplyResult()
+        if not changes and not self._advances(final or {}):
+            return result  # an idle session's end: nothing to write (no lock, no fsync)
         try:
             with self._write() as db:
                 # Local writes not yet versioned must compete with what arrives.
@@ -337,6 +339,14 @@ class Store:
         except sqlite3.Error as exc:
             raise ApplyError(f"applying changes to {self.path}: {quarantine.describe(exc)}") from exc
         return result
+
+    def _advances(self, final: Vector) -> bool:
+        """Whether a peer's final vector (or local notes waiting for a version) would change anything."""
+        with self._lock:
+            if self.db.execute("SELECT 1 FROM _cs_pending LIMIT 1").fetchone():
+                return True
+            current = reads.vector(self.db)
+        return any(hlc > current.get(origin, 0) for origin, hlc in final.items())
 
     def _apply_one(
         self, db: sqlite3.Connection, c: Change, result: ApplyResult, current: Vector, held: int
@@ -486,11 +496,17 @@ class Store:
             return reads.known(self.db, self.node_id)
 
     def learn(self, known: dict[str, Vector]) -> None:
-        """Merge vectors of other members heard from a peer."""
+        """Merge vectors of other members heard from a peer (no write when nothing is new)."""
+        had = self.known()
+        news = {
+            member: {o: h for o, h in vec.items() if h > had.get(member, {}).get(o, -1)}
+            for member, vec in known.items()
+            if member != self.node_id
+        }
+        if not any(news.values()):
+            return
         with self._write() as db:
-            for member, vec in known.items():
-                if member == self.node_id:
-                    continue
+            for member, vec in news.items():
                 for origin, hlc in vec.items():
                     db.execute(
                         "INSERT INTO _cs_known (member, origin, hlc) VALUES (?, ?, ?) "
