@@ -17,6 +17,7 @@ from pathlib import Path
 from simplefailover.config import Cluster, Config
 
 from . import __version__
+from .codec import encode_key
 from .errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from .ring import ring_order
 from .schema import MEMBERS, connect
@@ -93,8 +94,8 @@ def tombstone(database: Path, node_id: str) -> tuple[int, str] | None:
     db = connect(str(database))
     try:
         row = db.execute(
-            "SELECT hlc, origin FROM _cs_rows WHERE tbl = ? AND pk = json_array(?) AND deleted = 1",
-            (MEMBERS, node_id),
+            "SELECT hlc, origin FROM _cs_rows WHERE tbl = ? AND pk = ? AND deleted = 1",
+            (MEMBERS, encode_key([node_id])),
         ).fetchone()
     finally:
         db.close()
