@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from clustersync.protocol import Channel
+from clustersync.schema import quote
 from clustersync.store import Change, Store
 from tests.clustersync.conftest import content, make_db
 from tests.clustersync.nodes import NodeDir, make_nodes
@@ -94,6 +95,20 @@ def new_join(member: NodeDir, joiner: NodeDir) -> dict[str, float]:
     }
 
 
+def _replace_all(dst: Store, changes: list[Change], vector: dict[str, int]) -> None:
+    """The old join's install: every replicated table emptied and refilled in one transaction."""
+    with dst._write() as db:
+        db.execute("UPDATE _cs_flag SET applying = 1")
+        for name in [*dst.tables, "_cs_rows", "_cs_vector", "_cs_pending", "_cs_known"]:
+            db.execute(f"DELETE FROM {quote(name)}")
+        for c in changes:
+            if not c.deleted:
+                dst._write_row(db, dst.tables[c.tbl], c)
+            dst._put(db, c)
+        db.executemany("INSERT INTO _cs_vector (origin, hlc) VALUES (?, ?)", vector.items())
+        db.execute("UPDATE _cs_flag SET applying = 0")
+
+
 def old_join(member: Path, joiner: Path) -> float:
     """The join before this issue, in one process over a socket pair: seconds for the whole copy."""
     src, dst = Store(member, "n1", ["items", "pairs"]), Store(joiner, "n2", ["items", "pairs"])
@@ -103,7 +118,7 @@ def old_join(member: Path, joiner: Path) -> float:
 
     def serve() -> None:
         with src.snapshot() as snap:
-            sender.send({"type": "copy", "schemas": src.schemas(), "vector": snap.vector})
+            sender.send({"type": "copy", "vector": snap.vector})
             for batch in snap.batches({}, 2000):
                 sender.send({"type": "batch", "changes": [c.wire() for c in batch]})
             sender.send({"type": "done", "vector": snap.vector})
@@ -111,11 +126,11 @@ def old_join(member: Path, joiner: Path) -> float:
     started = time.perf_counter()
     thread = threading.Thread(target=serve)
     thread.start()
-    first = receiver.expect("copy")
+    receiver.expect("copy")
     changes: list[Change] = []
     while (message := receiver.expect("batch", "done"))["type"] == "batch":
         changes.extend(Change.from_wire(item) for item in message["changes"])
-    dst.replace_all(changes, message["vector"], first["schemas"])
+    _replace_all(dst, changes, message["vector"])
     seconds = time.perf_counter() - started
     thread.join()
     for each in (src, dst, a, b):

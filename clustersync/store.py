@@ -8,19 +8,18 @@ peer lacks is every current version above the peer's vector for its origin.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import quarantine, reads
 from . import vector as vectors
+from .changes import ApplyResult, Change, Snapshot
 from .codec import decode_key, decode_row, encode_key, encode_row
 from .conflict import NONE, resolve
 from .errors import ApplyError
@@ -32,102 +31,12 @@ from .vector import Vector
 logger = logging.getLogger(__name__)
 
 KEEP_CONFLICTS = 10000
-BATCH_BYTES = 4 << 20  # a batch (one transaction) holds about this much row data
 _VERSION = "SELECT hlc, origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
 _LOCAL = "SELECT hlc, origin, deleted, data, base_hlc, base_origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
-_TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 _CONFLICT = (
     "INSERT INTO _cs_conflicts (tbl, pk, hlc, origin, deleted, data, winner_hlc, winner_origin, at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-@dataclass(frozen=True)
-class Change:
-    """One version of one row, as stored and as sent."""
-
-    tbl: str
-    pk: str
-    hlc: int
-    origin: str
-    deleted: bool
-    data: str | None
-    base_hlc: int
-    base_origin: str
-
-    def wire(self) -> list[Any]:
-        """The change as a JSON-ready list."""
-        c = self
-        return [c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin]
-
-    @classmethod
-    def from_wire(cls, item: object) -> Change:
-        """Check and build a change received from a peer; raise ValueError if malformed."""
-        if not isinstance(item, list) or len(item) != 8:
-            raise ValueError("a change is a list of 8 fields")
-        tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin = item
-        if not (isinstance(tbl, str) and isinstance(pk, str) and isinstance(origin, str)):
-            raise ValueError("change table, key and origin must be strings")
-        if type(hlc) is not int or type(base_hlc) is not int or not isinstance(base_origin, str):
-            raise ValueError("change versions must be integers")
-        if deleted not in (0, 1) or (data is None) != bool(deleted):
-            raise ValueError("a change is a tombstone without data or a row with data")
-        if data is not None and not isinstance(data, str):
-            raise ValueError("a change is a tombstone without data or a row with data")
-        return cls(tbl, pk, hlc, origin, bool(deleted), data, base_hlc, base_origin)
-
-
-@dataclass
-class ApplyResult:
-    """What one apply did."""
-
-    applied: int = 0
-    kept: int = 0
-    duplicates: int = 0
-    conflicts: int = 0
-    stale: int = 0  # versions older than a collected tombstone, dropped
-    quarantined: int = 0  # versions recorded but refused by this database (quarantine.py)
-    max_hlc: int = 0
-    stamped: list[Change] = field(default_factory=list)  # local changes versioned first
-
-
-@dataclass
-class Snapshot:
-    """A consistent read of the database for one outgoing stream."""
-
-    db: sqlite3.Connection
-    vector: Vector = field(default_factory=dict)
-
-    def batches(self, peer: Vector, size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[Change]]:
-        """The current versions the peer lacks, in HLC order, in batches of at most size rows and
-        about max_bytes (a row larger than that goes alone).
-
-        Each origin is read from the (origin, hlc) index from where the peer is for it, so a
-        session with nothing to send costs a few index lookups whatever the table's size and
-        whichever origins have been idle for long.
-        """
-        sql = (
-            "SELECT tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin FROM _cs_rows "
-            "WHERE origin = ? AND hlc > ? ORDER BY hlc"
-        )
-        streams = [
-            (
-                Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7])
-                for r in self.db.execute(sql, (o, peer.get(o, 0)))
-            )
-            for o in sorted(self.vector)
-        ]
-        batch: list[Change] = []
-        used = 0
-        for change in heapq.merge(*streams, key=lambda c: (c.hlc, c.origin)):
-            cost = len(change.data or "") + len(change.pk) + 64
-            if batch and (len(batch) >= size or used + cost > max_bytes):
-                yield batch
-                batch, used = [], 0
-            batch.append(change)
-            used += cost
-        if batch:
-            yield batch
 
 
 class Store:
@@ -427,44 +336,6 @@ class Store:
         if sql is None:
             sql = self._upserts[(info.name, columns)] = upsert_sql(info, columns)
         db.execute(sql, [row[col] for col in columns])
-
-    # ------------------------------------------------------------ whole copy (join)
-
-    def replace_all(self, changes: list[Change], vector: Vector, schemas: dict[str, str]) -> None:
-        """Replace every replicated table's content with a peer's copy, in one transaction."""
-        with self._write() as db:
-            for name, sql in schemas.items():
-                exists = db.execute(_TABLE_EXISTS, (name,)).fetchone()
-                if not exists and name in self.tables and sql.upper().startswith("CREATE TABLE"):
-                    db.execute(sql)
-            self.tables = install(db, [t for t in self.tables if t != MEMBERS], "join")
-            db.execute("UPDATE _cs_flag SET applying = 1")
-            for info in self.tables.values():
-                db.execute(f"DELETE FROM {quote(info.name)}")
-            db.execute("DELETE FROM _cs_rows")
-            db.execute("DELETE FROM _cs_vector")
-            db.execute("DELETE FROM _cs_pending")
-            db.execute("DELETE FROM _cs_known")
-            for c in changes:
-                if c.tbl not in self.tables:
-                    raise ValueError(f"the peer replicates {c.tbl!r}, not in cluster.tables.replicated here")
-                if not c.deleted:
-                    self._write_row(db, self.tables[c.tbl], c)
-                self._put(db, c)
-                self.hlc.observe(c.hlc)
-            for origin, hlc in vector.items():
-                db.execute("INSERT INTO _cs_vector (origin, hlc) VALUES (?, ?)", (origin, hlc))
-                self.hlc.observe(hlc)
-            self.set_meta("hlc", self.hlc.last, db)
-            db.execute("UPDATE _cs_flag SET applying = 0")
-
-    def schemas(self) -> dict[str, str]:
-        """CREATE TABLE statements of the replicated tables, for a joining node."""
-        names = list(self.tables)
-        marks = ",".join("?" * len(names))
-        sql = f"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
-        rows = self._read(sql, names)
-        return dict(rows)
 
     def _refresh(self, db: sqlite3.Connection, name: str) -> TableInfo:
         """Re-read a table's columns (the application may have added one since the start)."""
