@@ -332,9 +332,14 @@ class Cluster(_Model):
         None, ge=1, le=65535, description="TCP port of data sync (production: above 52700); default port + 1"
     )
     timeout: float = Field(5, gt=0, le=300, description="seconds to wait for a peer before trying the next")
-    batch_rows: int = Field(2000, ge=1, le=100000, description="changes sent per batch (one transaction)")
+    batch_rows: int = Field(
+        2000, ge=1, le=100000, description="changes sent per batch (one transaction; also cut at about 4 MiB of rows)"
+    )
     max_message: int = Field(
-        16 * 1024 * 1024, ge=65536, description="largest sync message accepted, bytes; larger are refused"
+        16 * 1024 * 1024,
+        ge=65536,
+        description="largest sync frame accepted, bytes (larger are refused unread); "
+        "a larger message, such as a big row, is sent in frames of up to 1 MiB",
     )
     gc_interval: float = Field(
         300, gt=0, description="seconds between removals of tombstones every member already has"
