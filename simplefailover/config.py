@@ -333,7 +333,10 @@ class Cluster(_Model):
     )
     timeout: float = Field(5, gt=0, le=300, description="seconds to wait for a peer before trying the next")
     batch_rows: int = Field(
-        2000, ge=1, le=100000, description="changes sent per batch (one transaction; also cut at about 4 MiB of rows)"
+        2000,
+        ge=1,
+        le=100000,
+        description="changes sent per batch (one transaction; also cut at about 4 MiB of rows)",
     )
     max_message: int = Field(
         16 * 1024 * 1024,
