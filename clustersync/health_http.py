@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -86,8 +87,16 @@ def answer(path: str, node_id: str, alarms: Mapping[str, Any], metrics: Callable
 
 
 def _read_head(conn: socket.socket, head: bytes) -> bytes:
+    """The request head, read before one deadline (the socket's timeout), however slowly it comes."""
     data = head
+    timeout = conn.gettimeout()
+    deadline = None if timeout is None else time.monotonic() + timeout
     while b"\r\n\r\n" not in data and b"\n\n" not in data and len(data) < MAX_HEAD:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break  # answered as cut short
+            conn.settimeout(left)
         chunk = conn.recv(MAX_HEAD - len(data))
         if not chunk:
             break

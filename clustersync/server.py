@@ -118,6 +118,7 @@ class Server:
                 logger.debug("%s: %s closed without a word (a port probe)", self.name, peer)
                 return
             if self.http is not None and head in HTTP_METHODS:
+                conn.settimeout(max(0.001, deadline - time.monotonic()))  # the request head, by then
                 self.http(conn, head)
                 return
             try:
