@@ -26,7 +26,7 @@ from .protocol import create_secret, load_secret
 from .status import alarms, lag_seconds, load_health
 
 DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
-COUNTERS = ("applied", "duplicates", "conflicts", "stale", "quarantined", "released")
+COUNTERS = ("applied", "duplicates", "conflicts", "stale", "quarantined", "released", "too_large")
 
 
 def _load(path: str) -> Config:

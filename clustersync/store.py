@@ -56,6 +56,9 @@ class Store:
         self._lock = threading.RLock()
         self._upserts: dict[tuple[str, tuple[str, ...]], str] = {}  # SQL per table and column set
         self.db = connect(str(path))
+        # A row's JSON copy in _cs_rows must fit SQLite's value limit (1e9 bytes by default:
+        # BLOBs up to about 700 MiB, as base64): a larger row is left out, said, and counted.
+        self.max_copy = self.db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - 1024
         with self._write():
             self.tables: dict[str, TableInfo] = install(self.db, tables, where)
         self.hlc = HybridClock(max(int(self.meta("hlc") or 0), max(self.vector().values(), default=0)))
@@ -162,6 +165,11 @@ class Store:
                         d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description
                     )
                 data = encode_row(columns[tbl], found)
+                if len(data) > self.max_copy:  # ASCII JSON: characters are bytes
+                    logger.error("%s key %s: its copy (%d bytes) is above SQLite's limit: not replicated",
+                                 tbl, pk[:80], len(data))  # fmt: skip
+                    self._bump(db, "too_large", 1)
+                    continue
             base = db.execute(_VERSION, (tbl, pk)).fetchone()
             change = Change(tbl, pk, hlc, self.node_id, data is None, data, *(base or NONE))
             self._put(db, change)

@@ -97,3 +97,14 @@ def test_disk_full_is_reported_as_such_and_nothing_is_lost(pair: tuple[Store, St
     b.db.execute("PRAGMA max_page_count = 1073741823")  # space again
     sync_one_way(a, b)
     assert content(b.path) == content(a.path)
+
+
+def test_a_row_too_large_to_copy_is_counted_and_the_rest_flows(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    a.max_copy = 100_000  # as if SQLite's value limit were 100 kB
+    app_write(a, "INSERT INTO items (id, b) VALUES (1, ?)", b"\x01" * 200_000)
+    app_write(a, "INSERT INTO items (id, v) VALUES (2, 'small')")
+    a.stamp()  # no exception: the loop must not stall on it
+    sync_one_way(a, b)
+    assert set(content(b.path)) == {2}
+    assert a.counter("too_large") == 1
