@@ -30,11 +30,14 @@ def _hook(obj: dict[str, Any]) -> object:
 
 
 _DECODER = json.JSONDecoder(object_hook=_hook)
+# Built once: json.dumps with options builds a new encoder at every call (microseconds per row).
+_ROW = json.JSONEncoder(default=_default, separators=(",", ":"))
+_KEY = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def encode_row(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """Encode one row as JSON text, column name to value."""
-    return json.dumps(dict(zip(columns, values, strict=True)), default=_default, separators=(",", ":"))
+    return _ROW.encode(dict(zip(columns, values, strict=True)))
 
 
 def _canonical(value: object) -> object:
@@ -50,8 +53,9 @@ def encode_key(values: tuple[Any, ...] | list[Any]) -> str:
     An integral REAL is written as the integer SQLite holds equal to it, so a key has one
     text whichever way the application spelled it; the row's own copy keeps the exact type.
     """
-    canonical = [_canonical(v) for v in values]
-    return json.dumps(canonical, default=_default, separators=(",", ":"), ensure_ascii=False)
+    if len(values) == 1 and type(values[0]) is int:
+        return f"[{values[0]}]"  # the common INTEGER PRIMARY KEY, as JSON would write it
+    return _KEY.encode([_canonical(v) if type(v) is float else v for v in values])
 
 
 def decode_key(text: str, width: int) -> list[Any]:
