@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from clustersync.cli import main as clustersync
@@ -39,21 +40,33 @@ def _insert(path: Path, start: int, count: int) -> None:
     db.close()
 
 
-def throughput(folder: Path, rows: int) -> dict[str, float]:
-    """Rows/s applied by one session between two in-process members, and CPU per 1,000 rows."""
-    a, b = make_nodes(folder, ["127.0.0.78", "127.0.0.79"])
+@contextlib.contextmanager
+def pair(folder: Path, addresses: list[str], **config: object) -> Iterator[tuple[Node, Node]]:
+    """Two members, created and joined, serving but with no ring loop (the bench drives sessions)."""
+    a, b = make_nodes(folder, addresses)
     for node in (a, b):
-        node.write_config(batch_rows=2000)
+        node.write_config(batch_rows=2000, **config)
     with contextlib.redirect_stdout(io.StringIO()):
         clustersync(["create", "-c", str(a.config)])
     first = Node(load_config(a.config))
     first.start(loop=False)
-    with contextlib.redirect_stdout(io.StringIO()):
-        clustersync(["join", "-c", str(b.config), "--peer", a.peer])
-    second = Node(load_config(b.config))
-    second.start(loop=False)
     try:
-        _insert(a.db, 0, rows)
+        with contextlib.redirect_stdout(io.StringIO()):
+            clustersync(["join", "-c", str(b.config), "--peer", a.peer])
+        second = Node(load_config(b.config))
+        second.start(loop=False)
+        try:
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def throughput(folder: Path, rows: int) -> dict[str, float]:
+    """Rows/s applied by one session between two in-process members, and CPU per 1,000 rows."""
+    with pair(folder, ["127.0.0.78", "127.0.0.79"]) as (first, second):
+        _insert(first.store.path, 0, rows)
         cpu, wall = time.process_time(), time.perf_counter()
         first.store.stamp()
         capture_s, capture_cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -69,9 +82,6 @@ def throughput(folder: Path, rows: int) -> dict[str, float]:
             "capture_rows_per_s": rows / capture_s,
             "capture_cpu_ms_per_1000": capture_cpu / rows * 1e6,
         }
-    finally:
-        second.stop()
-        first.stop()
 
 
 def _has(path: Path, key: int) -> bool:

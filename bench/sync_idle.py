@@ -8,51 +8,24 @@
    (random bytes), the other pulls them with one session; MB/s of row data.
 
 Run: .venv/bin/python -m bench.sync_idle [--sizes 10000,100000,1000000] [--big 64] [--sessions 21]
-It uses only the public API (Node, run_round), so the same file can be run on an older
-checkout for a baseline.
+It uses only the public API (Node, run_round) and bench.sync's pair of members, so the
+same files can be run on an older checkout for a baseline.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import logging
 import os
 import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from clustersync.cli import main as clustersync
-from clustersync.daemon import Node
-from simplefailover.config import load_config
-from tests.clustersync.nodes import make_nodes
+from bench.sync import pair
 
 ADDRESSES = ["127.0.17.91", "127.0.17.92"]
-
-
-@contextlib.contextmanager
-def pair(folder: Path) -> Iterator[tuple[Node, Node]]:
-    """Two members, created and joined, serving but with no ring loop (the bench drives sessions)."""
-    a, b = make_nodes(folder, ADDRESSES)
-    for node in (a, b):
-        node.write_config(batch_rows=2000, timeout=30)
-    with contextlib.redirect_stdout(io.StringIO()):
-        clustersync(["create", "-c", str(a.config)])
-    first = Node(load_config(a.config))
-    first.start(loop=False)
-    with contextlib.redirect_stdout(io.StringIO()):
-        clustersync(["join", "-c", str(b.config), "--peer", a.peer])
-    second = Node(load_config(b.config))
-    second.start(loop=False)
-    try:
-        yield first, second
-    finally:
-        second.stop()
-        first.stop()
 
 
 def _write(path: Path, rows: list[tuple[int, object]], column: str) -> None:
@@ -64,7 +37,7 @@ def _write(path: Path, rows: list[tuple[int, object]], column: str) -> None:
 
 def idle_session_ms(folder: Path, rows: int, sessions: int) -> float:
     """Median ms of a session with nothing to send, on a table of `rows` rows and one idle origin."""
-    with pair(folder) as (a, b):
+    with pair(folder, ADDRESSES, timeout=30) as (a, b):
         _write(b.store.path, [(0, "written once by the standby")], "v")
         assert b.run_round() is not None
         step = 100_000
@@ -89,7 +62,7 @@ def idle_session_ms(folder: Path, rows: int, sessions: int) -> float:
 
 def big_rows_mb_per_s(folder: Path, count: int) -> tuple[float, float]:
     """MB/s of 1 MiB rows pulled by one session, and the session's seconds."""
-    with pair(folder) as (a, b):
+    with pair(folder, ADDRESSES, timeout=30) as (a, b):
         for i in range(count):
             _write(a.store.path, [(i, os.urandom(1 << 20))], "b")
         a.store.stamp()
