@@ -6,6 +6,7 @@ In-process stores; the real-process version is test_apply_errors.py.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def app_write(store: Store, sql: str, *params: object) -> None:
 
 
 @pytest.fixture
-def pair(tmp_path: Path):  # type: ignore[no-untyped-def]
+def pair(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
     a, b = open_store(tmp_path / "a.db", "a"), open_store(tmp_path / "b.db", "b")
     yield a, b
     a.close()
