@@ -147,7 +147,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .daemon import run
+    from .runner import run
 
     config = _load(args.config)
     return run(config, Path(args.config))

@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import signal
 import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from simplefailover.config import Config
@@ -37,7 +35,6 @@ from .protocol import Channel, Message, load_secret
 from .ring import choose_peers, ring_order
 from .server import Handler, HttpHandler, Server, open_channel
 from .session import Context, Report, run_client, run_server
-from .shared_node import SharedNode
 from .status import Health, alarms
 from .store import Member
 
@@ -99,6 +96,17 @@ class Node:
 
     def _secret(self) -> bytes:
         return self.secret
+
+    def apply(self, config: Config) -> None:
+        """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
+        cluster = cluster_of(config)
+        with self.ctx.lock:  # between two sessions
+            self.ctx.max_offset = cluster.max_clock_offset
+            self.ctx.batch_rows = cluster.batch_rows
+            self.config, self.cluster = config, cluster
+        self.newcomers.grace = cluster.retry_interval + 2 * cluster.timeout
+        self.notifier.reconfigure(config.monitoring)
+        self._wake.set()  # a new sync_interval counts from now
 
     def alarms(self) -> dict[str, Any]:
         """The three alarms now (SPEC CL-7), from what this running daemon knows."""
@@ -378,23 +386,3 @@ class Node:
         if report.ok:
             self.health.apply_error = None
         return report
-
-
-def run(config: Config, config_path: Path) -> int:
-    """Run until SIGTERM or SIGINT."""
-    node = SharedNode(config) if cluster_of(config).strategy == "shared" else Node(config)
-    done = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    node.start()
-    try:
-        while not done.wait(1):
-            pass
-    finally:
-        node.stop()
-    logger.info("clustersync stopped (%s)", config_path)
-    return 0

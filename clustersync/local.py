@@ -1,4 +1,7 @@
-"""This node's cluster section, checked, and its own database, opened (replicated strategy)."""
+"""This node's cluster section, checked, and its own database, opened (replicated strategy).
+
+Nothing here imports the shared strategy's driver: the modules that need it import it when used.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,19 @@ import time
 from simplefailover.config import Cluster, Config
 
 from .errors import ClusterSyncError
-from .shared_node import shared_cluster
 from .store import Store
+
+
+def shared_cluster(config: Config) -> Cluster:
+    """The cluster section, checked for what a shared member needs."""
+    cluster, where = config.cluster, config.source
+    if cluster is None:
+        raise ClusterSyncError(f"{where}: no cluster: section")
+    if cluster.strategy != "shared" or not cluster.dsn:
+        raise ClusterSyncError(f"{where}: cluster.dsn is required for strategy shared")
+    if cluster.address is None:
+        raise ClusterSyncError(f"{where}: cluster.address is required (the address other members use)")
+    return cluster
 
 
 def cluster_of(config: Config) -> Cluster:

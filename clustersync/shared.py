@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from . import __version__
+from .driver import conninfo_to_dict, make_conninfo, psycopg
 from .errors import ClusterSyncError, Refused
 
 logger = logging.getLogger(__name__)

@@ -17,15 +17,15 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-import psycopg
-
 from simplefailover.config import Cluster, Config, parse_hostport
 from simplefailover.notify import Notifier
 
 from . import event_log, health_http, shared
 from .control import stopped_reason, version_of
+from .driver import psycopg
 from .errors import ClusterSyncError
 from .events import READY, TIME_OK, events
+from .local import shared_cluster
 from .metrics import Metrics
 from .server import Server
 from .shared_health import SharedHealth
@@ -34,18 +34,6 @@ from .status import alarms, load_health
 logger = logging.getLogger(__name__)
 
 EventHook = Callable[[str, str], None]  # (event kind, mail subject), called after each mailed event
-
-
-def shared_cluster(config: Config) -> Cluster:
-    """The cluster section, checked for what a shared member needs."""
-    cluster, where = config.cluster, config.source
-    if cluster is None:
-        raise ClusterSyncError(f"{where}: no cluster: section")
-    if cluster.strategy != "shared" or not cluster.dsn:
-        raise ClusterSyncError(f"{where}: cluster.dsn is required for strategy shared")
-    if cluster.address is None:
-        raise ClusterSyncError(f"{where}: cluster.address is required (the address other members use)")
-    return cluster
 
 
 def _connect(cluster: Cluster) -> psycopg.Connection[Any]:
@@ -120,6 +108,11 @@ class SharedNode:
         self._conn: psycopg.Connection[Any] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def apply(self, config: Config) -> None:
+        """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
+        self.cluster = shared_cluster(config)
+        self.notifier.reconfigure(config.monitoring)
 
     @property
     def ready(self) -> bool | None:

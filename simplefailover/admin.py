@@ -13,17 +13,44 @@ DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    """Validate the config, then signal the service running with it to re-read it."""
+    """Validate the config, signal the service running with it, and report what it did.
+
+    Exit code: 0 applied; 1 the service could not apply it and keeps its running config (or
+    did not answer within --wait seconds); 2 the file is invalid or no service runs.
+    """
     from .cli import _load
-    from .pidfile import find_service, send_reload
+    from .pidfile import (
+        find_service,
+        pid_file_of,
+        read_reload_status,
+        reload_status_file,
+        send_reload,
+        wait_reload_status,
+    )
 
     config = _load(args.config)
     if config is None:
         print("not reloading: the running service keeps its config", file=sys.stderr)
         return 2
     pid, how = find_service(config, args.config)
+    status_file = reload_status_file(pid_file_of(config, args.config))
+    before = read_reload_status(status_file)
     send_reload(pid)
     print(f"sent SIGHUP to simplefailover pid {pid} (found by {how}); it re-reads {args.config}")
+    if args.wait <= 0:
+        return 0
+    outcome = wait_reload_status(status_file, pid, before, args.wait)
+    if outcome is None:
+        print(
+            f"no answer from pid {pid} within {args.wait:g} s ({status_file} unchanged): "
+            "see its log (journalctl -u simplefailover) for the outcome",
+            file=sys.stderr,
+        )
+        return 1
+    if not outcome.ok:
+        print(f"reload FAILED: {outcome.detail}", file=sys.stderr)
+        return 1
+    print(f"reloaded: {outcome.detail}")
     return 0
 
 
@@ -81,6 +108,10 @@ def add_admin_commands(sub: Any) -> None:
 
     reload = sub.add_parser("reload", help="make the running service re-read its config (SIGHUP)")
     reload.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    reload.add_argument(
+        "--wait", type=float, default=15, metavar="SECONDS",
+        help="wait this long for the service to report the outcome (0: only send the signal)",
+    )  # fmt: skip
     reload.set_defaults(func=cmd_reload)
 
     install = sub.add_parser(

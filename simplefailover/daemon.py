@@ -20,7 +20,7 @@ from .history import HistoryService, history_path
 from .metrics import Metrics
 from .notify import AlertService
 from .peers.service import PeerService
-from .pidfile import PidFile, pid_file_of
+from .pidfile import PidFile, pid_file_of, reload_status_file, write_reload_status
 from .pollers.result import PollResult
 from .scheduler import PollScheduler
 from .service import ServiceGroup
@@ -106,6 +106,8 @@ class Daemon:
         self.services = build_services(config, self.engine, self.metrics, self.history)
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._reloads = 0  # reloads done, in the reload status file
+        self._status_file: Path | None = None  # written by run_forever's service, read by `reload`
 
     def start(self) -> None:
         self.services.start()
@@ -115,7 +117,24 @@ class Daemon:
         self.services.stop()
 
     def reload(self) -> bool:
-        """Re-read the config; keep the running one when the new one is invalid."""
+        """Re-read the config and apply it; on any failure keep the running one and say why.
+
+        Never raises (except on a fatal error such as KeyboardInterrupt): the outcome is logged,
+        shown on the dashboard as a `reload` event and written to the reload status file that
+        `simplefailover reload` waits for.
+        """
+        try:
+            ok, detail = self._apply_config_file()
+        except Exception as exc:  # whatever the cause, the running config stays in force
+            logger.exception("reload of %s failed; keeping the running config", self.config_path)
+            ok, detail = False, f"{self.config_path}: {type(exc).__name__}: {exc}; kept the running config"
+            self._add_reload_event("failed", detail)
+        self._reloads += 1
+        if self._status_file is not None:
+            write_reload_status(self._status_file, self._reloads, ok, detail)
+        return ok
+
+    def _apply_config_file(self) -> tuple[bool, str]:
         try:
             config = load_config(self.config_path)
         except ConfigError as exc:
@@ -127,17 +146,51 @@ class Daemon:
             for problem in exc.problems:
                 logger.error("  %s", problem)
             summary = f"{self.config_path}: {len(exc.problems)} problem(s), first: {exc.problems[0]}"
-            self.engine.add_event(Transition("reload", time.time(), "", "rejected", summary))
-            return False
+            self._add_reload_event("rejected", summary)
+            return False, summary
+        old = self.engine.config
         # The engine first: the answer table changes in one atomic swap, so DNS answers
         # from the old table until the new one is complete, never from nothing.
-        self.engine.reconfigure(config)
-        self.metrics.follow_config(self.engine.snapshot().checks)
+        try:
+            self.engine.reconfigure(config)
+            self.metrics.follow_config(self.engine.snapshot().checks)
+        except Exception:
+            try:  # back to what was running; the caller reports the failure
+                self.engine.reconfigure(old)
+                self.metrics.follow_config(self.engine.snapshot().checks)
+            except Exception:
+                logger.exception("going back to the running config after a failed reload failed too")
+            raise
         failed = self.services.reconfigure(config)  # each failure is logged; the others go on
-        detail = f"{self.config_path}" + (f"; kept the old config: {', '.join(failed)}" if failed else "")
-        self.engine.add_event(Transition("reload", time.time(), "", "applied", detail))
+        if failed:
+            why = "; ".join(f"{name}: {self.services.reconfigure_errors.get(name, '?')}" for name in failed)
+            detail = f"{self.config_path}; kept the old config: {why}"
+            self._add_reload_event("applied", detail)
+            logger.warning("reloaded %s, but %s kept the old config", self.config_path, ", ".join(failed))
+            return False, detail
+        self._add_reload_event("applied", str(self.config_path))
         logger.info("reloaded %s", self.config_path)
-        return True
+        return True, f"{self.config_path}: applied"
+
+    def _add_reload_event(self, outcome: str, detail: str) -> None:
+        self.engine.add_event(Transition("reload", time.time(), "", outcome, detail))
+
+    def _pid_path(self) -> Path:
+        return pid_file_of(self.engine.config, self.config_path)
+
+    def _cycle(self, watch: ConfigWatch, next_look: float) -> float:
+        """Look at the config file when due, reload when asked; return when to look next."""
+        every = self.engine.config.service.watch_config
+        if every and time.monotonic() >= next_look:
+            next_look = time.monotonic() + every
+            if watch.changed():
+                logger.info("%s changed on disk: reloading it", self.config_path)
+                self._reload.set()
+        if self._reload.is_set():
+            self._reload.clear()
+            watch.settle()  # this reload reads the file as it is now
+            self.reload()
+        return next_look
 
     def run_forever(self) -> None:
         """Start, then serve until SIGTERM/SIGINT; SIGHUP reloads."""
@@ -153,23 +206,19 @@ class Daemon:
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
         self.start()
-        pid_file = PidFile(pid_file_of(self.engine.config, self.config_path))
+        pid_file = PidFile(self._pid_path())
         pid_file.write()
+        self._status_file = status_file = reload_status_file(pid_file.path)
         watch = ConfigWatch(self.config_path)
         next_look = time.monotonic()
         try:
             while not self._stop.is_set():
                 self._stop.wait(0.5)
-                every = self.engine.config.service.watch_config
-                if every and time.monotonic() >= next_look:
-                    next_look = time.monotonic() + every
-                    if watch.changed():
-                        logger.info("%s changed on disk: reloading it", self.config_path)
-                        self._reload.set()
-                if self._reload.is_set():
-                    self._reload.clear()
-                    watch.settle()  # this reload reads the file as it is now
-                    self.reload()
+                try:  # one cycle: nothing but a fatal error (KeyboardInterrupt, SystemExit) ends the loop
+                    next_look = self._cycle(watch, next_look)
+                except Exception:
+                    logger.exception("service cycle failed; the service goes on")
         finally:
             self.services.stop()
             pid_file.remove()
+            status_file.unlink(missing_ok=True)

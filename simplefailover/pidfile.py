@@ -1,13 +1,16 @@
-"""Where the running service writes its pid, and how `simplefailover reload` finds it."""
+"""Where the running service writes its pid and its last reload's outcome, and how `reload` finds them."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import os
 import signal
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
@@ -87,6 +90,56 @@ def find_service(config: Config, config_path: str | os.PathLike[str]) -> tuple[i
         f"no running simplefailover service found for {config_path}: pid file {path} missing{stale}, "
         "and no `simplefailover run` process uses that config"
     )
+
+
+@dataclass(frozen=True)
+class ReloadStatus:
+    """The outcome of the service's last reload, as it wrote it beside its pid file."""
+
+    pid: int
+    count: int  # reloads done by that process
+    ok: bool
+    detail: str
+
+
+def reload_status_file(pid_file: Path) -> Path:
+    """Where the service with this pid file writes its last reload's outcome."""
+    return pid_file.with_name(pid_file.stem + ".reload.json")
+
+
+def write_reload_status(path: Path, count: int, ok: bool, detail: str) -> None:
+    """Record a reload's outcome (atomically); a failure to write is logged, never raised."""
+    status = {"pid": os.getpid(), "count": count, "ok": ok, "detail": detail, "at": time.time()}
+    try:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(status) + "\n")
+        temporary.replace(path)
+    except OSError as exc:
+        logger.warning("cannot write the reload status %s (%s)", path, exc)
+
+
+def read_reload_status(path: Path) -> ReloadStatus | None:
+    """The last reload's outcome, or None when there is none (or it cannot be read)."""
+    try:
+        data = json.loads(path.read_text())
+        return ReloadStatus(int(data["pid"]), int(data["count"]), bool(data["ok"]), str(data["detail"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def wait_reload_status(
+    path: Path, pid: int, before: ReloadStatus | None, timeout: float
+) -> ReloadStatus | None:
+    """Wait for pid's next reload outcome after before; None if none came within timeout."""
+    seen = before.count if before is not None and before.pid == pid else 0
+    deadline = time.monotonic() + timeout
+    while True:
+        status = read_reload_status(path)
+        if status is not None and status.pid == pid and status.count > seen:
+            return status
+        if time.monotonic() >= deadline or not _is_service(pid):
+            return None
+        time.sleep(0.1)  # another process's file: no event to wait on
 
 
 def send_reload(pid: int) -> None:

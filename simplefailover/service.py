@@ -50,6 +50,7 @@ class ServiceGroup:
     def __init__(self) -> None:
         self._services: list[Service] = []
         self._started: list[Service] = []
+        self.reconfigure_errors: dict[str, str] = {}  # service name -> why, from the last reconfigure
 
     def add(self, service: Service) -> None:
         self._services.append(service)
@@ -81,11 +82,13 @@ class ServiceGroup:
         Returns the names of the services that could not follow (each failure is logged).
         """
         failed = []
+        self.reconfigure_errors = {}
         for service in self._services:
             if isinstance(service, Reconfigurable):
                 try:
                     service.reconfigure(config)
-                except Exception:
+                except Exception as exc:
                     logger.exception("%s could not take the new config; it keeps the old one", service.name)
                     failed.append(service.name)
+                    self.reconfigure_errors[service.name] = str(exc) or type(exc).__name__
         return failed

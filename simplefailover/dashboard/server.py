@@ -65,9 +65,9 @@ class DashboardService:
             # Bind the new address before closing the old one: a bad address keeps the old.
             server = self._open(new.listen)
         except BindError as exc:
-            logger.error("%s; the dashboard stays on %s", exc, old.listen if old.enabled else "(off)")
             self._settings = old
-            return
+            where = old.listen if old.enabled else "(off)"
+            raise BindError(f"{exc}; the dashboard stays on {where}") from exc  # the reload reports it
         if self._server is not None:
             self._server.stop()
         self._serve(server)
