@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages that real components in the tests need (the tests start kamailio themselves,
 # on loopback: its system service, which would listen on 5060, is disabled after install).
-DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd kamailio
-DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze /usr/sbin/kamailio
+DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd kamailio strace iproute2
+DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze /usr/sbin/kamailio /usr/bin/strace /usr/sbin/ip
 
 .PHONY: demo test lint typecheck unit system-deps venv chaos bench clean
 

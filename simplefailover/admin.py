@@ -1,4 +1,4 @@
-"""The administration commands: `reload`, `install-service` and `service`."""
+"""The administration commands: `reload`, `install-service`, `uninstall-service` and `service`."""
 
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    """Write config and unit, enable and start the service; print what was done and the undo."""
-    from .install import InstallRequest, NodeSpec, install_service
+    """Write config and units, enable and start both services; print what was done and the undo."""
+    from .install import InstallRequest, NodeSpec
+    from .setup import install_service
 
     try:
         nodes = [NodeSpec.parse(text, 10 - 5 * i) for i, text in enumerate(args.node or [])]
@@ -74,8 +75,20 @@ def cmd_install(args: argparse.Namespace) -> int:
         user=args.user,
         force=args.force,
         start=not args.no_start,
+        cluster_address=args.cluster_address,
+        cluster_database=Path(args.cluster_database) if args.cluster_database else None,
+        cluster_state_dir=Path(args.cluster_state_dir),
+        replicated=args.replicate or [],
     )
     print("\n".join(install_service(request)))
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    """Undo what install-service recorded for this config, newest step first."""
+    from .setup import uninstall_service
+
+    print("\n".join(uninstall_service(Path(args.config))))
     return 0
 
 
@@ -115,7 +128,8 @@ def add_admin_commands(sub: Any) -> None:
     reload.set_defaults(func=cmd_reload)
 
     install = sub.add_parser(
-        "install-service", help="write a config and a systemd unit; enable and start it where systemd runs"
+        "install-service",
+        help="write a config and both services' systemd units; enable and start them where systemd runs",
     )
     install.add_argument("--zone-name", required=True, help="the zone delegated to the cluster")
     install.add_argument("--hostname", required=True, help="the virtual hostname to fail over, as ias")
@@ -123,7 +137,11 @@ def add_admin_commands(sub: Any) -> None:
         "--domain-dns-server", required=True, help="IP address of the domain's DNS server (delegation check)"
     )
     install.add_argument("-c", "--config", default=str(CONFIG_PATH), help="config file to write")
-    install.add_argument("--unit-dir", default=str(UNIT_DIR), help="where to write simplefailover.service")
+    install.add_argument(
+        "--unit-dir",
+        default=str(UNIT_DIR),
+        help="where to write simplefailover.service and clustersync.service",
+    )
     install.add_argument(
         "--node", action="append", metavar="ID=ADDRESS[,PRIORITY]", help="a cluster node (repeat for each)"
     )
@@ -132,7 +150,23 @@ def add_admin_commands(sub: Any) -> None:
     install.add_argument("--user", default="root", help="user the service runs as (must exist)")
     install.add_argument("--force", action="store_true", help="replace an existing config")
     install.add_argument("--no-start", action="store_true", help="enable but do not start")
+    install.add_argument(
+        "--cluster-address",
+        metavar="ADDRESS",
+        help="this node's clustersync address: adds a cluster: section",
+    )
+    install.add_argument("--cluster-database", metavar="PATH", help="the application's SQLite database")
+    install.add_argument(
+        "--cluster-state-dir", default="/var/lib/clustersync", metavar="DIR", help="clustersync state"
+    )
+    install.add_argument("--replicate", action="append", metavar="TABLE", help="a replicated table (repeat)")
     install.set_defaults(func=cmd_install)
+
+    uninstall = sub.add_parser("uninstall-service", help="undo every step install-service recorded")
+    uninstall.add_argument(
+        "-c", "--config", default=str(CONFIG_PATH), help="the config it was installed with"
+    )
+    uninstall.set_defaults(func=cmd_uninstall)
 
     service = sub.add_parser("service", help="start, stop, restart, reload or show the installed service")
     service.add_argument("action", choices=SERVICE_ACTIONS)

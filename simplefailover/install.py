@@ -1,4 +1,7 @@
-"""`install-service` and `service`: a systemd unit and a starting config, no network needed."""
+"""`install-service`'s starting config, and `service`: systemctl for the installed units.
+
+The units themselves are units.py; the steps and their undo are setup.py.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import parse_config
-from .errors import ConfigError, SimpleFailoverError
+from .errors import SimpleFailoverError
+from .units import ENVIRONMENT_FILE, FAILOVER_UNIT, RUNTIME_DIR
 
-UNIT_NAME = "simplefailover.service"
+UNIT_NAME = FAILOVER_UNIT
 UNIT_DIR = Path("/etc/systemd/system")
 CONFIG_PATH = Path("/etc/simplefailover/config.yaml")
-STATE_DIR = Path("/var/lib/simplefailover")
-ENVIRONMENT_FILE = Path("/etc/simplefailover/environment")
-PID_FILE = Path(
-    "/run/simplefailover/simplefailover.pid"
-)  # RuntimeDirectory= below creates /run/simplefailover
+PID_FILE = RUNTIME_DIR / "simplefailover.pid"  # the unit's RuntimeDirectory=
 
 
 def systemd_running() -> bool:
@@ -70,6 +69,10 @@ class InstallRequest:
     user: str = "root"
     force: bool = False
     start: bool = True
+    cluster_address: str | None = None  # with it, a cluster: section (and so clustersync.service)
+    cluster_database: Path | None = None
+    cluster_state_dir: Path = Path("/var/lib/clustersync")
+    replicated: list[str] = field(default_factory=list)
 
 
 def render_config(req: InstallRequest) -> str:
@@ -117,8 +120,29 @@ def render_config(req: InstallRequest) -> str:
         "",
         "service:",
         f"  pid_file: {PID_FILE}",
+        *_cluster_lines(req),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cluster_lines(req: InstallRequest) -> list[str]:
+    if req.cluster_address is None:
+        return [
+            "",
+            "# No cluster: section yet: add one (docs/configuration.md) and run install-service",
+            "# again to install clustersync.service as well.",
+        ]
+    database = req.cluster_database or Path("/var/lib/APP/app.db")  # install-service requires it
+    return [
+        "",
+        "cluster:                # clustersync: `clustersync create` on the first node, `join` on the others",
+        f"  address: {_yaml_ip(req.cluster_address)}",
+        "  port: 52700           # control; data sync on port + 1",
+        f"  database: {database}",
+        f"  tables: {{replicated: {json.dumps(req.replicated)}}}",
+        f"  state_dir: {req.cluster_state_dir}   # status, events; the secret: cluster.secret in it",
+        "  # copy the first node's cluster.secret here before `clustersync join`",
+    ]
 
 
 def _yaml_server(address: str) -> str:
@@ -129,102 +153,7 @@ def _yaml_ip(address: str) -> str:
     return f'"{address}"' if ":" in address else address
 
 
-def render_unit(req: InstallRequest) -> str:
-    """The systemd unit: the service with only the rights it needs."""
-    config = req.config_path.resolve()
-    return f"""\
-# Written by `simplefailover install-service`. Undo: see docs/operations.md.
-[Unit]
-Description=SimpleFailover DNS failover for {req.zone_name}
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-User={req.user}
-ExecStart={req.python} -m simplefailover run -c {config}
-ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-RestartSec=5
-EnvironmentFile=-{ENVIRONMENT_FILE}
-RuntimeDirectory=simplefailover
-StateDirectory=simplefailover
-# Port 53 and 81 without being root, and nothing else.
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-CapabilityBoundingSet=CAP_NET_BIND_SERVICE
-NoNewPrivileges=yes
-ProtectSystem=strict
-ReadWritePaths={STATE_DIR}
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
-RestrictNamespaces=yes
-LockPersonality=yes
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
-def install_service(req: InstallRequest) -> list[str]:
-    """Write the config (unless one exists) and the unit; enable and start where systemd runs.
-
-    Returns the report lines: what was done, and how to undo it.
-    """
-    try:
-        ipaddress.ip_address(req.domain_dns_server)
-    except ValueError:
-        raise SimpleFailoverError(
-            f"--domain-dns-server {req.domain_dns_server!r}: expected the domain DNS server's IP address"
-        ) from None
-    done: list[str] = []
-    undo: list[str] = []
-    config_text = render_config(req)
-    try:
-        parse_config(config_text, filename=str(req.config_path), base_dir=req.config_path.parent)
-    except ConfigError as exc:
-        raise SimpleFailoverError(
-            "the arguments make an invalid config:\n  " + "\n  ".join(exc.problems)
-        ) from exc
-    if req.config_path.exists() and not req.force:
-        done.append(f"kept the existing config {req.config_path} (--force replaces it)")
-    else:
-        _write(req.config_path, config_text, 0o644)
-        done.append(f"wrote config {req.config_path}")
-        undo.append(f"rm {req.config_path}")
-    unit_path = req.unit_dir / UNIT_NAME
-    _write(unit_path, render_unit(req), 0o644)
-    done.append(f"wrote systemd unit {unit_path}")
-    if req.unit_dir.resolve() == UNIT_DIR and systemd_running():
-        undo.insert(0, f"systemctl disable --now {UNIT_NAME}; rm {unit_path}; systemctl daemon-reload")
-        _systemctl("daemon-reload")
-        if req.start:
-            _systemctl("enable", "--now", UNIT_NAME)
-            done.append(f"enabled and started {UNIT_NAME} (systemctl enable --now)")
-        else:
-            _systemctl("enable", UNIT_NAME)
-            done.append(f"enabled {UNIT_NAME}; start it with: simplefailover service start")
-    else:
-        undo.insert(0, f"rm {unit_path}")
-        why = "systemd is not running here" if not systemd_running() else f"{req.unit_dir} is not {UNIT_DIR}"
-        done.append(
-            f"did not enable or start it ({why}); run in the foreground with: "
-            f"{req.python} -m simplefailover run -c {req.config_path}"
-        )
-    return [
-        "Done:",
-        *(f"  {line}" for line in done),
-        f"Check the nodes and the delegation: simplefailover check -c {req.config_path}",
-        "Undo:",
-        *(f"  {line}" for line in undo),
-    ]
-
-
-def _write(path: Path, text: str, mode: int) -> None:
+def write_file(path: Path, text: str, mode: int) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
@@ -235,7 +164,7 @@ def _write(path: Path, text: str, mode: int) -> None:
         raise SimpleFailoverError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         raise SimpleFailoverError("systemd runs but systemctl is not on PATH")

@@ -12,6 +12,12 @@ import pytest
 from simplefailover.config import load_config
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+MINE = """
+zone: {name: mine.example}
+nodes: [{id: a, address: 127.0.16.1}]
+pollings: [{id: p, method: tcp, port: 9}]
+hostnames: [{name: h, polling: p}]
+"""
 
 
 def cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -70,11 +76,13 @@ def test_generated_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        "ReadWritePaths=/var/lib/simplefailover",
         "RuntimeDirectory=simplefailover",
         "WantedBy=multi-user.target",
     ):
         assert line in text.splitlines()
+    # Without a cluster: section it writes its pid file alone, in its RuntimeDirectory: nothing more.
+    assert not any(line.startswith("ReadWritePaths=") for line in text.splitlines())
+    assert not (tmp_path / "units" / "clustersync.service").exists()
     # The check can fail: a unit with a typo and a bad value is reported.
     broken = tmp_path / "units" / "broken.service"
     broken.write_text(
@@ -87,11 +95,13 @@ def test_report_says_what_was_done_and_how_to_undo_it(tmp_path: Path) -> None:
     result = install(tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert f"wrote config {tmp_path / 'etc' / 'config.yaml'}" in out
-    assert f"wrote systemd unit {tmp_path / 'units' / 'simplefailover.service'}" in out
-    assert "did not enable or start it (systemd is not running here)" in out
+    assert f"wrote {tmp_path / 'etc' / 'config.yaml'}" in out
+    assert f"wrote {tmp_path / 'units' / 'simplefailover.service'}" in out
+    assert "did not enable or start them (systemd is not running here)" in out
+    assert "clustersync.service not installed" in out
     undo = out.split("Undo:")[1].split()
     assert "rm" in undo and str(tmp_path / "units" / "simplefailover.service") in undo
+    assert f"uninstall-service -c {tmp_path / 'etc' / 'config.yaml'}" in out
 
 
 def test_written_config_is_valid_and_uses_the_arguments(tmp_path: Path) -> None:
@@ -114,12 +124,27 @@ def test_written_config_is_valid_and_uses_the_arguments(tmp_path: Path) -> None:
 def test_existing_config_is_kept_unless_forced(tmp_path: Path) -> None:
     path = tmp_path / "etc" / "config.yaml"
     path.parent.mkdir()
-    path.write_text("# mine\n")
+    mine = "# mine\n" + MINE
+    path.write_text(mine)
     kept = install(tmp_path)
     assert kept.returncode == 0 and "kept the existing config" in kept.stdout
-    assert path.read_text() == "# mine\n"
+    assert path.read_text() == mine
+    assert (
+        "SimpleFailover DNS failover for mine.example"
+        in (tmp_path / "units" / "simplefailover.service").read_text()
+    )
     forced = install(tmp_path, "--force")
     assert forced.returncode == 0 and load_config(path).zone.name == "imagicle.example.com"
+
+
+def test_an_invalid_existing_config_gets_no_unit(tmp_path: Path) -> None:
+    path = tmp_path / "etc" / "config.yaml"
+    path.parent.mkdir()
+    path.write_text("# mine\n")
+    refused = install(tmp_path)
+    assert refused.returncode == 2
+    assert "invalid config, no unit written" in refused.stderr
+    assert not (tmp_path / "units").exists()
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")

@@ -1,0 +1,155 @@
+"""The two systemd units, each allowed to write exactly the paths its config names.
+
+`simplefailover run` writes its pid file and reload status beside it, and -- through the
+dashboard's High Availability page, which creates and joins clusters -- clustersync's state
+directory, database and secret. `clustersync run` writes its state directory (status,
+events, join snapshots) and its database's folder (SQLite's journal and WAL files live
+beside the database). Neither writes a log file: both log to stderr, which systemd keeps in
+the journal. Everything else of the file system is read-only to them (ProtectSystem=strict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+from .pidfile import pid_file_of
+
+RUNTIME_DIR = Path("/run/simplefailover")  # RuntimeDirectory= of simplefailover.service
+FAILOVER_UNIT = "simplefailover.service"
+CLUSTERSYNC_UNIT = "clustersync.service"
+ENVIRONMENT_FILE = Path("/etc/simplefailover/environment")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit file: its name, what it may write, and its text."""
+
+    name: str
+    writable: tuple[Path, ...]  # ReadWritePaths=, in order
+    text: str
+
+
+def failover_writes(config: Config, config_path: Path) -> list[Path]:
+    """The folders `simplefailover run` writes with this config."""
+    paths = [pid_file_of(config, config_path).parent]  # pid file and reload status
+    cluster = config.cluster
+    if cluster is not None:  # the HA page creates and joins: clustersync's files
+        paths.append(cluster.state_dir)
+        if cluster.strategy == "replicated" and cluster.database is not None:
+            paths.append(cluster.database.parent)
+        paths.append(cluster.secret_path().parent)
+    return paths
+
+
+def clustersync_writes(config: Config) -> list[Path]:
+    """The folders `clustersync run` writes with this config (it only reads the secret)."""
+    cluster = config.cluster
+    if cluster is None:
+        return []
+    paths = [cluster.state_dir]
+    if cluster.strategy == "replicated" and cluster.database is not None:
+        paths.append(cluster.database.parent)
+    return paths
+
+
+def minimal(paths: Iterable[Path], covered: Iterable[Path] = ()) -> tuple[Path, ...]:
+    """Absolute paths without duplicates, without those inside another one or inside covered."""
+    resolved = sorted({Path(p).resolve() for p in paths})
+    outer = [Path(c).resolve() for c in covered]
+    kept: list[Path] = []
+    for path in resolved:
+        if not any(path.is_relative_to(other) for other in [*kept, *outer]):
+            kept.append(path)
+    return tuple(kept)
+
+
+def _low_ports(config: Config, clustersync: bool) -> bool:
+    if clustersync:
+        cluster = config.cluster
+        return cluster is not None and min(cluster.port, cluster.sync_port()) < 1024
+    ports = [port for _, port in config.dns.addresses()]
+    if config.dashboard.enabled:
+        ports.append(config.dashboard.address()[1])
+    if config.peers is not None:
+        ports.append(int(config.peers.listen.rsplit(":", 1)[1]))
+    return any(port < 1024 for port in ports)
+
+
+HARDENING = """\
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictNamespaces=yes
+LockPersonality=yes"""
+
+
+def _render(
+    *, description: str, exec_start: str, user: str, writable: tuple[Path, ...], low_ports: bool,
+    runtime_dir: str | None, after: str = "",
+) -> str:  # fmt: skip
+    capabilities = (
+        "# Ports below 1024 without being root, and nothing else.\n"
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE"
+        if low_ports
+        else "# No port below 1024: no capability at all.\nCapabilityBoundingSet="
+    )
+    lines = [
+        "# Written by `simplefailover install-service`; `simplefailover uninstall-service` removes it.",
+        "[Unit]",
+        f"Description={description}",
+        f"After=network-online.target{after}",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=simple",
+        f"User={user}",
+        f"ExecStart={exec_start}",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
+        "RestartSec=5",
+        f"EnvironmentFile=-{ENVIRONMENT_FILE}",
+        *([f"RuntimeDirectory={runtime_dir}", "RuntimeDirectoryPreserve=restart"] if runtime_dir else []),
+        capabilities,
+        HARDENING,
+        "# Computed from the config: the only paths this service writes.",
+        *([f"ReadWritePaths={' '.join(str(p) for p in writable)}"] if writable else []),
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def failover_unit(config: Config, config_path: Path, python: str, user: str) -> Unit:
+    """simplefailover.service: `simplefailover run` with this config."""
+    config_path = config_path.resolve()
+    writable = minimal(failover_writes(config, config_path), covered=[RUNTIME_DIR])
+    text = _render(
+        description=f"SimpleFailover DNS failover for {config.zone.name}",
+        exec_start=f"{python} -m simplefailover run -c {config_path}",
+        user=user, writable=writable, low_ports=_low_ports(config, False), runtime_dir=RUNTIME_DIR.name,
+    )  # fmt: skip
+    return Unit(FAILOVER_UNIT, writable, text)
+
+
+def clustersync_unit(config: Config, config_path: Path, python: str, user: str) -> Unit | None:
+    """clustersync.service: `clustersync run` with this config; None without a cluster: section."""
+    if config.cluster is None:
+        return None
+    config_path = config_path.resolve()
+    writable = minimal(clustersync_writes(config))
+    text = _render(
+        description=f"clustersync: replicate the cluster's data ({config.cluster.node_id})",
+        exec_start=f"{python} -m clustersync run -c {config_path}",
+        user=user, writable=writable, low_ports=_low_ports(config, True), runtime_dir=None,
+    )  # fmt: skip
+    return Unit(CLUSTERSYNC_UNIT, writable, text)
