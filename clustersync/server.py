@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from simplefailover.errors import bind_fix
+
 from .errors import ApplyError, ClusterSyncError, ProtocolError, Refused, RemoteError
 from .protocol import Channel, Message
 
@@ -61,8 +63,9 @@ class Server:
             self.sock.bind(address)
         except OSError as exc:
             self.sock.close()
+            key = "cluster.port" if name == "control" else "cluster.data_port"
             raise ClusterSyncError(
-                f"cannot listen on {address[0]} port {address[1]} ({name}): {exc}"
+                f"cannot listen on {address[0]} port {address[1]} ({name}): {bind_fix(exc, address[1], key)}"
             ) from exc
         self.sock.listen(64)
         self.address = self.sock.getsockname()[:2]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -11,7 +10,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 from waitress.trigger import trigger
 
-from .errors import BindError
+from .errors import BindError, bind_fix
 from .service import start_thread
 
 if TYPE_CHECKING:
@@ -45,12 +44,9 @@ class WsgiServer:
             )
         except (OSError, ValueError) as exc:
             wasyncore.close_all(self._map, ignore_all=True)
-            hint = ""
-            if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-                hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-            elif isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-                hint = " (another program uses this port)"
-            raise BindError(f"{what} {listen}: cannot listen: {exc}{hint}") from exc
+            port = int(listen.rsplit(":", 1)[-1]) if listen.rsplit(":", 1)[-1].isdigit() else 0
+            why = bind_fix(exc, port, what) if isinstance(exc, OSError) else str(exc)
+            raise BindError(f"{what} {listen}: cannot listen: {why}") from exc
 
     @property
     def addresses(self) -> list[tuple[str, int]]:

@@ -13,13 +13,12 @@ import functools
 import logging
 import selectors
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import BindError
+from ..errors import BindError, bind_fix
 from ..service import start_thread
 from . import batch
 
@@ -31,21 +30,12 @@ OUT_LIMIT = 256 * 1024  # replies queued for a client that does not read: then i
 
 def _bind_error(host: str, port: int, proto: str, exc: OSError) -> BindError:
     where = f"DNS cannot listen on {host}:{port}/{proto}"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        python = sys.executable
-        return BindError(
-            f"{where}: permission denied. Ports below 1024 need privileges: run as root, or allow "
-            f"this Python to bind them with `setcap cap_net_bind_service=+ep $(readlink -f {python})`, "
-            f'or use a port above 1023 in dns.listen (e.g. "{host}:5353")'
-        )
     if exc.errno == errno.EADDRINUSE:
         return BindError(
             f"{where}: the port is already in use (another DNS server such as systemd-resolved, "
             "named or dnsmasq?); stop it or choose another address in dns.listen"
         )
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return BindError(f"{where}: {host} is not an address of this host; fix dns.listen")
-    return BindError(f"{where}: {exc.strerror or exc}")
+    return BindError(f"{where}: {bind_fix(exc, port, 'dns.listen')}")
 
 
 def open_socket(host: str, port: int, kind: socket.SocketKind, reuse_port: bool = False) -> socket.socket:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from ..errors import BindError, bind_fix
 from ..service import start_thread
 from .auth import MAX_MESSAGE, AuthError, Opened, ReplayGuard, open_sealed, seal
 
@@ -63,7 +64,9 @@ class PeerExchange:
             sock.bind((host, port))
         except OSError as exc:
             sock.close()
-            raise OSError(exc.errno, f"peers.listen {host}:{port}: cannot bind: {exc.strerror}") from exc
+            raise BindError(
+                f"peers.listen {host}:{port}/udp: cannot bind: {bind_fix(exc, port, 'peers.listen')}"
+            ) from exc
         sock.settimeout(0.5)  # so stop() is noticed
         self._sock = sock
         self._thread = start_thread("peers-receive", self._run)
