@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.bind import wait_until
+from tests.support.procs import stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -67,13 +68,7 @@ class Namespace:
 
     def delete(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(proc)
         subprocess.run([str(IP), "netns", "delete", self.name], capture_output=True, timeout=30, check=False)
 
 

@@ -19,11 +19,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import dns.message
-import dns.query
 import pytest
 
 from tests.support.bind import free_port, wait_until
+from tests.support.procs import a_records, stop_process
 from tests.support.smtp import Inbox, smtp_server
 
 from .wheel import ROOT, InstalledProduct, build_and_install
@@ -132,16 +131,8 @@ class Site:
     def alive(self, name: str) -> bool:
         return self.procs[name].poll() is None
 
-    def stop(self, name: str) -> int:
-        proc = self.procs[name]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        return proc.returncode
+    def stop(self, name: str) -> int | None:
+        return stop_process(self.procs[name], 20)
 
     def status(self, node: str) -> dict[str, object]:
         result: dict[str, object] = json.loads(
@@ -166,11 +157,7 @@ def site(product: InstalledProduct, tmp_path: Path) -> Iterator[Site]:
 
 
 def answers(port: int) -> list[str]:
-    try:
-        reply = dns.query.udp(dns.message.make_query("www.example.test", "A"), DNS_HOST, port=port, timeout=1)
-    except Exception:
-        return []
-    return sorted(item.address for rrset in reply.answer for item in rrset)
+    return a_records("www.example.test", DNS_HOST, port)
 
 
 def reload_applied(site: Site, node: str) -> bool:

@@ -21,6 +21,7 @@ from simplefailover.pidfile import default_pid_file, pid_file_of
 from simplefailover.state import Status
 from tests.support.bind import wait_until
 from tests.support.cli import simplefailover as cli
+from tests.support.procs import stop_process
 
 from .notify.conftest import SmtpServer, free_port, smtp_server
 from .notify.scenario import DNS_HOST, INSTANCE, config_text, running_daemon, running_nodes, wait_status
@@ -80,13 +81,7 @@ def start_service(path: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def stop_service(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    stop_process(process)
 
 
 def test_reload_moves_recipients_priority_and_hostnames_without_dns_silence(

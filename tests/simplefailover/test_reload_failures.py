@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import dns.message
-import dns.query
 import pytest
 
 from simplefailover.daemon import Daemon
 from tests.support.bind import free_port, wait_until
+from tests.support.procs import a_records
 
 NODE, DNS_HOST, DASH_HOST, BUSY_HOST = "127.0.16.11", "127.0.16.12", "127.0.16.13", "127.0.16.14"
 
@@ -48,11 +47,7 @@ service: {{pid_file: {pid_file}, watch_config: 0}}
 
 
 def answers(port: int) -> list[str]:
-    try:
-        reply = dns.query.udp(dns.message.make_query("www.example.test", "A"), DNS_HOST, port=port, timeout=1)
-    except Exception:
-        return []
-    return sorted(item.address for rrset in reply.answer for item in rrset)
+    return a_records("www.example.test", DNS_HOST, port)
 
 
 def dashboard_events(listen: str) -> str:
