@@ -4,8 +4,8 @@ Modelled on Patroni's daemon: signal handlers only set flags; one loop runs a cy
 time and catches every error but the fatal ones (KeyboardInterrupt, SystemExit), so neither
 a bad config file nor a bug in applying it ends the service. What a running member can take
 without a restart (mail settings and recipients, intervals, timeouts, batch sizes, join
-settings) is applied at once; what it cannot (its identity, ports, files, tables, strategy)
-is logged as needing a restart, and the rest of the file is still applied.
+settings, history tables) is applied at once; what it cannot (its identity, ports, files,
+replicated tables, strategy) is logged as needing a restart, and the rest is still applied.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ logger = logging.getLogger(__name__)
 # which files and tables it holds, and test settings fixed at start.
 RESTART_KEYS = (
     "node_id", "address", "port", "data_port", "strategy", "database", "dsn", "secret_file",
-    "state_dir", "tables", "max_message", "test_clock_offset", "test_version",
+    "state_dir", "max_message", "test_clock_offset", "test_version",
 )  # fmt: skip
+# Of the tables, the replicated ones need a restart (capture is installed at start, and every
+# member must agree on them); the history ones (what a light backup leaves out) apply at once.
 
 
 class Member(Protocol):
@@ -53,7 +55,11 @@ def plan_reload(old: Cluster, new: Cluster) -> tuple[Cluster, list[str]]:
     Pure: the result is the new section with every restart-only key kept as it runs now.
     """
     pending = [key for key in RESTART_KEYS if getattr(old, key) != getattr(new, key)]
-    return new.model_copy(update={key: getattr(old, key) for key in pending}), pending
+    kept: dict[str, object] = {key: getattr(old, key) for key in pending}
+    if old.tables.replicated != new.tables.replicated:
+        pending.append("tables.replicated")
+        kept["tables"] = new.tables.model_copy(update={"replicated": old.tables.replicated})
+    return new.model_copy(update=kept), pending
 
 
 def reload_member(member: Member, config_path: Path) -> tuple[bool, str]:

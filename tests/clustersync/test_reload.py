@@ -37,10 +37,11 @@ def test_live_keys_apply_and_restart_keys_wait(keys: set[str]) -> None:
         assert getattr(effective, key) == expected, key
 
 
-def test_tables_wait_for_a_restart() -> None:
-    new = BASE.model_copy(update={"tables": BASE.tables.model_copy(update={"replicated": ["contacts"]})})
-    effective, pending = plan_reload(BASE, new)
-    assert pending == ["tables"] and effective.tables == BASE.tables
+def test_replicated_tables_wait_for_a_restart_history_tables_do_not() -> None:
+    tables = BASE.tables.model_copy(update={"replicated": ["contacts"], "history": ["calls"]})
+    effective, pending = plan_reload(BASE, BASE.model_copy(update={"tables": tables}))
+    assert pending == ["tables.replicated"]
+    assert effective.tables.replicated == BASE.tables.replicated and effective.tables.history == ["calls"]
 
 
 @pytest.fixture
