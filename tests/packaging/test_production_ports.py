@@ -105,6 +105,8 @@ cluster:
 peers:
   members: [{{id: n1, address: "127.0.0.1:52710"}}, {{id: n2, address: "198.18.16.2:52710"}}]
   isolation: publish_own
+  heartbeat: 0.5
+  stale_after: 2
 service: {{pid_file: {root / "sf.pid"}, watch_config: 0}}
 {extra}
 """
