@@ -14,6 +14,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
@@ -104,8 +105,7 @@ def _reload(member: Member, config_path: Path) -> tuple[bool, str]:
 class Runner:
     """Run a member until SIGTERM or SIGINT; SIGHUP reloads its config file."""
 
-    def __init__(self, member: Member, config_path: Path) -> None:
-        self.member = member
+    def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
         self._wake = threading.Event()
         self._stop = False
@@ -120,40 +120,43 @@ class Runner:
         self._hup = True
         self._wake.set()
 
-    def run(self) -> int:
+    def run(self, make: Callable[[], Member]) -> int:
+        """Make the member (signals are already handled: a SIGHUP meanwhile reloads after), serve."""
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
-        self.member.start()
+        member = make()
+        member.start()
         try:
             while not self._stop:
                 self._wake.wait(1)
                 self._wake.clear()
                 try:  # one cycle: nothing but a fatal error ends the loop
-                    self._cycle()
+                    self._cycle(member)
                 except Exception:
                     logger.exception("service cycle failed; the service goes on")
         finally:
-            self.member.stop()
+            member.stop()
         logger.info("clustersync stopped (%s)", self.config_path)
         return 0
 
-    def _cycle(self) -> None:
+    def _cycle(self, member: Member) -> None:
         if self._hup and not self._stop:
             self._hup = False
             logger.info("SIGHUP: reloading %s", self.config_path)
-            reload_member(self.member, self.config_path)
+            reload_member(member, self.config_path)
 
 
 def run(config: Config, config_path: Path) -> int:
     """`clustersync run`: the member for the configured strategy, as a service."""
-    member: Member
-    if cluster_of(config).strategy == "shared":
-        from .shared_node import SharedNode  # the shared strategy's driver, only where used
 
-        member = SharedNode(config)
-    else:
+    def make() -> Member:
+        if cluster_of(config).strategy == "shared":
+            from .shared_node import SharedNode  # the shared strategy's driver, only where used
+
+            return SharedNode(config)
         from .daemon import Node
 
-        member = Node(config)
-    return Runner(member, config_path).run()
+        return Node(config)
+
+    return Runner(config_path).run(make)
