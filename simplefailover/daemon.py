@@ -165,7 +165,7 @@ class Daemon:
         if failed:
             why = "; ".join(f"{name}: {self.services.reconfigure_errors.get(name, '?')}" for name in failed)
             detail = f"{self.config_path}; kept the old config: {why}"
-            self._add_reload_event("applied", detail)
+            self._add_reload_event("partly applied", detail)
             logger.warning("reloaded %s, but %s kept the old config", self.config_path, ", ".join(failed))
             return False, detail
         self._add_reload_event("applied", str(self.config_path))

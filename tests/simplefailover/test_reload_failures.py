@@ -90,7 +90,7 @@ def test_a_reload_the_service_cannot_apply_is_reported_and_the_old_config_runs(t
             assert process.poll() is None
             assert answers(dns_port) == [NODE]
             page = dashboard_events(dash)  # still served where it was, with the reason shown
-            assert "cannot listen" in page
+            assert "cannot listen" in page and "partly applied" in page
 
             # A config it can apply: exit 0, and it is in force.
             path.write_text(config_text(node_port, dns_port, dash, pid_file, fall=3))
