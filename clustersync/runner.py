@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
+from simplefailover import sdnotify
 from simplefailover.config import Cluster, Config, load_config
 from simplefailover.errors import ConfigError
 
@@ -127,6 +128,7 @@ class Runner:
         signal.signal(signal.SIGHUP, self._on_hup)
         member = make()
         member.start()
+        sdnotify.ready(f"serving with {self.config_path}")
         try:
             while not self._stop:
                 self._wake.wait(1)
@@ -136,6 +138,7 @@ class Runner:
                 except Exception:
                     logger.exception("service cycle failed; the service goes on")
         finally:
+            sdnotify.stopping()
             member.stop()
         logger.info("clustersync stopped (%s)", self.config_path)
         return 0
@@ -144,7 +147,9 @@ class Runner:
         if self._hup and not self._stop:
             self._hup = False
             logger.info("SIGHUP: reloading %s", self.config_path)
-            reload_member(member, self.config_path)
+            sdnotify.reloading()
+            ok, detail = reload_member(member, self.config_path)
+            sdnotify.ready(f"serving; last reload {'applied' if ok else 'FAILED'}: {detail}")
 
 
 def run(config: Config, config_path: Path) -> int:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from . import sdnotify
 from .config import Config, load_config
 from .config_watch import ConfigWatch
 from .dashboard.server import DashboardService
@@ -189,7 +190,9 @@ class Daemon:
         if self._reload.is_set():
             self._reload.clear()
             watch.settle()  # this reload reads the file as it is now
-            self.reload()
+            sdnotify.reloading()
+            ok = self.reload()
+            sdnotify.ready(f"serving; last reload {'applied' if ok else 'FAILED: the running config stays'}")
         return next_look
 
     def run_forever(self) -> None:
@@ -209,6 +212,7 @@ class Daemon:
         pid_file = PidFile(self._pid_path())
         pid_file.write()
         self._status_file = status_file = reload_status_file(pid_file.path)
+        sdnotify.ready(f"serving with {self.config_path}")
         watch = ConfigWatch(self.config_path)
         next_look = time.monotonic()
         try:
@@ -219,6 +223,7 @@ class Daemon:
                 except Exception:
                     logger.exception("service cycle failed; the service goes on")
         finally:
+            sdnotify.stopping()
             self.services.stop()
             pid_file.remove()
             status_file.unlink(missing_ok=True)

@@ -110,7 +110,8 @@ def _render(
         "Wants=network-online.target",
         "",
         "[Service]",
-        "Type=simple",
+        "Type=notify",  # READY once it serves (sdnotify.py): start fails with the reason, reloads wait
+        "NotifyAccess=main",
         f"User={user}",
         f"ExecStart={exec_start}",
         "ExecReload=/bin/kill -HUP $MAINPID",
