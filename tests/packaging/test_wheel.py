@@ -119,6 +119,7 @@ class Site:
         return done
 
     def start(self, name: str, *args: str) -> None:
+        self.note(f"started {' '.join(args)}  (cwd {self.root}, {name}.log)")
         with (self.root / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
                 [self.product.bin(args[0]), *args[1:]], cwd=self.root, env=self.product.env(),
@@ -135,10 +136,13 @@ class Site:
         return stop_process(self.procs[name], 20)
 
     def status(self, node: str) -> dict[str, object]:
-        result: dict[str, object] = json.loads(
-            self.cmd("clustersync", "status", "--json", "-c", str(self.cfg(node))).stdout
-        )
+        done = self.cmd("clustersync", "status", "--json", "-c", str(self.cfg(node)))
+        self.transcript[-1] = self.transcript[-1].split("\n", 1)[0] + " (JSON read by the test)\n"
+        result: dict[str, object] = json.loads(done.stdout)
         return result
+
+    def note(self, text: str) -> None:
+        self.transcript.append(f"# {text}\n")
 
 
 @pytest.fixture
@@ -206,14 +210,17 @@ def test_installed_wheel_runs_both_services_and_reloads_them(site: Site, product
             return other.execute("SELECT name FROM items WHERE id = 1").fetchall() == [("from the wheel",)]
 
     wait_until(replicated, 30, "the row on n2")
+    site.note("a row written on n1 is on n2")
 
     site.cmd("simplefailover", "check", "-c", n1)
     site.start("sf-n1", "simplefailover", "run", "-c", n1)
     wait_until(lambda: answers(site.ports["dns"]) == [MEMBERS["n1"]], 30, "www -> n1 over DNS")
+    site.note(f"DNS: www.example.test A -> {answers(site.ports['dns'])}")
 
     # SIGHUP to the three services: new recipient, everything keeps serving.
     for node in MEMBERS:
         site.write(node, "new@example.test")
+    site.note("both configs now mail new@example.test instead of old@example.test; SIGHUP to all three")
     for name in ("sf-n1", "cs-n1", "cs-n2"):
         site.procs[name].send_signal(signal.SIGHUP)
     status_file = site.folder("n1") / "sf.reload.json"
@@ -222,6 +229,11 @@ def test_installed_wheel_runs_both_services_and_reloads_them(site: Site, product
     wait_until(lambda: all(reload_applied(site, node) for node in MEMBERS), 20, "clustersync reloaded")
     assert all(site.alive(name) for name in ("sf-n1", "cs-n1", "cs-n2"))
     assert answers(site.ports["dns"]) == [MEMBERS["n1"]]
+    site.note(f"simplefailover {status_file.name}: {status_file.read_text().strip()}")
+    for node in MEMBERS:
+        events = (site.folder(node) / "state" / "events.jsonl").read_text().splitlines()
+        site.note(f"clustersync {node} event: {[e for e in events if 'reload' in e][-1]}")
+    site.note(f"after the SIGHUPs: all three running, DNS www -> {answers(site.ports['dns'])}")
     db = sqlite3.connect(site.folder("n2") / "app.db")
     db.execute("INSERT INTO items (id, name) VALUES (2, 'after the reload')")
     db.commit()
@@ -238,6 +250,9 @@ def test_installed_wheel_runs_both_services_and_reloads_them(site: Site, product
     wait_until(lambda: any(s.startswith(cs_subject) for s in inbox.subjects()), 30, cs_subject)
     after = inbox.mails[before:]
     assert {str(m["To"]) for m in after} == {"new@example.test"}, [(m["Subject"], m["To"]) for m in after]
+    site.note(
+        "n2's clustersync stopped; mails since: " + "; ".join(f"{m['Subject']} -> {m['To']}" for m in after)
+    )
     assert answers(site.ports["dns"]) == [MEMBERS["n1"]]
 
     # Without the postgres extra, the shared strategy says what to install; nothing else broke.
