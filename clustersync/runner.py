@@ -1,4 +1,4 @@
-"""`clustersync run` as a service: signals, the run cycle, and reload on SIGHUP.
+"""`clustersync run` as a service: signals, the run cycle, and reload on SIGHUP or a saved file.
 
 Modelled on Patroni's daemon: signal handlers only set flags; one loop runs a cycle at a
 time and catches every error but the fatal ones (KeyboardInterrupt, SystemExit), so neither
@@ -21,6 +21,7 @@ from typing import Protocol
 
 from simplefailover import sdnotify
 from simplefailover.config import Cluster, Config, load_config
+from simplefailover.config_watch import ConfigWatch
 from simplefailover.errors import ConfigError
 
 from . import event_log
@@ -42,6 +43,7 @@ RESTART_KEYS = (
 class Member(Protocol):
     """A running member, replicated (daemon.Node) or shared (shared_node.SharedNode)."""
 
+    config: Config
     cluster: Cluster
 
     def start(self) -> None: ...
@@ -104,10 +106,12 @@ def _reload(member: Member, config_path: Path) -> tuple[bool, str]:
 
 
 class Runner:
-    """Run a member until SIGTERM or SIGINT; SIGHUP reloads its config file."""
+    """Run a member until SIGTERM or SIGINT; SIGHUP, or a saved change of the file, reloads it."""
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
+        self._watch = ConfigWatch(config_path)  # service.watch_config, as simplefailover run does
+        self._next_look = time.monotonic()
         self._wake = threading.Event()
         self._stop = False
         self._hup = False
@@ -131,7 +135,7 @@ class Runner:
         sdnotify.ready(f"serving with {self.config_path}")
         try:
             while not self._stop:
-                self._wake.wait(1)
+                self._wake.wait(0.5)
                 self._wake.clear()
                 try:  # one cycle: nothing but a fatal error ends the loop
                     self._cycle(member)
@@ -144,9 +148,16 @@ class Runner:
         return 0
 
     def _cycle(self, member: Member) -> None:
+        every = member.config.service.watch_config
+        if every and time.monotonic() >= self._next_look:
+            self._next_look = time.monotonic() + every
+            if self._watch.changed():
+                logger.info("%s changed on disk: reloading it", self.config_path)
+                self._hup = True
         if self._hup and not self._stop:
             self._hup = False
-            logger.info("SIGHUP: reloading %s", self.config_path)
+            self._watch.settle()  # this reload reads the file as it is now
+            logger.info("reloading %s", self.config_path)
             sdnotify.reloading()
             ok, detail = reload_member(member, self.config_path)
             sdnotify.ready(f"serving; last reload {'applied' if ok else 'FAILED'}: {detail}")

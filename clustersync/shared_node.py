@@ -91,6 +91,7 @@ class SharedNode:
     """A running shared member: a heartbeat loop against the database; transitions are mailed."""
 
     def __init__(self, config: Config, on_event: EventHook | None = None) -> None:
+        self.config = config
         self.cluster = shared_cluster(config)
         assert self.cluster.dsn is not None
         if shared.load_marker(self.cluster.state_dir) is None:
@@ -111,7 +112,7 @@ class SharedNode:
 
     def apply(self, config: Config) -> None:
         """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
-        self.cluster = shared_cluster(config)
+        self.config, self.cluster = config, shared_cluster(config)
         self.notifier.reconfigure(config.monitoring)
 
     @property

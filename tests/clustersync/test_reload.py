@@ -3,6 +3,7 @@ and that a file it cannot use leaves the running settings (runner.plan_reload, r
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from clustersync.daemon import Node
 from clustersync.runner import RESTART_KEYS, plan_reload, reload_member
 from simplefailover.config import Cluster, load_config
 
-from .nodes import NodeDir, make_nodes
+from .nodes import NodeDir, make_nodes, wait_for
 
 BASE = Cluster(node_id="n1", address="127.0.16.21", database=Path("/data/app.db"), state_dir=Path("/state"))
 
@@ -86,3 +87,16 @@ def test_a_reload_that_fails_keeps_the_running_settings(member: tuple[Node, Node
     assert not ok and "cluster.database is required" in detail
     assert running.cluster is before
     assert [e.split(":")[0] for e in events_of(node)] == ["reload of config.yaml FAILED"] * 2
+
+
+def test_a_saved_config_file_is_reloaded_without_a_signal(tmp_path: Path) -> None:
+    (node,) = make_nodes(tmp_path, ["127.0.16.52"])
+    node.cli("create")
+    node.start()
+    try:
+        node.write_config(sync_interval=1.5)  # saved: service.watch_config (2 s) notices it
+        wait_for(lambda: any("reload of config.yaml applied" in e for e in events_of(node)), 20, "the reload")
+        assert node.proc is not None and node.proc.poll() is None
+        assert "changed on disk: reloading it" in (node.folder / "run.log").read_text()
+    finally:
+        node.kill(signal.SIGTERM)
