@@ -44,6 +44,19 @@ def failover_writes(config: Config, config_path: Path) -> list[Path]:
     return paths
 
 
+def failover_reads(config: Config) -> list[Path]:
+    """Files `simplefailover run` reads besides its config: secrets and CA bundles."""
+    smtp = config.monitoring.smtp
+    update = config.dns.update
+    found = [smtp.password_file, smtp.ca_file, update.secret_file if update else None]
+    found += [getattr(polling, "ca_file", None) for polling in config.pollings]
+    if config.peers is not None:
+        found.append(config.peers.secret_file)
+    if config.cluster is not None:
+        found.append(config.cluster.secret_path())
+    return [path for path in found if path is not None]
+
+
 def clustersync_writes(config: Config) -> list[Path]:
     """The folders `clustersync run` writes with this config (it only reads the secret)."""
     cluster = config.cluster
@@ -81,7 +94,6 @@ def _low_ports(config: Config, clustersync: bool) -> bool:
 HARDENING = """\
 NoNewPrivileges=yes
 ProtectSystem=strict
-ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
@@ -92,9 +104,23 @@ RestrictNamespaces=yes
 LockPersonality=yes"""
 
 
+HOMES = (Path("/home"), Path("/root"), Path("/run/user"))  # what ProtectHome= hides
+
+
+def protect_home(python: str, used: Iterable[Path]) -> str:
+    """ProtectHome=yes, or read-only when the interpreter, the config or data live in a home folder.
+
+    A venv in /root (or a pyenv Python behind it) is common; hidden homes would keep the
+    service from even starting, so those are made read-only and ReadWritePaths reopens the
+    folders it writes.
+    """
+    paths = [Path(python), Path(python).resolve(), *(Path(p).resolve() for p in used)]
+    return "read-only" if any(p.is_relative_to(home) for p in paths for home in HOMES) else "yes"
+
+
 def _render(
     *, description: str, exec_start: str, user: str, writable: tuple[Path, ...], low_ports: bool,
-    runtime_dir: str | None, after: str = "",
+    runtime_dir: str | None, home: str, after: str = "",
 ) -> str:  # fmt: skip
     capabilities = (
         "# Ports below 1024 without being root, and nothing else.\n"
@@ -121,6 +147,7 @@ def _render(
         *([f"RuntimeDirectory={runtime_dir}", "RuntimeDirectoryPreserve=restart"] if runtime_dir else []),
         capabilities,
         HARDENING,
+        f"ProtectHome={home}",
         "# Computed from the config: the only paths this service writes.",
         *([f"ReadWritePaths={' '.join(str(p) for p in writable)}"] if writable else []),
         "",
@@ -138,6 +165,7 @@ def failover_unit(config: Config, config_path: Path, python: str, user: str) -> 
         description=f"SimpleFailover DNS failover for {config.zone.name}",
         exec_start=f"{python} -m simplefailover run -c {config_path}",
         user=user, writable=writable, low_ports=_low_ports(config, False), runtime_dir=RUNTIME_DIR.name,
+        home=protect_home(python, [config_path, *writable, *failover_reads(config)]),
     )  # fmt: skip
     return Unit(FAILOVER_UNIT, writable, text)
 
@@ -148,9 +176,12 @@ def clustersync_unit(config: Config, config_path: Path, python: str, user: str) 
         return None
     config_path = config_path.resolve()
     writable = minimal(clustersync_writes(config))
+    smtp = config.monitoring.smtp
+    reads = [config.cluster.secret_path(), smtp.password_file, smtp.ca_file]
     text = _render(
         description=f"clustersync: replicate the cluster's data ({config.cluster.node_id})",
         exec_start=f"{python} -m clustersync run -c {config_path}",
         user=user, writable=writable, low_ports=_low_ports(config, True), runtime_dir=None,
+        home=protect_home(python, [config_path, *writable, *(p for p in reads if p is not None)]),
     )  # fmt: skip
     return Unit(CLUSTERSYNC_UNIT, writable, text)

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from simplefailover.config import load_config
-from simplefailover.units import RUNTIME_DIR, Unit, clustersync_unit, failover_unit
+from simplefailover.units import RUNTIME_DIR, Unit, clustersync_unit, failover_unit, protect_home
 from tests.clustersync.conftest import make_db
 from tests.support.bind import free_port, wait_until
 
@@ -299,3 +299,18 @@ def test_install_writes_both_units_and_uninstall_undoes_every_step(tmp_path: Pat
     assert not (tmp_path / "units").exists()
     nothing = cli("uninstall-service", "-c", str(config))
     assert nothing.returncode == 2 and "nothing to undo" in nothing.stderr
+
+
+@pytest.mark.parametrize(
+    ("python", "paths", "expected"),
+    [
+        ("/usr/bin/python3", ["/etc/simplefailover/config.yaml", "/var/lib/clustersync"], "yes"),
+        ("/root/venv/bin/python", ["/etc/simplefailover/config.yaml"], "read-only"),  # a venv in a home
+        ("/opt/sf/bin/python", ["/home/app/data"], "read-only"),  # data in a home: reopened by ReadWritePaths
+        ("/opt/sf/bin/python", ["/run/user/1000/sf.secret"], "read-only"),
+    ],
+)
+def test_homes_are_hidden_unless_the_service_needs_something_there(
+    python: str, paths: list[str], expected: str
+) -> None:
+    assert protect_home(python, [Path(p) for p in paths]) == expected
