@@ -169,9 +169,13 @@ class Daemon:
             self._add_reload_event("partly applied", detail)
             logger.warning("reloaded %s, but %s kept the old config", self.config_path, ", ".join(failed))
             return False, detail
-        self._add_reload_event("applied", str(self.config_path))
+        restart = ""
+        if pid_file_of(config, self.config_path) != pid_file_of(old, self.config_path):
+            restart = "; needs a restart for service.pid_file"  # the file is where `reload` looks
+            logger.warning("service.pid_file changed: it takes effect at the next start (restart it)")
+        self._add_reload_event("applied", f"{self.config_path}{restart}")
         logger.info("reloaded %s", self.config_path)
-        return True, f"{self.config_path}: applied"
+        return True, f"{self.config_path}: applied{restart}"
 
     def _add_reload_event(self, outcome: str, detail: str) -> None:
         self.engine.add_event(Transition("reload", time.time(), "", outcome, detail))
