@@ -92,15 +92,23 @@ def _low_ports(config: Config, clustersync: bool) -> bool:
 
 
 HARDENING = """\
+UMask=0027
 NoNewPrivileges=yes
 ProtectSystem=strict
 PrivateTmp=yes
 PrivateDevices=yes
+PrivateMounts=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
+ProtectKernelLogs=yes
 ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
 RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+SystemCallArchitectures=native
 LockPersonality=yes"""
 
 
