@@ -39,17 +39,19 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> InstalledProduct:
 
 
 def common_port(hosts: list[str], avoid: set[int]) -> int:
-    """A TCP port free on every host (the members share port numbers on their own addresses)."""
+    """A TCP port free, with the next one, on every host (members share port numbers on their addresses)."""
     for _ in range(50):
         port = free_port(hosts[0], (socket.SOCK_STREAM,))
+        if {port, port + 1} & avoid:
+            continue
         try:
-            for host in hosts[1:]:
-                with socket.socket() as probe:
-                    probe.bind((host, port))
+            for host in hosts:
+                for each in (port, port + 1):
+                    with socket.socket() as probe:
+                        probe.bind((host, each))
         except OSError:
             continue
-        if port not in avoid and port + 1 not in avoid:
-            return port
+        return port
     raise AssertionError("no common free port")
 
 
