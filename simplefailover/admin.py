@@ -94,7 +94,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 def cmd_service(args: argparse.Namespace) -> int:
     """start|stop|restart|reload|status through systemctl; status also works without systemd."""
-    from .install import UNIT_NAME, service_action, systemd_running
+    from .install import installed_units, service_action, systemd_running
 
     if args.action == "status" and not systemd_running():
         from .cli import _load
@@ -110,7 +110,7 @@ def cmd_service(args: argparse.Namespace) -> int:
             return 3  # LSB: program is not running
         print(f"running: pid {pid} (found by {how}), config {args.config}")
         return 0
-    return service_action(args.action, args.unit or UNIT_NAME)
+    return service_action(args.action, [args.unit] if args.unit else installed_units())
 
 
 def add_admin_commands(sub: Any) -> None:
@@ -171,5 +171,7 @@ def add_admin_commands(sub: Any) -> None:
     service = sub.add_parser("service", help="start, stop, restart, reload or show the installed service")
     service.add_argument("action", choices=SERVICE_ACTIONS)
     service.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="for status without systemd")
-    service.add_argument("--unit", default=None, help="unit name (default simplefailover.service)")
+    service.add_argument(
+        "--unit", default=None, help="one unit (default: both installed, simplefailover and clustersync)"
+    )
     service.set_defaults(func=cmd_service)

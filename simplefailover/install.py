@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SimpleFailoverError
-from .units import ENVIRONMENT_FILE, FAILOVER_UNIT, RUNTIME_DIR
+from .units import CLUSTERSYNC_UNIT, ENVIRONMENT_FILE, FAILOVER_UNIT, RUNTIME_DIR
 
 UNIT_NAME = FAILOVER_UNIT
 UNIT_DIR = Path("/etc/systemd/system")
@@ -179,13 +179,18 @@ def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
 SERVICE_ACTIONS = ("start", "stop", "restart", "reload", "status")
 
 
-def service_action(action: str, unit: str = UNIT_NAME, argv: Sequence[str] = ()) -> int:
-    """Run `systemctl ACTION unit`, passing its output and exit code through."""
+def installed_units(unit_dir: Path = UNIT_DIR) -> list[str]:
+    """simplefailover.service, and clustersync.service where install-service wrote it too."""
+    return [UNIT_NAME] + ([CLUSTERSYNC_UNIT] if (unit_dir / CLUSTERSYNC_UNIT).exists() else [])
+
+
+def service_action(action: str, units: Sequence[str] = (UNIT_NAME,), argv: Sequence[str] = ()) -> int:
+    """Run `systemctl ACTION UNIT...`, passing its output and exit code through."""
     if not systemd_running():
         raise SimpleFailoverError(
-            f"systemd is not running on this machine, so there is no {unit} to {action}; "
-            "run the service with `simplefailover run -c FILE` (and `simplefailover reload -c FILE`)"
+            f"systemd is not running on this machine, so there is no {' or '.join(units)} to {action}; "
+            "run the services with `simplefailover run -c FILE` and `clustersync run -c FILE`"
         )
     systemctl = shutil.which("systemctl") or "systemctl"
     extra = ["--no-pager"] if action == "status" else []
-    return subprocess.run([systemctl, action, *extra, unit, *argv], check=False).returncode
+    return subprocess.run([systemctl, action, *extra, *units, *argv], check=False).returncode

@@ -182,3 +182,11 @@ def test_service_commands_without_systemd(tmp_path: Path) -> None:
     status = cli("service", "status", "-c", str(tmp_path / "etc" / "config.yaml"))
     assert status.returncode == 3
     assert status.stdout.startswith("not running: no running simplefailover service found")
+
+
+def test_service_commands_act_on_both_installed_units(tmp_path: Path) -> None:
+    from simplefailover.install import installed_units
+
+    assert installed_units(tmp_path) == ["simplefailover.service"]
+    (tmp_path / "clustersync.service").write_text("[Service]\n")
+    assert installed_units(tmp_path) == ["simplefailover.service", "clustersync.service"]
