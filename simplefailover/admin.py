@@ -57,7 +57,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
 def cmd_install(args: argparse.Namespace) -> int:
     """Write config and units, enable and start both services; print what was done and the undo."""
     from .install import InstallRequest, NodeSpec
-    from .setup import install_service
+    from .installer import install_service
 
     try:
         nodes = [NodeSpec.parse(text, 10 - 5 * i) for i, text in enumerate(args.node or [])]
@@ -86,7 +86,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     """Undo what install-service recorded for this config, newest step first."""
-    from .setup import uninstall_service
+    from .installer import uninstall_service
 
     print("\n".join(uninstall_service(Path(args.config))))
     return 0

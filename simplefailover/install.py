@@ -1,6 +1,6 @@
 """`install-service`'s starting config, and `service`: systemctl for the installed units.
 
-The units themselves are units.py; the steps and their undo are setup.py.
+The units themselves are units.py; the steps and their undo are installer.py.
 """
 
 from __future__ import annotations
