@@ -100,12 +100,12 @@ class Node:
     def apply(self, config: Config) -> None:
         """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
         cluster = cluster_of(config)
+        self.notifier.reconfigure(config.monitoring)  # first: what can fail, before anything changed
         with self.ctx.lock:  # between two sessions
             self.ctx.max_offset = cluster.max_clock_offset
             self.ctx.batch_rows = cluster.batch_rows
             self.config, self.cluster = config, cluster
         self.newcomers.grace = cluster.retry_interval + 2 * cluster.timeout
-        self.notifier.reconfigure(config.monitoring)
         self._wake.set()  # a new sync_interval counts from now
 
     def alarms(self) -> dict[str, Any]:

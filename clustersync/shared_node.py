@@ -112,8 +112,9 @@ class SharedNode:
 
     def apply(self, config: Config) -> None:
         """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
-        self.config, self.cluster = config, shared_cluster(config)
+        cluster = shared_cluster(config)
         self.notifier.reconfigure(config.monitoring)
+        self.config, self.cluster = config, cluster
 
     @property
     def ready(self) -> bool | None:
