@@ -1,6 +1,7 @@
 """The two systemd units, each allowed to write exactly the paths its config names.
 
-`simplefailover run` writes its pid file and reload status beside it, and -- through the
+`simplefailover run` writes its pid file and reload status beside it, its history
+(history.state_dir, else systemd's StateDirectory=simplefailover), and -- through the
 dashboard's High Availability page, which creates and joins clusters -- clustersync's state
 directory, database and secret. `clustersync run` writes its state directory (status,
 events, join snapshots) and its database's folder (SQLite's journal and WAL files live
@@ -18,6 +19,7 @@ from .config import Config
 from .pidfile import pid_file_of
 
 RUNTIME_DIR = Path("/run/simplefailover")  # RuntimeDirectory= of simplefailover.service
+STATE_DIR = Path("/var/lib/simplefailover")  # its StateDirectory=, when the history has no state_dir
 FAILOVER_UNIT = "simplefailover.service"
 CLUSTERSYNC_UNIT = "clustersync.service"
 ENVIRONMENT_FILE = Path("/etc/simplefailover/environment")
@@ -35,6 +37,8 @@ class Unit:
 def failover_writes(config: Config, config_path: Path) -> list[Path]:
     """The folders `simplefailover run` writes with this config."""
     paths = [pid_file_of(config, config_path).parent]  # pid file and reload status
+    if config.history.enabled:  # history.db; without history.state_dir, in StateDirectory= (systemd)
+        paths.append(config.history.state_dir or STATE_DIR)
     cluster = config.cluster
     if cluster is not None:  # the HA page creates and joins: clustersync's files
         paths.append(cluster.state_dir)
@@ -128,7 +132,7 @@ def protect_home(python: str, used: Iterable[Path]) -> str:
 
 def _render(
     *, description: str, exec_start: str, user: str, writable: tuple[Path, ...], low_ports: bool,
-    runtime_dir: str | None, home: str, after: str = "",
+    runtime_dir: str | None, home: str, state_dir: str | None = None, after: str = "",
 ) -> str:  # fmt: skip
     capabilities = (
         "# Ports below 1024 without being root, and nothing else.\n"
@@ -153,6 +157,7 @@ def _render(
         "RestartSec=5",
         f"EnvironmentFile=-{ENVIRONMENT_FILE}",
         *([f"RuntimeDirectory={runtime_dir}", "RuntimeDirectoryPreserve=restart"] if runtime_dir else []),
+        *([f"StateDirectory={state_dir}"] if state_dir else []),
         capabilities,
         HARDENING,
         f"ProtectHome={home}",
@@ -168,12 +173,18 @@ def _render(
 def failover_unit(config: Config, config_path: Path, python: str, user: str) -> Unit:
     """simplefailover.service: `simplefailover run` with this config."""
     config_path = config_path.resolve()
-    writable = minimal(failover_writes(config, config_path), covered=[RUNTIME_DIR])
+    writable = minimal(failover_writes(config, config_path), covered=[RUNTIME_DIR, STATE_DIR])
+    # StateDirectory= makes /var/lib/simplefailover and tells the service ($STATE_DIRECTORY)
+    state_dir = (
+        STATE_DIR.name
+        if STATE_DIR.resolve() in map(Path.resolve, failover_writes(config, config_path))
+        else None
+    )
     text = _render(
         description=f"SimpleFailover DNS failover for {config.zone.name}",
         exec_start=f"{python} -m simplefailover run -c {config_path}",
         user=user, writable=writable, low_ports=_low_ports(config, False), runtime_dir=RUNTIME_DIR.name,
-        home=protect_home(python, [config_path, *writable, *failover_reads(config)]),
+        home=protect_home(python, [config_path, *writable, *failover_reads(config)]), state_dir=state_dir,
     )  # fmt: skip
     return Unit(FAILOVER_UNIT, writable, text)
 

@@ -103,6 +103,7 @@ cluster:
   retry_interval: 1
   timeout: 1
 service: {{pid_file: {root / "run" / "sf.pid"}, watch_config: 0}}
+history: {{state_dir: {root / "history"}, flush_interval: 0.2}}
 """
 
 
@@ -187,7 +188,8 @@ def test_every_path_the_services_write_is_in_their_units(
     sf_unit: Unit = failover_unit(config, config_path, sys.executable, "root")
     cs_unit = clustersync_unit(config, config_path, sys.executable, "root")
     assert cs_unit is not None
-    assert sf_unit.writable == (n1 / "data", n1 / "run", n1 / "secrets", n1 / "state")
+    assert sf_unit.writable == (n1 / "data", n1 / "history", n1 / "run", n1 / "secrets", n1 / "state")
+    assert "StateDirectory=" not in sf_unit.text  # the history has its own folder here
     assert cs_unit.writable == (n1 / "data", n1 / "state")  # it reads the secret, writes no pid file
     for unit in (sf_unit, cs_unit):
         assert f"ReadWritePaths={' '.join(map(str, unit.writable))}" in unit.text.splitlines()
@@ -273,6 +275,9 @@ def test_install_writes_both_units_and_uninstall_undoes_every_step(tmp_path: Pat
         assert expected in lines, name
         assert f"ExecStart={sys.executable} -m {name.split('.')[0]} run -c {config}" in lines
     assert "CapabilityBoundingSet=" in units["clustersync.service"].read_text().splitlines()  # ports > 1023
+    # the history in its default folder: systemd's StateDirectory= (/var/lib/simplefailover)
+    assert "StateDirectory=simplefailover" in units["simplefailover.service"].read_text().splitlines()
+    assert "StateDirectory=" not in units["clustersync.service"].read_text()
     assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in units["simplefailover.service"].read_text()  # 53, 81
     assert state.is_dir()
     reported = done.stdout.split("Undo:")[0]
