@@ -19,6 +19,7 @@ import pytest
 
 from simplefailover.daemon import Daemon
 from tests.support.bind import free_port, wait_until
+from tests.support.cli import simplefailover as cli
 from tests.support.procs import a_records
 
 NODE, DNS_HOST, DASH_HOST, BUSY_HOST = "127.0.16.11", "127.0.16.12", "127.0.16.13", "127.0.16.14"
@@ -55,13 +56,6 @@ def dashboard_events(listen: str) -> str:
         return str(page.read().decode())
 
 
-def reload(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simplefailover", "reload", "-c", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-
-
 def test_a_reload_the_service_cannot_apply_is_reported_and_the_old_config_runs(tmp_path: Path) -> None:
     path, pid_file, log = tmp_path / "config.yaml", tmp_path / "sf.pid", tmp_path / "service.log"
     dns_port = free_port(DNS_HOST)
@@ -82,7 +76,7 @@ def test_a_reload_the_service_cannot_apply_is_reported_and_the_old_config_runs(t
 
             # The dashboard cannot move to a port another program holds: reload says so, exit 1.
             path.write_text(config_text(node_port, dns_port, taken, pid_file, fall=2))
-            failed = reload(path)
+            failed = cli("reload", "-c", str(path))
             assert failed.returncode == 1, failed.stdout + failed.stderr
             assert "reload FAILED" in failed.stderr
             assert f"dashboard: dashboard.listen {taken}: cannot listen" in failed.stderr
@@ -94,7 +88,7 @@ def test_a_reload_the_service_cannot_apply_is_reported_and_the_old_config_runs(t
 
             # A config it can apply: exit 0, and it is in force.
             path.write_text(config_text(node_port, dns_port, dash, pid_file, fall=3))
-            done = reload(path)
+            done = cli("reload", "-c", str(path))
             assert done.returncode == 0, done.stdout + done.stderr
             assert f"reloaded: {path}: applied" in done.stdout
             assert answers(dns_port) == [NODE]
