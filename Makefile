@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages that real components in the tests need (the tests start kamailio themselves,
-# on loopback: its system service, which would listen on 5060, is disabled after install).
-DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd kamailio strace iproute2
-DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze /usr/sbin/kamailio /usr/bin/strace /usr/sbin/ip
+# on loopback: its system service, which would listen on 5060, is disabled after install;
+# iptables: the agreement tests and the chaos drill cut links on loopback).
+DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd kamailio strace iproute2 iptables
+DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze /usr/sbin/kamailio /usr/bin/strace /usr/sbin/ip /usr/sbin/iptables
 
 .PHONY: demo test lint typecheck unit system-deps venv chaos bench clean
 

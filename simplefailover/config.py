@@ -435,6 +435,11 @@ class PeerMember(_Model):
 
     id: str = Field(min_length=1, description="the instance's member id")
     address: str = Field(description="host:port where that instance receives peer messages (UDP)")
+    role: Literal["node", "witness"] = Field(
+        "node",
+        description="node: an instance on a cluster node (its id names that node); witness: an instance"
+        " on a third host that polls and votes, breaks 1-1 ties, and need not serve DNS",
+    )
 
     @field_validator("address")
     @classmethod
@@ -467,7 +472,8 @@ class Peers(_Model):
     )
     isolation: Literal["keep_last", "publish_own"] = Field(
         "keep_last",
-        description="hearing no majority: keep the last agreed answers, or answer from own checks",
+        description="hearing no majority: keep the last agreed answer of a hostname while its node is seen OK"
+        " (else answer from the checks heard), or always answer from the checks heard",
     )
     test_fault_nodes: list[str] = Field(
         default_factory=list,
@@ -492,6 +498,9 @@ class Peers(_Model):
             raise ValueError(f"members: duplicate id {', '.join(map(repr, duplicates))}")
         if self.id is not None and self.members and self.id not in ids:
             raise ValueError(f"members: this instance's id {self.id!r} is not listed")
+        witnesses = [m.id for m in self.members if m.role == "witness"]
+        if len(witnesses) > 1:
+            raise ValueError(f"members: at most one witness ({', '.join(witnesses)} have role: witness)")
         return self
 
     def address(self) -> tuple[str, int]:

@@ -16,7 +16,10 @@ from .peers.consensus import (
     PeerView,
     Verdict,
     answers_digest,
+    basis_kind,
+    basis_text,
     explain,
+    keepable,
     shared_serial,
 )
 from .peers.settings import peers_of, self_id
@@ -70,7 +73,10 @@ class Engine:
         self._agreement: Agreement | None = None
         self._verdict: Verdict | None = None  # the last decision, made at _verdict_at
         self._verdict_at = 0.0
-        self._basis = "own"
+        self._basis = "alone"
+        self._why: dict[CheckKey, str] = {}  # of each agreed status, from the verdict decided on
+        self._agreed: dict[str, Answer] = {}  # the answers at the last decision with quorum
+        self._agreed_at = 0.0
         self._agreed_once = False
         self._faults: frozenset[str] = frozenset()
         self._setup_agreement(config, time.time())
@@ -175,11 +181,13 @@ class Engine:
         agreement = self._agreement
         if agreement is None:
             return None
+        why = self._why
         if self._verdict is not None:  # what the served table was decided from
             verdict, now = self._verdict, self._verdict_at
         else:
             own = {key: state.status for key, state in self._board.checks.items()}
             verdict = agreement.verdict(own, self._board.own_ready, list(self._board.checks), now)
+            why = {key: explain(verdict, key) for key in verdict.statuses}
         return AgreementState(
             agreement.me,
             agreement.members,
@@ -189,6 +197,7 @@ class Engine:
             tuple(view for _, view in sorted(agreement.views.items())),
             agreement.stale_after,
             now,
+            why,
         )
 
     def _setup_agreement(self, config: Config, now: float) -> None:
@@ -200,13 +209,15 @@ class Engine:
             self._board.shared = False
             return
         members = tuple(m.id for m in peers.members)
+        witness = next((m.id for m in peers.members if m.role == "witness"), None)
         old = self._agreement
         if old is None:
-            self._agreement = Agreement(self_id(config), members, peers.stale_after, now)
+            self._agreement = Agreement(self_id(config), members, peers.stale_after, now, witness=witness)
             # Start from own statuses, so switching on agreement does not blank the answers.
             self._board.agreed = {key: state.status for key, state in self._board.checks.items()}
         else:
             old.me, old.members, old.stale_after = self_id(config), members, peers.stale_after
+            old.witness = witness
             old.views = {m: v for m, v in old.views.items() if m in members}
         self._board.shared = True
 
@@ -226,36 +237,34 @@ class Engine:
         own = {key: state.status for key, state in board.checks.items()}
         verdict = agreement.verdict(own, board.own_ready, list(board.checks), now)
         was_isolated = self._verdict.isolated if self._verdict else False
-        self._verdict, self._verdict_at = verdict, now
         out: list[Transition] = []
-        isolation = config.peers.isolation if config.peers else "keep_last"
         if verdict.isolated != was_isolated:
-            names = ", ".join(verdict.heard)
-            heard = f"hears {len(verdict.heard)} of {len(agreement.members)} instances ({names})"
-            if verdict.isolated:
-                then = (
-                    "keeping the last agreed answers"
-                    if isolation == "keep_last"
-                    else "answering from own checks"
-                )
-                out.append(Transition("isolated", now, "no", "yes", f"{heard}: {then}"))
-            else:
-                out.append(Transition("isolated", now, "yes", "no", f"{heard}: agreeing again"))
+            out.append(self._isolation_transition(verdict, now))
+        if not verdict.quorum and not self._agreed_once and agreement.starting(now):
+            # Just started: answer nothing until a majority is heard or the grace ends.
+            self._basis = "waiting"
+            self._verdict, self._verdict_at = verdict, now
+            return out
+        keeping = config.peers is None or config.peers.isolation == "keep_last"
+        polling_of = {config.fqdn(h): h.polling for h in config.hostnames}
+        keep = keepable(self._agreed, polling_of, verdict) if keeping else {}
+        kept_from = ""
+        if self._agreed_once:
+            kept_from = f" ({time.strftime('%H:%M:%S UTC', time.gmtime(self._agreed_at))})"
+        basis = {}
+        for fqdn, polling in polling_of.items():
+            kind = basis_kind(verdict, polling, fqdn in keep)
+            basis[fqdn] = (kind, basis_text(kind, verdict, kept_from))
+        kinds = {kind for kind, _ in basis.values()}
+        self._basis = "kept" if "kept" in kinds else basis_kind(verdict, "", False)
+        if "witness" in kinds:
+            self._basis = "witness"
+        self._why = {key: explain(verdict, key) for key in verdict.statuses}
+        self._verdict, self._verdict_at = verdict, now
+        out += board.decide(verdict.statuses, now, self._why, keep, basis)
         if verdict.quorum:
-            self._basis = "agreed"
             self._agreed_once = True
-            why = {key: explain(verdict.votes, key, status) for key, status in verdict.statuses.items()}
-            out += board.decide(verdict.statuses, now, why)
-        elif not self._agreed_once and agreement.starting(now):
-            self._basis = (
-                "waiting"  # just started: answer nothing until a majority is heard or the grace ends
-            )
-        elif isolation == "publish_own" or not self._agreed_once:
-            self._basis = "own"
-            note = f"own check: no majority of the {len(agreement.members)} instances to agree with"
-            out += board.decide(own, now, dict.fromkeys(own, note))
-        else:
-            self._basis = "kept"  # answers stay as last agreed
+            self._agreed, self._agreed_at = dict(board.table.answers), now
         if board.table.ready:
             digest = answers_digest(board.table.answers)
             serial = shared_serial(
@@ -263,6 +272,38 @@ class Engine:
             )
             board.adopt_serial(serial)
         return out
+
+    def _isolation_transition(self, verdict: Verdict, now: float) -> Transition:
+        agreement = self._agreement
+        assert agreement is not None
+        names = ", ".join(verdict.heard)
+        heard = f"hears {len(verdict.heard)} of {len(agreement.members)} instances ({names})"
+        if not verdict.isolated:
+            return Transition("isolated", now, "yes", "no", f"{heard}: agreeing again")
+        keeping = self.config.peers is None or self.config.peers.isolation == "keep_last"
+        then = (
+            "keeping the last agreed answers while their nodes are seen OK,"
+            " else answering from the checks heard"
+            if keeping
+            else "answering from the checks heard"
+        )
+        return Transition("isolated", now, "no", "yes", f"{heard}: {then}")
+
+    def unheard_went_down(self, now: float | None = None) -> bool:
+        """Whether every member not heard is a node agreed down: it went down with its host.
+
+        A survivor of a two-node cluster is not "isolated" in any way worth a mail of its own:
+        the failure mail already tells the story.
+        """
+        agreement = self._agreement
+        if agreement is None:
+            return False
+        with self._lock:
+            at = time.time() if now is None else now
+            heard = {agreement.me, *(v.member for v in agreement.fresh(at))}
+            unheard = [m for m in agreement.members if m not in heard]
+            down = self._down_nodes_locked()
+            return bool(unheard) and all(m in down for m in unheard)
 
     def check_state(self, node_id: str, polling_id: str) -> CheckState | None:
         """The current state of one check."""

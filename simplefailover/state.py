@@ -72,6 +72,11 @@ class Answer:
     addresses: tuple[str, ...]
     all_down: bool
     reason: str
+    basis: str = ""  # with peers: what the answer rests on (peers.consensus.BASIS_KINDS)
+
+
+# A hostname's answer kept as it was, or its basis: (kind, words) for the "why".
+Basis = tuple[str, str]
 
 
 def choose_answer(
@@ -158,6 +163,8 @@ class HealthBoard:
 
     def __post_init__(self) -> None:
         self.agreed: dict[CheckKey, Status] = {}
+        self._keep: dict[str, Answer] = {}
+        self._basis: dict[str, Basis] = {}
         self.reconfigure(self.config, now=0.0)
 
     def keys(self) -> Iterable[CheckKey]:
@@ -184,9 +191,22 @@ class HealthBoard:
         return self._unknown == 0
 
     def decide(
-        self, statuses: Mapping[CheckKey, Status], now: float, why: Mapping[CheckKey, str]
+        self,
+        statuses: Mapping[CheckKey, Status],
+        now: float,
+        why: Mapping[CheckKey, str],
+        keep: Mapping[str, Answer] | None = None,
+        basis: Mapping[str, Basis] | None = None,
     ) -> list[Transition]:
-        """Shared mode: answer from these agreed statuses; return what changed."""
+        """Shared mode: answer from these agreed statuses; return what changed.
+
+        `keep` names hostnames whose answer stays as given instead of being chosen from
+        the statuses; `basis` says, per hostname, what the answer rests on (its words end
+        the answer's reason).
+        """
+        keep, basis = dict(keep or {}), dict(basis or {})
+        rebasis = keep != self._keep or basis != self._basis
+        self._keep, self._basis = keep, basis
         out: list[Transition] = []
         for key in self.checks:
             new = statuses.get(key, Status.UNKNOWN)
@@ -199,7 +219,7 @@ class HealthBoard:
             out.append(Transition("check", now, old.value, new.value, why.get(key, ""), node_id, polling_id))
         if not self.table.ready and self._unknown:
             return out  # nothing is served before this instance's first full round
-        if not out and self.table.ready:
+        if not out and not rebasis and self.table.ready:
             return []  # same statuses, same answers: a heartbeat costs no recompute
         return [*out, *self._recompute(now)]
 
@@ -257,9 +277,16 @@ class HealthBoard:
             fqdn = self.config.fqdn(hostname)
             # Answers computed before the first full round were never served.
             previous = self.table.answers.get(fqdn) if self.table.ready else None
-            answer = choose_answer(
-                hostname, self.config.nodes, self._by_polling.get(hostname.polling, {}), previous
-            )
+            kept = self._keep.get(fqdn)
+            if kept is not None:
+                answer = replace(kept, reason=kept.reason.split("; ", 1)[0])
+            else:
+                answer = choose_answer(
+                    hostname, self.config.nodes, self._by_polling.get(hostname.polling, {}), previous
+                )
+            if fqdn in self._basis:
+                kind, words = self._basis[fqdn]
+                answer = replace(answer, reason=f"{answer.reason}; {words}", basis=kind)
             answers[fqdn] = answer
             if not ready:
                 continue

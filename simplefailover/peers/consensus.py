@@ -1,17 +1,22 @@
-"""Pure agreement rules between instances (SPEC SF-5): votes, isolation, shared serial, sender.
+"""Pure agreement rules between instances (SPEC SF-5): votes, ties, keeping, shared serial, sender.
 
 No I/O and no clock reads: every time comes in as an argument, so each rule is tested
 directly. The rules, in short (docs/agreement.md tells why):
 
 - An instance is *heard* when its last authenticated view arrived within `stale_after`;
   this instance always hears itself. It *votes* when heard and its first round of
-  checks is done (ready).
-- Isolated: heard instances are not a strict majority of the configured members.
-- Quorum: voters are a strict majority of the members. Without quorum the answers stay
-  as they were (`keep_last`) or follow this instance's own checks (`publish_own`).
-- A (node, polling) is KO when a strict majority of the voters see it KO; otherwise OK
-  when at least one voter sees it OK; otherwise UNKNOWN. Ties therefore keep a node in
-  DNS: removing it needs a strict majority.
+  checks is done (ready). Members not heard drop out of the electorate: a dead
+  instance never blocks the living.
+- A (node, polling) is KO when a strict majority of the voters see it KO. On an exact
+  tie the witness decides when it votes; otherwise (and when nobody sees KO) it is OK
+  when at least one voter sees it OK, else UNKNOWN. Removing a node therefore needs a
+  strict majority of the instances heard, or the witness's word on a tie.
+- Quorum: the voters are a strict majority of the configured members. With quorum the
+  answers follow the votes ("agreed"). Without quorum (this instance may be on the small
+  side of a cut, or the others died) they follow the votes too, except that a hostname
+  keeps its last agreed answer while every node of that answer is seen OK by some voter:
+  a kept answer always has positive evidence that its node is alive, so an instance never
+  stays on an address that everything it hears sees KO.
 """
 
 from __future__ import annotations
@@ -46,8 +51,11 @@ class Verdict:
     votes: dict[CheckKey, tuple[tuple[str, Status], ...]]  # (member, status) per voter
     heard: tuple[str, ...]
     voters: tuple[str, ...]
-    isolated: bool
-    quorum: bool
+    isolated: bool  # hears no strict majority of the members
+    quorum: bool  # the voters are a strict majority of the members
+    members: tuple[str, ...] = ()
+    witness: str | None = None  # the configured witness, if any
+    ties: frozenset[CheckKey] = frozenset()  # keys whose 1-1 tie the witness decided
 
 
 def majority(count: int, of: int) -> bool:
@@ -55,11 +63,14 @@ def majority(count: int, of: int) -> bool:
     return count * 2 > of
 
 
-def agreed_status(seen: Iterable[Status]) -> Status:
-    """KO for a strict majority of KO; else OK if anyone sees OK; else UNKNOWN."""
+def agreed_status(seen: Iterable[Status], witness: Status | None = None) -> Status:
+    """KO for a strict majority of KO; a tie goes the witness's way; else OK if anyone sees OK."""
     seen = list(seen)
-    if majority(sum(s is Status.KO for s in seen), len(seen)):
+    ko = sum(s is Status.KO for s in seen)
+    if majority(ko, len(seen)):
         return Status.KO
+    if seen and ko * 2 == len(seen) and witness in (Status.KO, Status.OK):
+        return witness
     if any(s is Status.OK for s in seen):
         return Status.OK
     return Status.UNKNOWN
@@ -88,6 +99,32 @@ def shared_serial(
     return next_serial(max(current, max_seen), now)
 
 
+def seen_ok_by(votes: Mapping[CheckKey, Sequence[tuple[str, Status]]], key: CheckKey) -> tuple[str, ...]:
+    """The voters that see a check OK: the evidence that its node is alive."""
+    return tuple(member for member, status in votes.get(key, ()) if status is Status.OK)
+
+
+def keepable(
+    agreed: Mapping[str, Answer], polling_of: Mapping[str, str], verdict: Verdict
+) -> dict[str, Answer]:
+    """The last agreed answers an instance without quorum keeps: those still seen alive.
+
+    An answer is kept only while every node it names is seen OK by at least one voter
+    (this instance's own checks included). All-down answers and answers with no address
+    are never kept: they are chosen again from the votes. With quorum nothing is kept.
+    """
+    if verdict.quorum:
+        return {}
+    kept = {}
+    for fqdn, answer in agreed.items():
+        polling = polling_of.get(fqdn)
+        if polling is None or answer.all_down or not answer.node_ids:
+            continue
+        if all(seen_ok_by(verdict.votes, (node_id, polling)) for node_id in answer.node_ids):
+            kept[fqdn] = answer
+    return kept
+
+
 @dataclass
 class Agreement:
     """The latest view of every peer, and the rules that turn them into a verdict."""
@@ -98,6 +135,7 @@ class Agreement:
     started_at: float  # isolation is not declared before stale_after has passed since
     views: dict[str, PeerView] = field(default_factory=dict)
     max_seen: int = 0
+    witness: str | None = None  # the member with role: witness (polls and votes, not a node)
 
     def receive(self, view: PeerView) -> bool:
         """Keep a peer's view (newer than the one kept); True when the peer was not heard before."""
@@ -134,12 +172,18 @@ class Agreement:
         if own_ready:
             ballots.append((self.me, own))
         ballots.sort(key=lambda b: b[0])
+        witness_ballot = next((seen for member, seen in ballots if member == self.witness), None)
         statuses: dict[CheckKey, Status] = {}
         votes: dict[CheckKey, tuple[tuple[str, Status], ...]] = {}
+        ties = set()
         for key in keys:
             cast = tuple((member, seen.get(key, Status.UNKNOWN)) for member, seen in ballots)
             votes[key] = cast
-            statuses[key] = agreed_status(s for _, s in cast)
+            tiebreak = witness_ballot.get(key) if witness_ballot is not None else None
+            statuses[key] = agreed_status((s for _, s in cast), tiebreak)
+            ko = sum(s is Status.KO for _, s in cast)
+            if tiebreak in (Status.OK, Status.KO) and cast and ko * 2 == len(cast):
+                ties.add(key)
         heard = tuple(sorted([self.me, *(v.member for v in fresh)]))
         return Verdict(
             statuses,
@@ -148,6 +192,9 @@ class Agreement:
             tuple(member for member, _ in ballots),
             self.isolated(now),
             majority(len(ballots), len(self.members)),
+            self.members,
+            self.witness,
+            frozenset(ties),
         )
 
     def peer_serials(self, now: float) -> list[tuple[str, int]]:
@@ -155,37 +202,82 @@ class Agreement:
         return [(v.digest, v.serial) for v in self.fresh(now) if v.ready]
 
     def sender(self, own_ready: bool, now: float, down: Collection[str] = ()) -> str | None:
-        """Who mails cluster-wide events: the lowest id among heard, ready, non-isolated instances.
+        """Who mails cluster-wide events: the lowest id among the ready instances this one hears.
 
-        `down` names members whose own node is agreed down: an instance usually dies with
-        its node, yet its peers hear it as fresh for `stale_after`, so preferring the others
-        keeps the mail about that node's death from going to a dead sender.
+        A peer that says it is isolated is passed over (it mails for its own side). This
+        instance counts even when it hears no majority: a survivor must mail the death of
+        the others. Preferred are members that are nodes and whose own node is not agreed
+        down (`down`): an instance usually dies with its node, yet its peers hear it as
+        fresh for `stale_after`, so the mail about that node's death goes to a live one.
         """
-        if self.isolated(now):
-            return None
         healthy = [v.member for v in self.fresh(now) if v.ready and not v.isolated]
         if own_ready:
             healthy.append(self.me)
-        preferred = [member for member in healthy if member not in down]
+        preferred = [member for member in healthy if member not in down and member != self.witness]
         return min(preferred or healthy, default=None)
 
     def _fresh(self, view: PeerView, now: float) -> bool:
         return now - view.received_at <= self.stale_after
 
 
-def explain(votes: Mapping[CheckKey, Sequence[tuple[str, Status]]], key: CheckKey, agreed: Status) -> str:
+def explain(verdict: Verdict, key: CheckKey) -> str:
     """Why a key has its agreed status, e.g. 'KO for 2 of 3 instances (a, b)'."""
-    cast = votes.get(key, ())
+    cast = verdict.votes.get(key, ())
+    agreed = verdict.statuses.get(key, Status.UNKNOWN)
     if not cast:
         return f"{agreed.value}: no instance has checked it yet"
     ko = [member for member, status in cast if status is Status.KO]
+    ok = [member for member, status in cast if status is Status.OK]
+    if key in verdict.ties:
+        other = ", ".join(m for m in (ko if agreed is Status.OK else ok) if m != verdict.witness)
+        return (
+            f"{agreed.value}: a tie of {len(cast)} instances broken by the witness {verdict.witness}"
+            f" ({other} saw it otherwise)"
+        )
     if agreed is Status.KO:
         return f"KO for {len(ko)} of {len(cast)} instances ({', '.join(ko)})"
-    ok = [member for member, status in cast if status is Status.OK]
     if agreed is Status.OK:
         dissent = f"; KO for {', '.join(ko)}, not a majority" if ko else ""
         return f"OK for {len(ok)} of {len(cast)} instances ({', '.join(ok)}){dissent}"
     return f"UNKNOWN: KO for {len(ko)} of {len(cast)} instances, not a majority, and OK for none"
+
+
+# What a hostname's answer rests on, for its "why": the kinds and how they are worded.
+BASIS_KINDS = ("agreed", "witness", "alone", "heard", "kept", "waiting")
+
+
+def basis_text(kind: str, verdict: Verdict, kept_from: str = "") -> str:
+    """The basis of an answer in words, from the verdict the answer was chosen from."""
+    voters, members = verdict.voters, verdict.members
+    unheard = [m for m in members if m not in verdict.heard]
+    missing = f"; not heard: {', '.join(unheard)}" if unheard else ""
+    if kind == "agreed":
+        return f"agreed by {len(voters)} of {len(members)} instances ({', '.join(voters)}){missing}"
+    if kind == "witness":
+        return (
+            f"agreed by {len(voters)} of {len(members)} instances ({', '.join(voters)}), "
+            f"the witness {verdict.witness} breaking a tie{missing}"
+        )
+    if kind == "alone":
+        return f"own checks (alone: hears none of the other {len(members) - 1} instances)"
+    if kind == "heard":
+        return (
+            f"agreed by the {len(voters)} instances heard ({', '.join(voters)}), "
+            f"no majority of the {len(members)}{missing}"
+        )
+    if kind == "kept":
+        still = "its node is still seen OK, no majority heard"
+        return f"kept from the last agreement{kept_from}: {still}{missing}"
+    return "waiting to hear a majority of the instances"
+
+
+def basis_kind(verdict: Verdict, polling: str, kept: bool) -> str:
+    """The kind of basis of one hostname's answer (see BASIS_KINDS)."""
+    if kept:
+        return "kept"
+    if verdict.quorum:
+        return "witness" if any(p == polling for _, p in verdict.ties) else "agreed"
+    return "alone" if len(verdict.voters) <= 1 else "heard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +287,9 @@ class AgreementState:
     me: str
     members: tuple[str, ...]
     verdict: Verdict
-    basis: str  # agreed | kept (no quorum: last agreed) | own (no quorum: own checks) | waiting (start)
+    basis: str  # agreed | kept | alone | heard | witness | waiting: of the whole table
     sender: str | None  # the instance that mails cluster-wide events
     views: tuple[PeerView, ...]  # every peer's latest view, heard recently or not
     stale_after: float
     at: float
+    why: Mapping[CheckKey, str] = field(default_factory=dict)  # of each agreed status, as decided

@@ -7,13 +7,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..state import AnswerTable, CheckKey, CheckState, Status
-from .consensus import AgreementState, answers_digest, explain
+from .consensus import AgreementState, answers_digest
 
 BASIS = {
     "agreed": "answers follow the statuses agreed by a majority of the instances",
-    "kept": "no majority heard: keeping the last agreed answers (peers.isolation: keep_last)",
-    "own": "no majority heard: answering from this instance's own checks",
+    "witness": "answers follow the statuses agreed by a majority of the instances,"
+    " the witness breaking a tie",
+    "kept": "no majority heard: keeping the last agreed answer of a hostname while its node is still seen OK",
+    "heard": "no majority heard: answering from the checks of the instances heard",
+    "alone": "no other instance heard: answering from this instance's own checks",
     "waiting": "just started: waiting to hear a majority of the instances",
+}
+SPLIT = {
+    True: "the witness is not heard either: the instances on the other side decide with it",
+    False: "without a witness, instances on the other side of a cut answer from what they see,"
+    " which may be their own node (docs/agreement.md)",
 }
 
 
@@ -86,6 +94,8 @@ def agreement_json(
         "quorum": verdict.quorum,
         "basis": state.basis,
         "basis_text": BASIS.get(state.basis, state.basis),
+        "witness": verdict.witness,
+        "split": SPLIT[verdict.witness is not None] if verdict.isolated else None,
         "sender": state.sender,
         "heard": list(verdict.heard),
         "voters": list(verdict.voters),
@@ -103,7 +113,7 @@ def agreement_json(
             for row in view_rows(state, checks, table)
         ],
         "agreed": {
-            f"{n}/{p}": {"status": status.value, "why": explain(verdict.votes, (n, p), status)}
+            f"{n}/{p}": {"status": status.value, "why": state.why.get((n, p), "")}
             for (n, p), status in sorted(verdict.statuses.items())
         },
     }

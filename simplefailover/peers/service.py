@@ -165,6 +165,9 @@ class PeerService:
         for t in transitions:
             if t.kind != "isolated" or t.new != "yes" or self._notifier is None:
                 continue
+            if self._engine.unheard_went_down(t.at):
+                logger.info("not mailing the isolation: every instance not heard went down with its node")
+                continue
             if t.at - self._last_isolation_mail >= ISOLATION_MAIL_EVERY:  # a flapping link mails once
                 self._last_isolation_mail = t.at
                 self._mail_isolated(self._notifier, t)  # only queued: notify never blocks
@@ -173,7 +176,8 @@ class PeerService:
         me = settings.self_id(self._config)
         subject = f"[{me}] isolated from its peers"
         body = (
-            f"SimpleFailover instance {me} hears no majority of its peers.\n\n"
+            f"SimpleFailover instance {me} hears no majority of its peers. It answers from what it\n"
+            f"hears: if the others are alive on the far side of a cut, they may answer otherwise.\n\n"
             f"{t.reason}\n\n"
             f"Time: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t.at))}\n"
         )

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.smtp import Inbox, smtp_server
 
-from .cluster import Cluster, wait_for
+from .cluster import Cluster, Instance, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,12 +61,16 @@ def test_instances_agree(cluster: Cluster, inbox: tuple[Inbox, int]) -> None:
         "c": "KO",
     }
 
-    # 2. c cut off from its peers: it says so and keeps the agreed answer, not its own view.
+    # 2. c cut off from its peers too: it says so; hearing nobody who sees n1 OK, it answers
+    # from its own checks (n2) rather than stay on an address everything it hears sees KO.
     cluster.drop.add("c")
     cluster.reload(c)
     wait_for("c isolated", lambda: c.metric("simplefailover_peers_isolated") == 1, 20)
-    assert c.status()["peers"]["isolated"] and c.status()["peers"]["basis"] == "kept"
-    assert c.answer()[0] == (addr1,)
+    wait_for("c on its own checks", lambda: c.answer()[0] == (addr2,), 10)
+    status = c.status()
+    assert status["peers"]["isolated"] and status["peers"]["basis"] == "alone"
+    assert "own checks (alone" in status["hostnames"][0]["reason"]
+    assert status["peers"]["agreed"]["n1/poll1"]["why"] == "KO for 1 of 1 instances (c)"
     wait_for("the isolation mail", lambda: mails.matching("isolated"), 10)
     assert not a.status()["peers"]["isolated"] and a.answer()[0] == (addr1,)
     cluster.drop.discard("c")
@@ -77,6 +81,7 @@ def test_instances_agree(cluster: Cluster, inbox: tuple[Inbox, int]) -> None:
 
     # 3. n1 killed: all three flip, with one serial, and one mail arrives.
     before = len(mails.subjects())
+    mailed_before = {i.member: mailed_ko(i) for i in cluster.instances}
     n1.stop()
     wait_for("all answering n2 with one serial", lambda: settled(cluster, addr2), 30)
     assert a.answer()[1] > serial
@@ -91,9 +96,10 @@ def test_instances_agree(cluster: Cluster, inbox: tuple[Inbox, int]) -> None:
     new = mails.subjects()[before:]
     assert len(new) == 1, new
     assert "poll1 KO on n1" in new[0]
-    senders = [
-        i.member
-        for i in cluster.instances
-        if any(e["kind"] == "mail" and "KO on n1" in e["reason"] for e in i.status()["events"])
-    ]
+    senders = [i.member for i in cluster.instances if mailed_ko(i) > mailed_before[i.member]]
     assert senders == ["a"]  # the lowest member id among the healthy instances
+
+
+def mailed_ko(instance: Instance) -> int:
+    """How many 'KO on n1' mails this instance has sent (its mail events)."""
+    return sum(e["kind"] == "mail" and "KO on n1" in e["reason"] for e in instance.status()["events"])

@@ -106,14 +106,18 @@ def test_sender_is_lowest_healthy_member() -> None:
     assert a.sender(True, now=103) == "b"  # an isolated peer does not send
     a.receive(view("a", at=104, ready=False))
     assert a.sender(True, now=105) == "b"
-    assert a.sender(True, now=120) is None  # b is isolated itself: it mails nothing cluster-wide
+    # b hears nobody: it still mails what it decides (a survivor must mail the others' death)
+    assert a.sender(True, now=120) == "b"
 
 
 def test_explain() -> None:
-    votes = {KEY: (("a", KO), ("b", OK), ("c", KO))}
-    assert explain(votes, KEY, KO) == "KO for 2 of 3 instances (a, c)"
-    votes = {KEY: (("a", KO), ("b", OK), ("c", OK))}
-    assert explain(votes, KEY, OK) == "OK for 2 of 3 instances (b, c); KO for a, not a majority"
+    a = agreement()
+    a.receive(view("a", KO, at=100))
+    a.receive(view("c", KO, at=100))
+    assert explain(a.verdict({KEY: OK}, True, [KEY], now=101), KEY) == "KO for 2 of 3 instances (a, c)"
+    a.receive(view("c", OK, at=102))
+    verdict = a.verdict({KEY: OK}, True, [KEY], now=103)
+    assert explain(verdict, KEY) == "OK for 2 of 3 instances (b, c); KO for a, not a majority"
 
 
 def test_majority() -> None:

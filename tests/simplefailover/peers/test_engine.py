@@ -102,31 +102,53 @@ def test_serial_adopted_from_a_peer_serving_the_same_answers(now: float) -> None
 
 
 @pytest.mark.parametrize(
-    ("isolation", "expected"), [("keep_last", "127.0.0.93"), ("publish_own", "127.0.0.94")]
+    ("isolation", "expected"), [("keep_last", "127.0.0.94"), ("publish_own", "127.0.0.93")]
 )
-def test_isolated_instance_keeps_last_agreed_table_or_its_own(
+def test_cut_off_instance_keeps_the_last_agreed_answer_while_it_sees_that_node_ok(
     now: float, isolation: str, expected: str
 ) -> None:
     engine = make_engine(isolation)
     events = []
     engine.subscribe(events.extend)
+    engine.receive_view(peer("a", Status.KO, now))
+    engine.receive_view(peer("c", Status.KO, now))
+    engine.record("n1", "p", result(False, now))
+    engine.record("n2", "p", result(True, now))
+    assert answer(engine) == ("127.0.0.94",)  # n1 agreed KO by all three
+    serial = engine.table.serial
+    engine.record("n1", "p", result(True, now + 1))  # b sees n1 back; a and c still see it KO
+    assert answer(engine) == ("127.0.0.94",)
+    engine.tick(now + 30)  # both peers silent for longer than stale_after
+    state = engine.agreement_state(now + 30)
+    assert state is not None and state.verdict.isolated
+    # keep_last: no flip back to n1 on b's word alone, n2 is still seen OK; publish_own: own checks
+    assert answer(engine) == (expected,)
+    assert (engine.table.serial == serial) == (isolation == "keep_last")
+    assert engine.table.answers["www.example.test"].basis == ("kept" if isolation == "keep_last" else "alone")
+    assert [t.new for t in events if t.kind == "isolated"] == ["yes"]
+    assert engine.should_notify(now + 30)  # it mails what it decides alone
+    engine.receive_view(peer("a", Status.KO, now + 31))
+    engine.receive_view(peer("c", Status.KO, now + 31))
+    assert answer(engine) == ("127.0.0.94",)
+    assert engine.table.answers["www.example.test"].basis == "agreed"
+    assert [t.new for t in events if t.kind == "isolated"] == ["yes", "no"]
+
+
+def test_an_instance_hearing_nobody_never_keeps_an_address_it_sees_ko(now: float) -> None:
+    engine = make_engine()
     engine.receive_view(peer("a", Status.OK, now))
     engine.receive_view(peer("c", Status.OK, now))
     engine.record("n1", "p", result(True, now))
     engine.record("n2", "p", result(True, now))
-    engine.record("n1", "p", result(False, now + 1))
-    serial = engine.table.serial
     assert answer(engine) == ("127.0.0.93",)
-    engine.tick(now + 30)  # both peers silent for longer than stale_after
-    state = engine.agreement_state(now + 30)
-    assert state is not None and state.verdict.isolated
-    assert answer(engine) == (expected,)
-    assert (engine.table.serial == serial) == (isolation == "keep_last")
-    assert [t.new for t in events if t.kind == "isolated"] == ["yes"]
-    assert not engine.should_notify(now + 30)
-    engine.receive_view(peer("a", Status.OK, now + 31))
-    assert answer(engine) == ("127.0.0.93",)
-    assert [t.new for t in events if t.kind == "isolated"] == ["yes", "no"]
+    engine.record("n1", "p", result(False, now + 1))  # the others die with n1, or b is cut off
+    assert answer(engine) == ("127.0.0.93",)  # a and c, still heard, see n1 OK
+    engine.tick(now + 12)
+    assert answer(engine) == ("127.0.0.94",)  # nobody heard sees n1 OK: not kept
+    why = engine.table.answers["www.example.test"].reason
+    assert why.startswith("n2 is the highest-priority node whose p is OK; own checks (alone")
+    state = engine.agreement_state()
+    assert state is not None and state.why[("n1", "p")] == "KO for 1 of 1 instances (b)"
 
 
 def test_should_notify_only_on_the_lowest_healthy_member(now: float) -> None:

@@ -32,9 +32,15 @@ def test_page_and_api_show_every_view_and_the_agreed_state() -> None:
     assert 'id="peers"' in page and "KO for 2 of 2 instances (a, b)" in page
     assert "not heard" in page and "is isolated" not in page
 
-    later = now + 60  # a and c silent: b is isolated and keeps the agreed answer
+    later = now + 60  # a and c silent: b is isolated, and keeps n2 (it sees n2 OK itself)
     engine.tick(later)
     client = create_app(engine, Metrics(), clock=lambda: later).test_client()
-    peers = client.get("/api/status").get_json()["peers"]
-    assert peers["isolated"] and peers["basis"] == "kept" and peers["sender"] is None
-    assert "This instance (b) is isolated" in client.get("/").get_data(as_text=True)
+    data = client.get("/api/status").get_json()
+    peers = data["peers"]
+    assert peers["isolated"] and peers["basis"] == "kept" and peers["sender"] == "b"
+    # the answer's why and the agreed statuses come from the same verdict
+    assert peers["agreed"]["n1/p"] == {"status": "KO", "why": "KO for 1 of 1 instances (b)"}
+    reason = data["hostnames"][0]["reason"]
+    assert reason.startswith("n2 is the highest-priority node whose p is OK; kept from the last agreement")
+    page = client.get("/").get_data(as_text=True)
+    assert "This instance (b) is isolated" in page and "Without a witness" in page
