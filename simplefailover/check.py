@@ -13,6 +13,10 @@ from .pollers.certs import days_left
 from .pollers.result import PollResult
 from .state import HealthBoard
 
+# What `check`'s answers rest on: it polls from this host alone, whatever peers are configured.
+BASIS = "alone"
+BASIS_TEXT = "own checks (alone: `check` polls from this host and asks no peer)"
+
 
 @dataclass(frozen=True)
 class CheckRow:
@@ -87,7 +91,7 @@ def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> st
     for fqdn, answer in board.table.answers.items():
         shown = ", ".join(answer.addresses) or "(no address)"
         flag = "  [ALL DOWN]" if answer.all_down else ""
-        out.append(f"{fqdn} -> {shown}{flag}  ({answer.reason})")
+        out.append(f"{fqdn} -> {shown}{flag}  ({answer.reason}; {BASIS_TEXT})")
     return "\n".join(out)
 
 
@@ -124,7 +128,8 @@ def as_json(
                 "addresses": list(a.addresses),
                 "nodes": list(a.node_ids),
                 "all_down": a.all_down,
-                "reason": a.reason,
+                "reason": f"{a.reason}; {BASIS_TEXT}",
+                "basis": BASIS,
             }
             for fqdn, a in board.table.answers.items()
         },

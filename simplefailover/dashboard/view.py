@@ -33,6 +33,7 @@ class HostnameRow:
     all_down: bool
     reason: str
     ttl: int
+    basis: str = ""  # with peers: what the answer rests on (agreed, witness, kept, alone, heard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,7 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
                 all_down=answer.all_down if answer else False,
                 reason=answer.reason if answer else "no answer yet",
                 ttl=ttl_in_force(config, snapshot.checks, hostname.polling),
+                basis=answer.basis if answer else "",
             )
         )
     # Grouped by polling, then priority (higher first, ties in config order), as
@@ -236,6 +238,7 @@ def as_json(view: StatusView) -> dict[str, Any]:
                 "nodes": list(h.node_ids),
                 "all_down": h.all_down,
                 "reason": h.reason,
+                "basis": h.basis or None,
                 "ttl": h.ttl,
             }
             for h in view.hostnames

@@ -67,6 +67,8 @@ def test_check_prints_table_and_answers(setup: tuple[Path, list[DemoNode]]) -> N
     ]
     assert sum(" OK " in line for line in lines) == 4
     assert f"ias1.demo.test -> {ADDRESSES[0]}" in done.stdout
+    # the why names what the answer rests on: this command's own polls
+    assert "is the highest-priority node whose" in done.stdout and "own checks (alone" in done.stdout
 
 
 def test_check_fails_over_and_reports_all_down(setup: tuple[Path, list[DemoNode]]) -> None:
@@ -76,6 +78,7 @@ def test_check_fails_over_and_reports_all_down(setup: tuple[Path, list[DemoNode]
     assert done.returncode == 0
     data = json.loads(done.stdout)
     assert data["answers"]["ias1.demo.test"]["addresses"] == [ADDRESSES[1]]
+    assert data["answers"]["ias1.demo.test"]["basis"] == "alone"
     down = [c for c in data["checks"] if c["status"] == "KO"]
     assert {(c["node"], c["error"]) for c in down} == {("one", "connection refused")}
     nodes[1].stop()

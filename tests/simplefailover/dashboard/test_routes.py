@@ -117,6 +117,7 @@ def test_api_status_has_the_same_data(client: FlaskClient, engine: Engine) -> No
         "nodes": ["node2"],
         "all_down": False,
         "reason": "node2 is the highest-priority node whose sip is OK",
+        "basis": None,  # alone: no peers
         "ttl": 5,
     }
     assert data["nodes"] == [
