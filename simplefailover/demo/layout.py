@@ -84,6 +84,17 @@ class Layout:
     def secret(self) -> Path:
         return self.state_dir / "cluster.secret"
 
+    def detection_bound(self) -> float:
+        """Longest time a node stopped whole may stay in DNS in this cluster.
+
+        With two nodes the survivor hears no majority once the other instance died with its
+        node: it decides alone when that instance has been silent for stale_after.
+        """
+        t = self.timing
+        if len(self.nodes) > 2:
+            return t.detection_bound()
+        return t.interval + t.fall * (t.timeout + t.retry_interval) + t.stale_after + t.heartbeat
+
     def fqdn(self, hostname: str = HOSTNAMES[0]) -> str:
         """A virtual name in the demo zone."""
         return f"{hostname}.{ZONE}"

@@ -1,4 +1,4 @@
-"""`simplefailover demo`: a three-node cluster on 127.0.0.11-13, and what to try with it."""
+"""`simplefailover demo`: a cluster of N nodes (default three, on 127.0.0.11-13), and what to try with it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from .mailsink import MailSink
 
 logger = logging.getLogger(__name__)
 
-ADDRESSES = "127.0.0.11,127.0.0.12,127.0.0.13"
+FIRST_ADDRESS = 11  # node K listens on 127.0.0.(10 + K) unless --addresses says otherwise
+DEFAULT_NODES = 3
 HELP = """\
 Type: stop NODE [app|sync|failover] | start NODE [...] | answers | status | help | quit   (or Ctrl-C)
 """
@@ -27,7 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's options (tests move it to other addresses, free ports and a folder of their own)."""
     parser.add_argument("--state-dir", type=Path, default=Path("demo-data"), help="configs, databases, logs")
     parser.add_argument(
-        "--addresses", default=ADDRESSES, help="comma-separated loopback addresses, one per node"
+        "--nodes",
+        type=int,
+        default=None,
+        help=f"how many nodes, 2 or more (default {DEFAULT_NODES}, or as many as --addresses)",
+    )
+    parser.add_argument(
+        "--addresses",
+        default=None,
+        help="comma-separated loopback addresses, one per node (default 127.0.0.11, .12, ...)",
     )
     parser.add_argument("--free-ports", action="store_true", help="free ports instead of the documented ones")
     parser.add_argument("--fast", action="store_true", help="short check and sync intervals")
@@ -36,10 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_layout(args: argparse.Namespace) -> Layout:
     """The layout the options describe."""
-    addresses = [a.strip() for a in args.addresses.split(",") if a.strip()]
-    bad = [a for a in addresses if not a.startswith("127.")]
-    if bad or len(addresses) < 2:
-        raise ValueError(f"--addresses: two or more 127.x.y.z addresses, got {args.addresses!r}")
+    addresses = demo_addresses(args.nodes, args.addresses)
     state_dir = args.state_dir.resolve()
     if args.fresh:  # before the layout: free ports must not come from the old ports.json
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -47,6 +53,24 @@ def build_layout(args: argparse.Namespace) -> Layout:
     if args.free_ports:
         return free_layout(state_dir, addresses, timing)
     return make_layout(state_dir, addresses, timing=timing)
+
+
+def demo_addresses(nodes: int | None, addresses: str | None) -> list[str]:
+    """The node addresses from --nodes and --addresses; ValueError saying what is wrong."""
+    if nodes is not None and nodes < 2:
+        raise ValueError(f"--nodes: 2 or more, got {nodes}")
+    if addresses is None:
+        count = nodes or DEFAULT_NODES
+        if FIRST_ADDRESS + count > 255:
+            raise ValueError(f"--nodes: at most {255 - FIRST_ADDRESS} without --addresses")
+        return [f"127.0.0.{FIRST_ADDRESS + i}" for i in range(count)]
+    listed = [a.strip() for a in addresses.split(",") if a.strip()]
+    bad = [a for a in listed if not a.startswith("127.")]
+    if bad or len(listed) < 2:
+        raise ValueError(f"--addresses: two or more 127.x.y.z addresses, got {addresses!r}")
+    if nodes is not None and nodes != len(listed):
+        raise ValueError(f"--nodes {nodes} but --addresses lists {len(listed)}")
+    return listed
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -78,7 +102,8 @@ def run_demo(args: argparse.Namespace) -> int:
         except (OSError, RuntimeError) as exc:  # something else listens there: let it have the mail
             print(f"no mail sink on {sink.address} ({exc}); alert mails go to whatever listens there")
             sink = None  # type: ignore[assignment]
-        print(f"starting 3 x (app, clustersync, simplefailover); logs in {layout.state_dir}/NODE/logs ...")
+        count, logs = len(layout.nodes), f"{layout.state_dir}/NODE/logs"
+        print(f"starting {count} x (app, clustersync, simplefailover); logs in {logs} ...")
         cluster.start()
         print(intro(layout), flush=True)
         _command_loop(cluster)
@@ -102,6 +127,8 @@ def run_demo(args: argparse.Namespace) -> int:
 def intro(layout: Layout) -> str:
     """What to try, for the person who started the demo."""
     first, second, last = layout.nodes[0], layout.nodes[1], layout.nodes[-1]
+    others = [n.node_id for n in layout.nodes[1:]]
+    survivors = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} and {others[-1]}"
     app = f"http://{{}}:{layout.http_port}"
     lines = [f"SimpleFailover demo: zone {ZONE}, state and logs in {layout.state_dir}"]
     for n in layout.nodes:
@@ -124,8 +151,8 @@ def intro(layout: Layout) -> str:
         f"      # read it on {last.node_id} (or open {app.format(first.address)}/ in a browser)",
         f"  stop {first.node_id}      # type it here: its app, clustersync and simplefailover stop",
         f"  dig @{second.address} -p {second.ports.dns} {layout.fqdn()} +short"
-        f"      # {second.address} within ~{layout.timing.detection_bound():.0f} s; the contacts stay on "
-        f"{second.node_id} and {last.node_id}",
+        f"      # {second.address} within ~{layout.detection_bound():.0f} s;"
+        f" the contacts stay on {survivors}",
         f"  start {first.node_id}     # it catches up what was added meanwhile; the name moves back",
         f"  stop {first.node_id} app  # only the application; answers | status | quit (or Ctrl-C)",
         f"  alert mails are printed here as [mail to ...] "

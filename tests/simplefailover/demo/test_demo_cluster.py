@@ -34,13 +34,14 @@ ROOT = Path(__file__).resolve().parents[3]
 class Demo:
     """The demo as a child process, with its output collected line by line."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, addresses: list[str] = ADDRESSES, *options: str) -> None:
         self.state_dir = state_dir
+        self.addresses = addresses
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "simplefailover", "demo", "--state-dir", str(state_dir),
-             "--addresses", ",".join(ADDRESSES), "--free-ports", "--fast"],
+             "--addresses", ",".join(addresses), "--free-ports", "--fast", *options],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -72,12 +73,15 @@ class Demo:
     def node(self, index: int) -> dict[str, Any]:
         """Where node index (1-based) serves: DNS (host, port) and the app's base URL."""
         config = load_config(self.state_dir / f"node{index}" / "config.yaml")
-        url = config.pollings[0].url.format(address=ADDRESSES[index - 1])  # type: ignore[union-attr]
+        url = config.pollings[0].url.format(address=self.addresses[index - 1])  # type: ignore[union-attr]
         return {"dns": config.dns.addresses()[0], "app": f"http://{urlsplit(url).netloc}"}
 
     def answers(self) -> list[tuple[str, ...] | None]:
         """What each node's DNS responder answers for ias1."""
-        return [dns_answer(self.node(i)["dns"][0], self.node(i)["dns"][1], FQDN) for i in (1, 2, 3)]
+        return [
+            dns_answer(self.node(i)["dns"][0], self.node(i)["dns"][1], FQDN)
+            for i in range(1, len(self.addresses) + 1)
+        ]
 
     def log(self) -> str:
         tails = []
