@@ -85,10 +85,13 @@ class DemoCluster:
             spec.folder.mkdir(parents=True, exist_ok=True)
             spec.config.write_text(self.layout.config_text(spec, offsets.get(spec.node_id, 0)))
 
-    def write_config(self, node_id: str, clock_offset: float = 0) -> None:
-        """Rewrite one node's config (the chaos drill's clock offsets); read at the next start."""
+    def write_config(self, node_id: str, clock_offset: float = 0, fault_nodes: tuple[str, ...] = ()) -> None:
+        """Rewrite one node's config (the chaos drill's clock offsets and cut links).
+
+        Read at the next start, or at once by a reload (SIGHUP) of its simplefailover.
+        """
         spec = self.nodes[node_id].spec
-        spec.config.write_text(self.layout.config_text(spec, clock_offset))
+        spec.config.write_text(self.layout.config_text(spec, clock_offset, fault_nodes))
 
     def heal_all(self) -> None:
         """Continue every stopped process and start every one that is not running; wait until up."""

@@ -106,9 +106,15 @@ class Layout:
                 return node
         raise KeyError(f"no demo node {node_id!r}; the nodes are {', '.join(n.node_id for n in self.nodes)}")
 
-    def config_text(self, node: DemoNodeSpec, clock_offset: float = 0) -> str:
-        """The config file of one node: SimpleFailover with peers, and clustersync."""
+    def config_text(
+        self, node: DemoNodeSpec, clock_offset: float = 0, fault_nodes: tuple[str, ...] = ()
+    ) -> str:
+        """The config file of one node: SimpleFailover with peers, and clustersync.
+
+        `fault_nodes`: this node's instance sees those nodes fail (the chaos drill's cut links).
+        """
         t = self.timing
+        cut = f"  test_fault_nodes: [{', '.join(fault_nodes)}]  # TEST ONLY: cut\n" if fault_nodes else ""
         nameservers = "\n".join(
             f"    - {{name: ns{i}.{ZONE}, address: {n.address}}}" for i, n in enumerate(self.nodes, start=1)
         )
@@ -152,6 +158,7 @@ peers:
   listen: "{node.address}:{node.ports.peers}"
   heartbeat: {t.heartbeat}
   stale_after: {t.stale_after}
+{cut}\
   members:
 {members}
 cluster:

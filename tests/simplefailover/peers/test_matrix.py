@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from simplefailover.chaos.firewall import Firewall
 from tests.support.smtp import Inbox, smtp_server
 
 from .cluster import wait_for
-from .topology import BOUND, SMTP_HOST, Firewall, Topology, node_host
+from .topology import BOUND, SMTP_HOST, Topology, firewall, node_host
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -122,9 +123,9 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
         yield running
 
 
-@pytest.fixture
-def firewall() -> Iterator[Firewall]:
-    wall = Firewall()
+@pytest.fixture(name="firewall")
+def firewall_fixture() -> Iterator[Firewall]:
+    wall = firewall()
     try:
         yield wall
     finally:
@@ -162,6 +163,7 @@ def test_row(row: Row, tmp_path: Path, inbox: tuple[Inbox, int], firewall: Firew
             report(row, f"{outcome} in {time.monotonic() - started:.1f} s")
         else:
             watch(as_expected, HOLD)
+            fault_took_effect(row, topology)
             report(row, f"{outcome}, unchanged over {HOLD:.0f} s")
         check_mails(row, mails, topology)
     except BaseException:
@@ -177,6 +179,32 @@ def watch(condition: Callable[[], bool], seconds: float) -> None:
     while time.monotonic() < deadline:
         assert condition(), "the answer changed"
         time.sleep(0.2)
+
+
+def own_status(topology: Topology, member: str, node: str) -> str:
+    """A member's own check of a node, as its dashboard shows it."""
+    checks = topology.member(member).instance.status()["checks"]
+    return next(str(c["status"]) for c in checks if c["node"] == node)
+
+
+def heard_by(topology: Topology, member: str) -> set[str]:
+    return set(topology.member(member).instance.status()["peers"]["heard"])
+
+
+def fault_took_effect(row: Row, topology: Topology) -> None:
+    """A row where nothing changes must still have had its fault: see it in the instances' own views."""
+    last = topology.nodes[-1].id
+    if row.fault in ("cut-node", "cut-node-replies"):
+        assert own_status(topology, last, "n1") == "KO"
+    elif row.fault == "cut-peers":
+        assert heard_by(topology, last) == {last}
+    elif row.fault == "cut-peers-oneway":
+        assert last not in heard_by(topology, "n1") and len(heard_by(topology, last)) > 1
+    elif row.fault in ("instance", "instance-sigstop"):
+        assert all("n1" not in heard_by(topology, m.id) for m in topology.alive())
+    elif row.fault == "split":
+        assert own_status(topology, "n1", "n2") == "KO" and own_status(topology, "n2", "n1") == "KO"
+        assert "n2" not in heard_by(topology, "n1")
 
 
 def check_mails(row: Row, mails: Inbox, topology: Topology) -> None:

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from simplefailover.chaos.firewall import Firewall
 from tests.support.bind import free_port
 
 from .cluster import FQDN, ZONE, Instance, wait_for
@@ -35,41 +36,9 @@ def node_host(index: int) -> str:
     return f"127.0.15.{10 + index}"
 
 
-class Firewall:
-    """DROP rules in our own chain, hooked into INPUT for packets from or to 127.0.15.0/24 only."""
-
-    CHAIN = "SF15-agree"
-    HOOKS = (["-d", SUBNET], ["-s", SUBNET])
-
-    def __init__(self) -> None:
-        self.close()  # a run killed before its finalizer may have left the chain behind
-        self._run("-N", self.CHAIN)
-        for match in self.HOOKS:
-            self._run("-I", "INPUT", *match, "-j", self.CHAIN)
-        self.rules: list[list[str]] = []
-
-    def drop(self, *match: str) -> None:
-        rule = [*match, "-j", "DROP"]
-        self._run("-A", self.CHAIN, *rule)
-        self.rules.append(rule)
-
-    def heal(self) -> None:
-        self._run("-F", self.CHAIN)
-        self.rules.clear()
-
-    def close(self) -> None:
-        for match in self.HOOKS:
-            while self._run("-D", "INPUT", *match, "-j", self.CHAIN, check=False) == 0:
-                pass
-        self._run("-F", self.CHAIN, check=False)
-        self._run("-X", self.CHAIN, check=False)
-
-    @staticmethod
-    def _run(*args: str, check: bool = True) -> int:
-        done = subprocess.run(["iptables", "-w", "5", *args], capture_output=True, text=True)
-        if check and done.returncode != 0:
-            raise RuntimeError(f"iptables {' '.join(args)}: {done.stderr.strip()}")
-        return done.returncode
+def firewall() -> Firewall:
+    """Our chain for the agreement tests: packets from or to 127.0.15.0/24 only."""
+    return Firewall("SF15-agree", (["-d", SUBNET], ["-s", SUBNET]))
 
 
 @dataclass
