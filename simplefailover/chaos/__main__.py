@@ -1,7 +1,8 @@
 """`python -m simplefailover.chaos`: the chaos drill against a demo cluster of its own.
 
 Writers on every node, kill -9, SIGSTOP/SIGCONT and restarts of every process, clock offsets,
-all bounded in count and time; then checks and a summary. Exit status 0 when it passed.
+all bounded in count and time; then two scripted faults (two nodes die; two nodes cut from
+each other), then checks and a summary. Exit status 0 when it passed.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def summary(drill: Drill, passed: bool, elapsed: float, mails: int) -> str:
         f"DNS samples: {len(record.samples)} ({answered} answered; of the others {silent_down} while that"
         f" instance was down or restarting, {silent_up} from a running instance);"
         f" answers pointing at a node down longer than the bound: {len(drill.verdict.violations)}",
+        *(f"scenario: {text}" for text in record.scenarios),
         f"settles: {len(record.settles)}, every instance gave the same answer after each;"
         f" worst convergence {max(record.settles, default=0):.1f} s (faults healed -> all instances"
         " agree and all nodes' tables identical with every acknowledged write)",

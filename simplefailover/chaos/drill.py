@@ -20,6 +20,7 @@ from ..demo.cluster import DemoCluster
 from ..demo.procs import dns_answer
 from .garbage import payload, send, targets
 from .plan import Fault, make_plan
+from .scenarios import Scenarios
 from .verdict import DnsVerdict, Sample, Span, judge_data, judge_dns
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Record:
     offsets: list[float] = field(default_factory=list)  # clock offsets injected, seconds
     garbage: Counter[str] = field(default_factory=Counter)  # bad messages sent, by target
     settles: list[float] = field(default_factory=list)  # seconds from heal to converged
+    scenarios: list[str] = field(default_factory=list)  # what each scripted fault did and saw
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,6 +100,8 @@ class Drill:
                     break
                 if not self._settle(round_no, healed):
                     break
+            if not self.record.problems:
+                self._scenarios(round_no)
         finally:
             self.done.set()
             self.writing.set()  # wake the writers so they see done
@@ -107,6 +111,32 @@ class Drill:
             self._final_data_check()
         self._judge()
         return not self.record.problems
+
+    def _scenarios(self, round_no: int) -> None:
+        """The scripted faults (two nodes die, two nodes cut from each other), each healed and settled."""
+        scenarios = Scenarios(self.cluster, self.now, SLACK)
+        for number, run in enumerate((scenarios.two_nodes_die, scenarios.partition), start=round_no + 1):
+            self.writing.set()
+            try:
+                outcome = run()
+            except (OSError, RuntimeError, TimeoutError, requests.RequestException) as exc:
+                self.record.problems.append(f"scenario {number}: {exc}")
+                return
+            finally:
+                self.writing.clear()
+            self.record.scenarios.append(f"{outcome.name}: {outcome.text or outcome.problem}")
+            if outcome.problem:
+                self.record.problems.append(outcome.problem)
+            with self.record.lock:
+                self.record.spans += scenarios.take_spans(self.now())
+            healed = self.now()
+            try:
+                self.cluster.heal_all()
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                self.record.problems.append(f"scenario {number}: healing: {exc}")
+                return
+            if not self._settle(number, healed):
+                return
 
     def _window(self, plan: list[Fault]) -> None:
         start = self.now()

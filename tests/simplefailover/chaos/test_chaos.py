@@ -56,5 +56,8 @@ def test_a_short_chaos_drill_passes(tmp_path: Path) -> None:
     # The summary carries the figures the lead asks for.
     for heading in ("writes:", "faults:", "worst detection:", "worst convergence", "detection bound:"):
         assert heading in done.stdout
+    # The scripted faults ran: two nodes die (the last answers itself), two nodes cut from each other.
+    assert "scenario: two nodes die: node1 then node2 killed whole" in done.stdout
+    assert "scenario: two nodes cut from each other: node1 | node2" in done.stdout
     acknowledged = int(done.stdout.split("writes: ")[1].split()[0])
     assert acknowledged > 50  # the writers really wrote during the faults
