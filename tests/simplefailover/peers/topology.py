@@ -1,7 +1,7 @@
 """Real `simplefailover run` instances and real node applications on 127.0.15.x, and the faults.
 
 Node nK's application and instance share the address 127.0.15.(10+K), as on one host; a
-witness runs on 127.0.15.30. Faults are real: kill -9 and SIGSTOP of processes, and
+witness (no DNS: `dns.listen: []`) runs on 127.0.15.30. Faults are real: kill -9 and SIGSTOP of processes, and
 iptables DROP rules on loopback in a chain of our own (SF15-agree), matched on our
 addresses and ports only, removed by `Firewall.close` whatever happens.
 """
@@ -115,7 +115,7 @@ pollings:
 hostnames:
   - {{name: ias, polling: web}}
 schedule: {{interval: {INTERVAL}, retry_interval: {RETRY}, fall: {FALL}, rise: {RISE}}}
-dns: {{listen: ["{i.host}:{i.dns_port}"]}}
+dns: {{listen: {"[]" if member.witness else f'["{i.host}:{i.dns_port}"]'}}}
 dashboard: {{listen: "{i.host}:{i.web_port}"}}
 monitoring:
   notifications: true
@@ -159,7 +159,7 @@ peers:
         everyone = {m.id for m in self.members}
         for member in self.members:
             i = member.instance
-            ready = lambda i=i: i.status()["ready"] and i.answer()[0] == first  # noqa: E731
+            ready = lambda m=member: m.instance.status()["ready"] and self.answer(m) == first  # noqa: E731
             wait_for(f"{i.member} ready on n1", ready, 30)
             wait_for(f"{i.member} hears all", lambda i=i: set(i.status()["peers"]["heard"]) == everyone, 30)
 
@@ -226,8 +226,15 @@ peers:
         return [m for m in self.members if not m.stopped]
 
     def answers(self) -> dict[str, tuple[str, ...]]:
-        """What each running instance's DNS answers for the hostname."""
-        return {m.id: m.instance.answer(FQDN)[0] for m in self.alive()}
+        """What each running instance's DNS answers for the hostname (the witness serves no DNS:
+        what its /api/status says it would answer)."""
+        return {m.id: self.answer(m) for m in self.alive()}
+
+    @staticmethod
+    def answer(member: Member) -> tuple[str, ...]:
+        if member.witness:
+            return tuple(sorted(member.instance.status()["hostnames"][0]["addresses"]))
+        return member.instance.answer(FQDN)[0]
 
     def logs(self) -> str:
         return "\n".join(
