@@ -238,3 +238,26 @@ def test_no_address_everyone_alive_sees_ko_is_kept_past_stale_after(
                 assert len(answer.addresses) == n  # every node, the OK ones included
             else:
                 assert address(x) not in answer.addresses, (member, answer)
+
+
+def test_a_survivor_mails_and_skips_the_isolation_mail_when_the_unheard_went_down_with_their_nodes() -> None:
+    group, t0 = Group(["n1", "n2"]), time.time() + 100
+    start(group, t0)
+    survivor = group.engines["n2"]
+    events: list[str] = []
+    survivor.subscribe(lambda ts: events.extend(f"{t.kind} {t.new}" for t in ts))
+    group.see("n2", {"n1": False}, t0 + 1)
+    group.exchange(["n2"], t0 + 1)
+    at = t0 + 0.5 + STALE + 0.1
+    group.exchange(["n2"], at)
+    assert "check KO" in events and "isolated yes" in events
+    assert survivor.should_notify(at)  # nobody else is there to mail n1's failure
+    assert survivor.unheard_went_down(at)  # n1's instance died with its node: no isolation mail
+
+
+def test_the_witness_is_passed_over_as_the_sender() -> None:
+    agreement = Agreement("w", ("a", "b", "w"), STALE, started_at=0, witness="a")
+    assert agreement.sender(True, now=5) == "w"  # alone, it mails
+    agreement.receive(PeerView("b", {}, True, False, "", 0, 100, 100))
+    agreement.receive(PeerView("a", {}, True, False, "", 0, 100, 100))
+    assert agreement.sender(True, now=101) == "b"  # a is the witness: b sends
