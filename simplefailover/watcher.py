@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import resource
 import selectors
 import socket
 import threading
@@ -107,6 +108,7 @@ class ConnectionWatcher:
 
     def watch(self, wanted: dict[Address, tuple[tuple[str, str], ...]], **timing: float) -> None:
         """Watch exactly these ports from now on (kept connections stay as they are)."""
+        _allow_descriptors(len(wanted))
         with self._lock:
             self._wanted = dict(wanted)
             self._first_delay = timing.get("confirm_interval", self._first_delay)
@@ -144,23 +146,30 @@ class ConnectionWatcher:
 
     def _run(self) -> None:
         while not self._stopping:
-            self._apply_wanted()
-            now = time.monotonic()
-            wait = 1.0
-            for watch in self._watches.values():
-                if watch.sock is None:
-                    wait = min(wait, max(0.0, watch.retry_at - now))
-                elif not watch.connected:
-                    wait = min(wait, max(0.0, watch.since + self._timeout - now))
-            for key, mask in self._selector.select(wait):
-                watch = key.data
-                if watch is None:
-                    self._drain_waker()
-                elif watch.connected:
-                    self._on_readable(watch)
-                elif mask & selectors.EVENT_WRITE:
-                    self._on_connect_done(watch)
-            self._on_timers(time.monotonic())
+            try:
+                self._round()
+            except Exception:  # a bug here must not end the watching: log it, go on
+                logger.exception("connection watcher round failed")
+                time.sleep(self._first_delay)
+
+    def _round(self) -> None:
+        self._apply_wanted()
+        now = time.monotonic()
+        wait = 1.0
+        for watch in self._watches.values():
+            if watch.sock is None:
+                wait = min(wait, max(0.0, watch.retry_at - now))
+            elif not watch.connected:
+                wait = min(wait, max(0.0, watch.since + self._timeout - now))
+        for key, mask in self._selector.select(wait):
+            watch = key.data
+            if watch is None:
+                self._drain_waker()
+            elif watch.connected:
+                self._on_readable(watch)
+            elif mask & selectors.EVENT_WRITE:
+                self._on_connect_done(watch)
+        self._on_timers(time.monotonic())
 
     def _apply_wanted(self) -> None:
         with self._lock:
@@ -190,7 +199,13 @@ class ConnectionWatcher:
     def _connect(self, watch: _Watch, now: float) -> None:
         host, port = watch.address
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:  # out of file descriptors: our problem, not the node's
+            logger.warning("watcher cannot open a socket for %s: %s", format_hostport(host, port), exc)
+            watch.failures, watch.probing = watch.failures + 1, False
+            watch.retry_at = now + self._max_delay
+            return
         sock.setblocking(False)
         code = sock.connect_ex((host, port))
         watch.sock, watch.connected, watch.since = sock, False, now
@@ -262,6 +277,16 @@ class ConnectionWatcher:
                 self._trigger(node_id, polling_id, reason)
             except Exception:  # a broken trigger must not stop the watcher
                 logger.exception("watcher trigger for %s/%s failed", node_id, polling_id)
+
+
+def _allow_descriptors(count: int) -> None:
+    """Raise the soft limit on open files (systemd's default is 1,024) to fit the watched ports."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = count + 1024  # the pollers, DNS, dashboard, peers and logs need theirs too
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
 def _describe(code: int) -> str:

@@ -289,3 +289,26 @@ def test_watch_addresses_follow_the_pollings() -> None:
     assert watch_address(config.polling("other"), config.node("a")) is None  # not the node's port
     assert targets(config)[("127.0.21.5", 5060)] == (("a", "sip"),)
     assert len(targets(config)) == 6
+
+
+def test_watch_follows_a_new_set_of_ports() -> None:
+    """A reload's new ports are watched, ports no longer polled are let go, kept ones stay."""
+    old, kept, new = (socket.create_server(("127.0.21.6", 0)) for _ in range(3))
+    address = {s: ("127.0.21.6", int(s.getsockname()[1])) for s in (old, kept, new)}
+    watcher = ConnectionWatcher(lambda *a: None, 0.01, 0.05, 2)
+    watcher.start()
+    try:
+        watcher.watch({address[old]: (("a", "p"),), address[kept]: (("b", "p"),)})
+        wait_until(lambda: watcher.connected(address[old]) and watcher.connected(address[kept]), 10, "both")
+        watcher.watch({address[kept]: (("b", "p"),), address[new]: (("c", "p"),)})
+        wait_until(lambda: watcher.connected(address[new]), 10, "the new port watched")
+        assert not watcher.connected(address[old]) and watcher.connected(address[kept])
+        old.settimeout(5)
+        first, _ = old.accept()  # the old watched connection, closed by the watcher
+        first.settimeout(5)
+        assert first.recv(1) == b""
+        first.close()
+    finally:
+        watcher.stop()
+        for sock in (old, kept, new):
+            sock.close()
