@@ -20,7 +20,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .config import Config, Node
+from .config import Config, Node, Schedule
 from .pollers import Poller, poller_for
 from .pollers.result import PollResult
 from .state import CheckState, Status
@@ -48,6 +48,21 @@ def wants_retry(state: CheckState | None) -> bool:
 def confirming(state: CheckState | None) -> bool:
     """Whether a check is still OK but has failed lately: `fall` is being confirmed."""
     return state is not None and state.status is Status.OK and state.failures > 0
+
+
+def next_interval(schedule: Schedule, state: CheckState | None, event: bool, latency: float) -> float:
+    """Seconds until a check runs again, given the state its last result left.
+
+    Confirming a failure (still OK, fewer than `fall` failures): `confirm_interval` when an
+    event found it; when a poll found it, `retry_interval` counted from the start of the
+    failed check, so a check that timed out is confirmed soon after it (never sooner than
+    `confirm_interval`). Failing or not settled: `retry_interval`. Steadily OK: `interval`.
+    """
+    if confirming(state):
+        if event:
+            return schedule.confirm_interval
+        return max(schedule.confirm_interval, schedule.retry_interval - latency)
+    return schedule.retry_interval if wants_retry(state) else schedule.interval
 
 
 def watch_timeout(config: Config) -> float:
@@ -190,10 +205,7 @@ class PollScheduler:
             if job_id in self._events and not confirming(state):
                 self._events.discard(job_id)  # settled: KO, or the alarm was false
             event = job_id in self._events
-        if event:
-            wanted = schedule.confirm_interval
-        else:
-            wanted = schedule.retry_interval if wants_retry(state) else schedule.interval
+        wanted = next_interval(schedule, state, event, result.latency)
         if self._intervals.get(job_id) != wanted:
             self._intervals[job_id] = wanted
             with contextlib.suppress(JobLookupError):  # removed by a reload meanwhile
