@@ -191,7 +191,12 @@ class Schedule(_Model):
     The default `interval` is 10 s, not the vendor's 30 s: docs/benchmarks.md shows its cost."""
 
     interval: float = Field(10, gt=0, description="seconds between checks while all is OK")
-    retry_interval: float = Field(5, gt=0, description="seconds between checks while failing")
+    retry_interval: float = Field(
+        5,
+        gt=0,
+        description="seconds between checks while failing; a failure a poll found is confirmed "
+        "this long after the failed check started",
+    )
     confirm_interval: float = Field(
         0.25,
         gt=0,
