@@ -76,6 +76,11 @@ def test_silent_nodes_never_delay_healthy_checks(cluster_port: int) -> None:
     scheduler.start()
     try:
         assert done.wait(30), "healthy nodes were not checked often enough"
+        # The connection watcher ran all along (the default): it holds connections to the
+        # silent listeners and reconnects to the greeters, which close at once, and never
+        # delayed a poll (the gaps below).
+        watcher = scheduler.watcher
+        assert watcher is not None and watcher.connected((SILENT[0], cluster_port))
     finally:
         scheduler.stop()
     with lock:
