@@ -60,7 +60,7 @@ unit: venv system-deps
 
 test: lint typecheck unit
 
-# Every benchmark, each bounded; figures go to docs/benchmarks.md by hand (about 20 minutes).
+# Every benchmark, each bounded; figures go to docs/benchmarks.md by hand (about 45 minutes).
 bench: venv system-deps bench-deps
 	$(BIN)/python -m bench.polls --seconds 30
 	timeout 2400 $(BIN)/python -m bench.failover --trials 3

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .config import Config, HttpPolling, Node, TcpPolling, format_hostport
+from .pollings import DnsPolling, SipPolling
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,19 @@ QUICK = 1.0  # seconds: a connection closed sooner than this makes the next atte
 
 
 def watch_address(polling: object, node: Node) -> Address | None:
-    """The (address, port) a polling connects to on node; None for kinds not watched."""
+    """The TCP (address, port) a polling connects to on node; None for kinds not watched.
+
+    Watched: http(s), telnet/tcp, sip over tcp or tls, dns over tcp. Not watched: UDP
+    (nothing to hold open) and commands.
+    """
     if isinstance(polling, TcpPolling):
         return str(node.address), polling.port
+    if isinstance(polling, SipPolling):
+        if polling.transport == "udp":
+            return None
+        return str(node.address), polling.port or (5061 if polling.transport == "tls" else 5060)
+    if isinstance(polling, DnsPolling):
+        return (str(node.address), polling.port) if polling.transport == "tcp" else None
     if isinstance(polling, HttpPolling):
         url = urlsplit(polling.url.format(address=node.url_host))
         try:

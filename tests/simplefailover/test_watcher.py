@@ -282,13 +282,21 @@ def test_watch_addresses_follow_the_pollings() -> None:
         '  - {id: tls, method: https, url: "https://{address}/"}\n'.replace("method: https", "method: http")
         + '  - {id: other, method: http, url: "http://example.test/"}\n'
         "  - {id: sip, method: telnet, port: 5060}\n"
+        "  - {id: siptls, method: sip, transport: tls}\n"
+        "  - {id: sipudp, method: sip}\n"
+        "  - {id: dnstcp, method: dns, name: x.test, transport: tcp}\n"
+        "  - {id: dnsudp, method: dns, name: x.test}\n"
         "hostnames: [{name: www, polling: web}]\n"
     )
     assert watch_address(config.polling("web"), config.node("b")) == ("::1", 8080)
     assert watch_address(config.polling("tls"), config.node("a")) == ("127.0.21.5", 443)
     assert watch_address(config.polling("other"), config.node("a")) is None  # not the node's port
     assert targets(config)[("127.0.21.5", 5060)] == (("a", "sip"),)
-    assert len(targets(config)) == 6
+    assert watch_address(config.polling("siptls"), config.node("a")) == ("127.0.21.5", 5061)
+    assert watch_address(config.polling("dnstcp"), config.node("a")) == ("127.0.21.5", 53)
+    assert watch_address(config.polling("sipudp"), config.node("a")) is None  # UDP: nothing to hold
+    assert watch_address(config.polling("dnsudp"), config.node("a")) is None
+    assert len(targets(config)) == 10  # web, tls, sip, siptls, dnstcp on each of two nodes
 
 
 def test_watch_follows_a_new_set_of_ports() -> None:
