@@ -117,6 +117,10 @@ class PollScheduler:
             job.remove()
         self._intervals.clear()
         self._install(config)
+        with self._lock:  # forget asks and confirmations of checks the new config dropped
+            kept = {job.id for job in self._scheduler.get_jobs()}
+            self._asked &= kept
+            self._events &= kept
         self._follow_watch(config)
 
     def check_now(self, node_id: str, polling_id: str, reason: str = "") -> None:
