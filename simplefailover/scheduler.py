@@ -24,7 +24,7 @@ from .config import Config, Node, Schedule
 from .pollers import Poller, poller_for
 from .pollers.result import PollResult
 from .state import CheckState, Status
-from .watcher import ConnectionWatcher, targets
+from .watcher import ConnectionWatcher, targets, watch_address
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,44 @@ class PollScheduler:
         with contextlib.suppress(JobLookupError):  # removed by a reload meanwhile
             self._scheduler.modify_job(job_id, next_run_time=datetime.now().astimezone())
 
+    @staticmethod
+    def _poll(poller: Poller, node: Node, polling_id: str) -> PollResult:
+        try:
+            return poller.check(node)
+        except Exception as exc:  # a poller bug is a failed check, not a dead job
+            logger.exception("poller %s crashed on %s", polling_id, node.id)
+            return PollResult(False, 0.0, f"internal error: {exc}", time.time())
+
+    def _vet(self, polling_id: str, node: Node, poller: Poller, result: PollResult) -> PollResult:
+        """Make sure the watcher's idle connection did not cause this result.
+
+        A server serving one connection at a time waits on that idle connection. The first
+        time a check of a watched port times out before any check succeeded beside the
+        connection, the watcher lets go of it and the check runs again: that second result
+        counts, and if it is OK the port is no longer watched (logged).
+        """
+        watcher = self.watcher
+        if watcher is None:
+            return result
+        try:
+            polling = self._config.polling(polling_id)
+        except KeyError:  # removed by a reload while it ran
+            return result
+        address = watch_address(polling, node)
+        if address is None:
+            return result
+        if result.ok:
+            watcher.trust(address)  # served beside an idle connection (if one was held)
+            return result
+        timeout = float(getattr(polling, "timeout", 0) or 0)
+        if not timeout or result.latency < 0.9 * timeout or not watcher.on_trial(address):
+            return result
+        if not watcher.release(address):
+            return result
+        again = self._poll(poller, node, polling_id)
+        watcher.verdict(address, again.ok)
+        return again
+
     def _follow_watch(self, config: Config) -> None:
         schedule = config.schedule
         if not schedule.watch:
@@ -196,11 +234,7 @@ class PollScheduler:
             self._run_soon(job_id)
 
     def _check(self, job_id: str, polling_id: str, node: Node, poller: Poller) -> None:
-        try:
-            result = poller.check(node)
-        except Exception as exc:  # a poller bug is a failed check, not a dead job
-            logger.exception("poller %s crashed on %s", polling_id, node.id)
-            result = PollResult(False, 0.0, f"internal error: {exc}", time.time())
+        result = self._vet(polling_id, node, poller, self._poll(poller, node, polling_id))
         logger.debug("%s %s %.1f ms %s", job_id, result.status, result.latency * 1e3, result.error)
         self._record(node.id, polling_id, result)
         schedule = self._config.schedule

@@ -91,6 +91,9 @@ class _Watch:
     failures: int = 0  # connects failed in a row
     quick: int = 0  # connections closed by the server within QUICK seconds, in a row
     probing: bool = False  # this connect follows a close: refused means the service is gone
+    paused: bool = False  # released while a check timed out: not reconnected until resumed
+    trusted: bool = False  # a check succeeded while this port was watched
+    excluded: bool = False  # the server stalls while an idle connection is held: never watched
 
 
 class ConnectionWatcher:
@@ -106,6 +109,7 @@ class ConnectionWatcher:
         self._selector = selectors.DefaultSelector()
         self._watches: dict[Address, _Watch] = {}
         self._wanted: dict[Address, tuple[tuple[str, str], ...]] | None = None
+        self._commands: list[tuple[Address, str, threading.Event | None]] = []
         self._lock = threading.Lock()
         self._waker_r, self._waker_w = socket.socketpair()
         self._waker_r.setblocking(False)
@@ -149,6 +153,60 @@ class ConnectionWatcher:
         watch = self._watches.get(address)
         return bool(watch and watch.connected)
 
+    def excluded(self, address: Address) -> bool:
+        """Whether address was found to stall while an idle connection is held."""
+        watch = self._watches.get(address)
+        return bool(watch and watch.excluded)
+
+    def trust(self, address: Address) -> None:
+        """A check of address succeeded: if a connection was held meanwhile, the server copes."""
+        watch = self._watches.get(address)
+        if watch is not None and watch.connected:
+            watch.trusted = True
+
+    def on_trial(self, address: Address) -> bool:
+        """Whether a connection to address is held and no check has yet succeeded beside it."""
+        watch = self._watches.get(address)
+        return watch is not None and watch.sock is not None and not (watch.trusted or watch.excluded)
+
+    def release(self, address: Address, wait: float = 2.0) -> bool:
+        """Close the connection to address and hold off until `verdict`; True once closed."""
+        done = threading.Event()
+        with self._lock:
+            self._commands.append((address, "release", done))
+        self._wake()
+        return done.wait(wait)
+
+    def verdict(self, address: Address, check_ok: bool) -> None:
+        """The check after a release: OK means the idle connection stalled the server (stop
+        watching it, logged); a failure means the node is down (watch it again)."""
+        with self._lock:
+            self._commands.append((address, "exclude" if check_ok else "resume", None))
+        self._wake()
+
+    def _apply_commands(self) -> None:
+        with self._lock:
+            commands, self._commands = self._commands, []
+        now = time.monotonic()
+        for address, what, done in commands:
+            watch = self._watches.get(address)
+            if watch is None:
+                continue
+            if what == "release":
+                self._drop(watch)
+                watch.paused, watch.probing = True, False
+                if done is not None:
+                    done.set()
+            elif what == "exclude" and not watch.excluded:
+                watch.excluded = True
+                logger.warning(
+                    "%s answered only once the watcher's idle connection was closed (it serves one "
+                    "connection at a time): not watching it; its checks run on their interval",
+                    format_hostport(*address),
+                )
+            elif what == "resume" and not watch.excluded:
+                watch.paused, watch.retry_at = False, now
+
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # already woken (buffer full), or stopped
             self._waker_w.send(b"x")
@@ -165,10 +223,11 @@ class ConnectionWatcher:
 
     def _round(self) -> None:
         self._apply_wanted()
+        self._apply_commands()
         now = time.monotonic()
         wait = 1.0
         for watch in self._watches.values():
-            if watch.sock is None:
+            if watch.sock is None and not (watch.paused or watch.excluded):
                 wait = min(wait, max(0.0, watch.retry_at - now))
             elif not watch.connected:
                 wait = min(wait, max(0.0, watch.since + self._timeout - now))
@@ -202,7 +261,7 @@ class ConnectionWatcher:
 
     def _on_timers(self, now: float) -> None:
         for watch in self._watches.values():
-            if watch.sock is None and now >= watch.retry_at:
+            if watch.sock is None and now >= watch.retry_at and not (watch.paused or watch.excluded):
                 self._connect(watch, now)
             elif watch.sock is not None and not watch.connected and now >= watch.since + self._timeout:
                 self._connect_failed(watch, f"connect timed out after {self._timeout:g}s", now)

@@ -320,3 +320,37 @@ def test_watch_follows_a_new_set_of_ports() -> None:
         watcher.stop()
         for sock in (old, kept, new):
             sock.close()
+
+
+def test_a_server_serving_one_connection_at_a_time_is_not_held_up(tmp_path: Path) -> None:
+    """Non-threaded http.server waits on the watcher's idle connection: the watcher lets go
+    after a check times out, stops watching that port, and the node stays OK (fall 2)."""
+    import http.server
+
+    class Page(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.21.7", 0), Page)  # one connection at a time
+    port = int(server.server_address[1])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = parse_config(
+        "zone: {name: t.test}\nnodes: [{id: n, address: 127.0.21.7}]\n"
+        f'pollings: [{{id: web, method: http, url: "http://{{address}}:{port}/", timeout: 0.5}}]\n'
+        "hostnames: [{name: www, polling: web}]\n"
+        "schedule: {interval: 0.3, retry_interval: 0.3, fall: 2, rise: 1}\n"
+    )
+    run = Running(config)
+    run.scheduler.start()
+    try:
+        watcher = run.scheduler.watcher
+        assert watcher is not None
+        wait_until(lambda: watcher.excluded(("127.0.21.7", port)), 20, "the port found stalling")
+        count = len(run.of("n"))
+        wait_until(lambda: len(run.of("n")) >= count + 5, 20, "five more checks")
+        assert all(r.ok for r in run.of("n")[count:])  # no idle connection in the way any more
+        assert run.status("n") is Status.OK and not watcher.connected(("127.0.21.7", port))
+    finally:
+        run.scheduler.stop()
+        server.shutdown()
+        server.server_close()
