@@ -9,7 +9,11 @@ STAMP := $(VENV)/.installed
 DEB_PACKAGES := bind9 bind9-dnsutils dnsperf chromium postgresql systemd kamailio strace iproute2 iptables
 DEB_CHECK := /usr/sbin/named /usr/bin/dig /usr/bin/dnsperf /usr/bin/chromium /usr/bin/pg_ctlcluster /usr/bin/systemd-analyze /usr/sbin/kamailio /usr/bin/strace /usr/sbin/ip /usr/sbin/iptables
 
-.PHONY: demo test lint typecheck unit system-deps venv chaos bench clean
+# Debian packages only the benchmarks need: the peers bench.failover compares against.
+BENCH_PACKAGES := gdnsd pdns-server pdns-backend-bind
+BENCH_CHECK := /usr/sbin/gdnsd /usr/sbin/pdns_server /usr/lib/x86_64-linux-gnu/pdns/libbindbackend.so
+
+.PHONY: demo test lint typecheck unit system-deps bench-deps venv chaos bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +30,14 @@ system-deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install $(DEB_PACKAGES) yourself)"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) \
 	    && { systemctl disable --now kamailio 2>/dev/null || true; }; \
+	fi
+
+bench-deps:
+	@missing=""; for f in $(BENCH_CHECK); do [ -e $$f ] || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "missing:$$missing -> installing Debian packages: $(BENCH_PACKAGES)"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install $(BENCH_PACKAGES) yourself)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); \
 	fi
 
 demo: venv
@@ -49,9 +61,10 @@ unit: venv system-deps
 
 test: lint typecheck unit
 
-# Every benchmark, each bounded; figures go to docs/benchmarks.md by hand (about 20 minutes).
-bench: venv system-deps
+# Every benchmark, each bounded; figures go to docs/benchmarks.md by hand (about 45 minutes).
+bench: venv system-deps bench-deps
 	$(BIN)/python -m bench.polls --seconds 30
+	timeout 2400 $(BIN)/python -m bench.failover --trials 3
 	bench/dns_qps.sh 5 3
 	$(BIN)/python -m bench.render --runs 50
 	$(BIN)/python -m bench.mail

@@ -52,6 +52,7 @@ class PollerService:
                 alerts.observe_result(node_id, polling_id, result)
 
         self._scheduler = PollScheduler(config, record, engine.check_state)
+        engine.on_peer_flip(self._scheduler.check_now)  # a peer saw a change: look at once
 
     def start(self) -> None:
         self._scheduler.start()

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 Listener = Callable[[list[Transition]], None]
 EventListener = Callable[[Transition], None]
+Recheck = Callable[[str, str, str], object]  # (node id, polling id, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Engine:
         self._board = HealthBoard(config, serial_rule=self._serial_rule)
         self._listeners: list[Listener] = []
         self._event_listeners: list[EventListener] = []
+        self._rechecks: list[Recheck] = []
         self._events: deque[Transition] = deque(maxlen=event_history)
         self._agreement: Agreement | None = None
         self._verdict: Verdict | None = None  # the last decision, made at _verdict_at
@@ -96,6 +98,10 @@ class Engine:
     def watch_events(self, listener: EventListener) -> None:
         """Call listener with each event given to `add_event` (mails, reloads...): keep it quick."""
         self._event_listeners.append(listener)
+
+    def on_peer_flip(self, recheck: Recheck) -> None:
+        """Call recheck(node, polling, reason) when a peer's view flips a check to a status ours lacks."""
+        self._rechecks.append(recheck)
 
     def record(self, node_id: str, polling_id: str, result: PollResult) -> list[Transition]:
         """Fold one poll result in and publish what changed."""
@@ -128,10 +134,16 @@ class Engine:
         if self._agreement is None:
             return False
         with self._lock:
+            before = self._agreement.views.get(view.member)
             new = self._agreement.receive(view)
             transitions = self._agree_locked(view.received_at)
             self._publish_locked(transitions)
+            flipped = peer_flips(before.statuses if before else None, view.statuses, self._board.checks)
         self._notify(transitions)
+        for key in flipped:
+            why = f"peer {view.member} sees it {view.statuses[key].value}"
+            for recheck in self._rechecks:
+                recheck(*key, why)
         return new
 
     def tick(self, now: float) -> list[Transition]:
@@ -347,6 +359,24 @@ class Engine:
                 listener(transitions)
             except Exception:  # one broken listener must not stop polling
                 logger.exception("transition listener %r failed", listener)
+
+
+def peer_flips(
+    before: Mapping[CheckKey, Status] | None,
+    after: Mapping[CheckKey, Status],
+    own: Mapping[CheckKey, CheckState],
+) -> list[CheckKey]:
+    """Checks a peer's new view changed to OK or KO, where this instance's status differs."""
+    if before is None:
+        return []  # a peer's first view is no news
+    out = []
+    for key, status in after.items():
+        mine = own.get(key)
+        if status is Status.UNKNOWN or before.get(key) in (None, status) or mine is None:
+            continue
+        if mine.status is not status:
+            out.append(key)
+    return out
 
 
 def _log(t: Transition) -> None:

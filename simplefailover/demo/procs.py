@@ -48,9 +48,12 @@ def child_env() -> dict[str, str]:
 class Child:
     """One child process (app, clustersync or SimpleFailover of one node) and its log file."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, cwd: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log: Path, cwd: Path, program: str = sys.executable
+    ) -> None:
         self.name = name
         self.argv = argv
+        self.program = program  # Python by default; the failover bench also runs gdnsd and pdns
         self.log = log
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
@@ -71,7 +74,7 @@ class Child:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, *self.argv],
+                [self.program, *self.argv],
                 cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

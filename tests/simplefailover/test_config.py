@@ -48,7 +48,8 @@ def test_defaults_and_aliases() -> None:
     )
     assert config.zone.name == "example.test"
     assert config.zone.ttl == 30
-    assert config.schedule.interval == 30 and config.schedule.retry_interval == 5
+    assert config.schedule.interval == 10 and config.schedule.retry_interval == 5
+    assert config.schedule.confirm_interval == 0.25 and config.schedule.watch
     assert config.schedule.fall == 2 and config.schedule.rise == 2
     assert config.hostnames[0].when_all_down == "all"
     assert config.polling("t").method == "tcp"

@@ -12,9 +12,9 @@ from itertools import pairwise
 
 import pytest
 
-from simplefailover.config import parse_config
+from simplefailover.config import Schedule, parse_config
 from simplefailover.pollers.result import PollResult
-from simplefailover.scheduler import PollScheduler, wants_retry
+from simplefailover.scheduler import PollScheduler, next_interval, wants_retry
 from simplefailover.state import CheckState, HealthBoard, Status
 
 HEALTHY = [f"127.0.1.{i}" for i in range(1, 41)]
@@ -76,6 +76,12 @@ def test_silent_nodes_never_delay_healthy_checks(cluster_port: int) -> None:
     scheduler.start()
     try:
         assert done.wait(30), "healthy nodes were not checked often enough"
+        # The connection watcher ran all along (the default): it holds connections to the
+        # silent listeners and reconnects to the greeters, which close at once, and never
+        # delayed a poll (the gaps below).
+        watcher = scheduler.watcher
+        assert watcher is not None
+        assert not watcher.excluded((SILENT[0], cluster_port))  # silent with or without it
     finally:
         scheduler.stop()
     with lock:
@@ -158,3 +164,24 @@ def test_interval_returns_to_normal_once_settled(cluster_port: int) -> None:
         assert scheduler._intervals["p@h"] == 60
     finally:
         scheduler.stop()
+
+
+SCHEDULE = Schedule(interval=10, retry_interval=5, confirm_interval=0.25)
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "latency", "expected"),
+    [
+        (CheckState(Status.OK, successes=3), False, 0.01, 10),  # steadily OK
+        (CheckState(Status.OK, successes=3), True, 0.01, 10),  # an event, and the check was fine
+        (CheckState(Status.OK, failures=1), True, 0.001, 0.25),  # an event found it: confirm_interval
+        (CheckState(Status.OK, failures=1), False, 0.001, 4.999),  # a poll found it, refused at once
+        (CheckState(Status.OK, failures=1), False, 5.0, 0.25),  # a poll timed out: confirm right after
+        (CheckState(Status.OK, failures=1), False, 2.0, 3.0),  # retry_interval from the check's start
+        (CheckState(Status.KO, failures=2), True, 0.001, 5),  # KO: retry_interval, events or not
+        (CheckState(Status.KO, successes=1), True, 0.001, 5),  # rise is deliberate
+        (CheckState(), False, 0.001, 5),  # not settled
+    ],
+)
+def test_next_interval(state: CheckState, event: bool, latency: float, expected: float) -> None:
+    assert next_interval(SCHEDULE, state, event, latency) == pytest.approx(expected)
