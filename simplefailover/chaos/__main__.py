@@ -99,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--bed", choices=("net", "loopback"), default="net", help="namespaces (default) or loopback"
     )
     parser.add_argument("--nodes", type=int, default=3, help="nodes of the network bed (default 3)")
+    parser.add_argument(
+        "--strict-partitions",
+        action="store_true",
+        help="fail when a side of a partition names a node across it after the detection bound"
+        " (default: reported; a cut-off minority keeps the last agreed answers, docs/agreement.md)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
     parser.add_argument(
         "--addresses", default=ADDRESSES, help="--bed loopback: three loopback addresses, comma-separated"

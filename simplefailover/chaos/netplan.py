@@ -19,6 +19,9 @@ NET_KINDS = (
     "peers cut",  # the node's instance cannot reach the other instances (peers port only)
 )
 NET_DURATION = (4.0, 10.0)  # seconds a network fault lasts
+# A partition outlasts the detection bound (7 s with the drill's timing): what each side
+# answers once it has decided is what the summary reports.
+PARTITION_DURATION = (9.0, 14.0)
 NET_GAP = (0.5, 2.5)  # seconds between two network faults
 FLAP_PERIOD = (1.5, 3.0)  # seconds of each cut and each heal of a flapping link
 LOSS = 0.3
@@ -66,10 +69,11 @@ def make_net_plan(rng: random.Random, window: float, nodes: list[str]) -> list[N
     faults: list[NetFault] = []
     t = rng.uniform(0.2, NET_GAP[1])
     while True:
-        duration = rng.uniform(*NET_DURATION)
+        kind = rng.choice(NET_KINDS)
+        duration = rng.uniform(*(PARTITION_DURATION if kind == "partition" else NET_DURATION))
         if t + duration > window:
             break
-        faults.append(net_fault(rng, round(t, 2), round(duration, 2), rng.choice(NET_KINDS), nodes))
+        faults.append(net_fault(rng, round(t, 2), round(duration, 2), kind, nodes))
         t += duration + rng.uniform(*NET_GAP)
     return faults
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -34,6 +35,7 @@ VERDICT_FILE = "verdict.json"
 
 def run_net(args: argparse.Namespace, seed: int) -> int:
     """Build the bed, run the drill, print the summary, save the verdict; 0 when it passed."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: one line per SMTP command
     why = missing()
     if why:
         print(f"chaos drill: {why}", file=sys.stderr)
@@ -70,7 +72,7 @@ def run_net(args: argparse.Namespace, seed: int) -> int:
             f" state in {state_dir}"
         )
         cluster.start()
-        drill = NetDrill(cluster, args.seconds, seed, bed)
+        drill = NetDrill(cluster, args.seconds, seed, bed, args.strict_partitions)
         print(f"running {args.seconds:g} s of fault windows and settles (seed {seed}) ...", flush=True)
         passed = drill.run()
         text = summary(drill, passed, time.monotonic() - started, len(mails), python)
@@ -132,6 +134,15 @@ def summary(drill: NetDrill, passed: bool, elapsed: float, mails: int, python: P
     for side in net.sides:
         part = side.partition
         lines.append(f"partition at {part.start:.0f}-{part.end:.0f} s, {describe_side(side)}")
+    if net.sides:
+        lines.append(
+            f"answers naming a node across a partition after the bound: {len(net.crossing)}"
+            + (
+                ""
+                if drill.strict_partitions
+                else " (isolation keep_last, docs/agreement.md: reported, not judged)"
+            )
+        )
     for problem in record.problems[:20]:
         lines.append(f"  problem: {problem}")
     lines.append(f"result: {'PASS' if passed else 'FAIL'}")
@@ -160,6 +171,7 @@ def save(path: Path, drill: NetDrill, passed: bool, seed: int) -> None:
         "detection_bound": drill.bound,
         "worst_detection": {"seconds": worst[1], **asdict(worst[0])} if worst else None,
         "dns_violations": drill.verdict.violations,
+        "answers_across_partitions": net.crossing,
         "settles": record.settles,
         "agreement_spreads": net.spreads,
         "partitions": [

@@ -2,9 +2,9 @@
 
 During a two-group partition the clients reach both sides, so each side's instances are
 sampled. What a side without a majority should answer is the agreement's business
-(docs/agreement.md); the drill reports it. It fails a side only for naming a node on the other
-side (unreachable from it) longer than the detection bound after the cut, unless the answer
-names every node (the all-down policy answers them all).
+(docs/agreement.md); the drill reports every answer. It fails a side only for naming a node
+on the other side (unreachable from it) longer than the detection bound after the cut, unless
+the answer names every node (the all-down policy answers them all).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Partition:
 
 @dataclass
 class SideReport:
-    """What one side's instances answered after the detection bound, by answer."""
+    """What one side's instances answered during the partition, by answer."""
 
     partition: Partition
     side: tuple[str, ...]
@@ -39,7 +39,7 @@ def judge_partitions(
     addresses: dict[str, str],
     bound: float,
 ) -> tuple[list[SideReport], list[str]]:
-    """Per partition and side, the answers given from `bound` after the cut until the heal; violations."""
+    """Per partition and side, the answers given until the heal; violations from `bound` after the cut."""
     names = {address: node for node, address in addresses.items()}
     reports: list[SideReport] = []
     violations: list[str] = []
@@ -48,7 +48,7 @@ def judge_partitions(
             report = SideReport(part, side)
             reports.append(report)
             for s in samples:
-                if s.instance not in side or not part.start + bound <= s.t < part.end:
+                if s.instance not in side or not part.start <= s.t < part.end:
                     continue
                 if s.answer is None:
                     report.answers["(no answer)"] += 1
@@ -56,7 +56,7 @@ def judge_partitions(
                 shown = [names.get(a, a) for a in s.answer]
                 report.answers[",".join(shown)] += 1
                 beyond = [n for n in shown if n in other]
-                if beyond and set(shown) != set(addresses):
+                if beyond and set(shown) != set(addresses) and s.t >= part.start + bound:
                     violations.append(
                         f"{s.instance} (side {','.join(side)}) answered {','.join(beyond)}"
                         " across the partition"
@@ -75,5 +75,5 @@ def agreement_spread(times: dict[str, float | None]) -> float | None:
 
 def describe_side(report: SideReport) -> str:
     """One line of the summary: the side and its answers with their counts."""
-    answers = ", ".join(f"{a} x{c}" for a, c in report.answers.most_common()) or "no samples after the bound"
+    answers = ", ".join(f"{a} x{c}" for a, c in report.answers.most_common()) or "no samples"
     return f"side {','.join(report.side)}: {answers}"
