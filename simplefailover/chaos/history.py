@@ -9,6 +9,8 @@ win over it, unless a clock offset was in force: `skew` gives the allowance then
 
 For each key the final value on every node must come from a write no acknowledged write
 definitely followed (the initial absence counts as a write acknowledged at the start).
+A delete that found no row on its node (the app says `deleted: 0`) changed nothing: SQL has
+nothing to capture, so it is no write at all and is left out (counted as `noop_deletes`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Op:
     invoke: float
     complete: float
     acked: bool
+    noop: bool = False  # an acknowledged delete that found no row on its node: no write at all
 
 
 @dataclass
@@ -42,6 +45,7 @@ class DataVerdict:
     acked_deletes: int = 0
     lost: int = 0  # keys whose final value lost an acknowledged write (a delete undone included)
     resurrected: int = 0  # keys present again after an acknowledged delete won
+    noop_deletes: int = 0  # acknowledged deletes that found no row on their node
 
 
 def no_skew(earlier: float, later: float) -> float:
@@ -75,6 +79,9 @@ def judge_history(
     verdict = DataVerdict()
     by_key: dict[str, list[Op]] = defaultdict(list)
     for op in ops:
+        if op.noop:
+            verdict.noop_deletes += 1
+            continue
         by_key[op.key].append(op)
         if op.acked:
             verdict.acked += 1

@@ -151,7 +151,7 @@ class NetDrill(Drill):
             seq += 1
             roll, value = rng.random(), f"{node_id}-{seq}"
             key = value if roll < INSERT else f"shared-{rng.randrange(SHARED_KEYS):02d}"
-            invoke = self.now()
+            invoke, noop = self.now(), False
             try:
                 if roll < OVERWRITE:
                     response = session.post(url, json={"id": key, "name": value}, timeout=WRITE_TIMEOUT)
@@ -159,11 +159,12 @@ class NetDrill(Drill):
                 else:
                     response = session.delete(f"{url}/{key}", timeout=WRITE_TIMEOUT)
                     ok = response.status_code == 200
-            except requests.RequestException:
+                    noop = ok and response.json().get("deleted") == 0
+            except (requests.RequestException, ValueError):
                 ok = False
                 session.close()
                 session = requests.Session()
-            op = Op(key, value if roll < OVERWRITE else None, node_id, invoke, self.now(), ok)
+            op = Op(key, value if roll < OVERWRITE else None, node_id, invoke, self.now(), ok, noop)
             with self.record.lock:
                 self.net.ops.append(op)
                 if ok:

@@ -31,6 +31,7 @@ from .plan import KINDS
 
 PRODUCTION = Ports(dns=53, dashboard=81, control=52700, data=52701, peers=52710)
 VERDICT_FILE = "verdict.json"
+HISTORY_FILE = "history.jsonl"  # every write: key, value (null: delete), node, times, acked, noop
 
 
 def run_net(args: argparse.Namespace, seed: int) -> int:
@@ -91,7 +92,7 @@ def run_net(args: argparse.Namespace, seed: int) -> int:
     if passed and not args.keep and args.state_dir is None:
         shutil.rmtree(state_dir, ignore_errors=True)
     else:
-        print(f"logs, databases and {VERDICT_FILE} kept in {state_dir}")
+        print(f"logs, databases, {VERDICT_FILE} and {HISTORY_FILE} kept in {state_dir}")
     return 0 if passed else 1
 
 
@@ -116,7 +117,8 @@ def summary(drill: NetDrill, passed: bool, elapsed: float, mails: int, python: P
         f"writes: {len(acked)} acknowledged ({kinds['insert']} inserts, {kinds['overwrite']} overwrites of"
         f" shared keys, {kinds['delete']} deletes), {len(ops) - len(acked)} refused or timed out;"
         f" {net.data.keys} keys checked on every node against the history:"
-        f" {net.data.lost} lost writes, {net.data.resurrected} resurrected deletes",
+        f" {net.data.lost} lost writes, {net.data.resurrected} resurrected deletes"
+        f" ({net.data.noop_deletes} acknowledged deletes found no row on their node: no-ops, not writes)",
         f"process faults: {sum(record.faults.values())} ({process})",
         f"network faults: {sum(net.net_faults.values())} ({network})",
         f"bad input: {sum(record.garbage.values())} messages to DNS, peers, clustersync and apps",
@@ -165,6 +167,7 @@ def save(path: Path, drill: NetDrill, passed: bool, seed: int) -> None:
             "acknowledged_deletes": net.data.acked_deletes,
             "lost": net.data.lost,
             "resurrected": net.data.resurrected,
+            "noop_deletes": net.data.noop_deletes,
         },
         "process_faults": dict(record.faults),
         "network_faults": dict(net.net_faults),
@@ -181,3 +184,6 @@ def save(path: Path, drill: NetDrill, passed: bool, seed: int) -> None:
         "problems": record.problems,
     }
     path.write_text(json.dumps(data, indent=1))
+    with (path.parent / HISTORY_FILE).open("w") as out:
+        for op in net.ops:
+            out.write(json.dumps(asdict(op)) + "\n")

@@ -73,3 +73,10 @@ def test_sequential_writes_leave_exactly_the_last_acknowledged_one(steps: list[t
     unknown = {o.value for o in ops if not o.acked}
     expected = {ops[last].value} | unknown if last is not None else {None} | unknown
     assert possible(ops) == expected
+
+
+def test_a_delete_that_found_no_row_is_no_write() -> None:
+    # node3 had not received "a" yet: its DELETE changed nothing, so "a" arriving later is right.
+    ops = [op("k", "a", 0, 1), Op("k", None, "node3", 2, 3, acked=True, noop=True)]
+    verdict = judge_history(ops, {"n1": {"k": "a"}})
+    assert verdict.problems == [] and verdict.noop_deletes == 1 and verdict.acked == 1
