@@ -100,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--nodes", type=int, default=3, help="nodes of the network bed (default 3)")
     parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="the source tree whose wheel the network bed installs (default: this checkout)",
+    )
+    parser.add_argument(
         "--strict-partitions",
         action="store_true",
         help="fail when a side of a partition names a node across it after the detection bound"

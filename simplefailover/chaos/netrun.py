@@ -54,7 +54,7 @@ def run_net(args: argparse.Namespace, seed: int) -> int:
     mails: list[str] = []
     try:
         print("chaos drill: building the wheel and its venv ...", flush=True)
-        python = installed_python()
+        python = installed_python(args.source)
         bed.up()
         layout = make_layout(
             state_dir,
