@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)  # the terminal closed: tear down all the same
     if args.bed == "net":
         return run_net(args, seed)
     addresses = [a.strip() for a in args.addresses.split(",") if a.strip()]
