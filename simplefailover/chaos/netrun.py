@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -84,6 +85,8 @@ def run_net(args: argparse.Namespace, seed: int) -> int:
     except (BedError, InstallError, RuntimeError, TimeoutError, OSError) as exc:
         print(f"chaos drill: {exc}", file=sys.stderr)
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C: teardown goes on
+            signal.signal(signum, signal.SIG_IGN)
         if cluster is not None:
             cluster.stop()
         if sink is not None:
