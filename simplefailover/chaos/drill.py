@@ -6,9 +6,11 @@ and hands the record to the pure judges in `verdict`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import requests
 
 from ..demo.cluster import DemoCluster
-from ..demo.procs import dns_answer
+from ..demo.procs import STOP_WAIT, dns_answer
 from .garbage import payload, send, targets
 from .plan import Fault, make_plan
 from .scenarios import Scenarios
@@ -187,7 +189,10 @@ class Drill:
             child.signal(signal.SIGCONT)
             return
         if child.proc is not None:
-            child.proc.poll()  # reap the killed one
+            # Reap the killed one: SIGKILL is not instant, and a heal that comes right after the
+            # kill (a late window) would find it still running, not restart it, and see it gone.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(STOP_WAIT)
         self.cluster.start_process(fault.node, fault.process, wait=False)
 
     def _span(self, fault: Fault, start: float, end: float) -> None:
