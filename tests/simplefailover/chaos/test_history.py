@@ -53,6 +53,10 @@ def test_a_clock_offset_widens_what_may_win() -> None:
     skew = clock_skew([(5.0, 12.0, 20.0)])  # +20 s from 5 to 12: its stamps lead until 32
     assert possible(ops, skew) == {"a", "b"}
     assert possible([op("k", "a", 40, 41), op("k", "b", 45, 46)], skew) == {"b"}
+    # A write left unstamped while clustersync was down is stamped with the offset it restarts with.
+    later = clock_skew([(30.0, 35.0, 5.4)])
+    assert possible([op("k", "a", 23, 24), op("k", "b", 26, 27)], later) == {"a", "b"}
+    assert possible([op("k", "a", 10, 11), op("k", "b", 15, 16)], later) == {"b"}
 
 
 def test_keys_nobody_wrote_are_reported() -> None:
