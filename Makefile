@@ -43,8 +43,10 @@ bench-deps:
 demo: venv
 	$(BIN)/python -m simplefailover demo
 
-# Two minutes of faults against a demo cluster of its own (127.0.0.170-172, free ports);
-# CHAOS_ARGS="--seconds 300 --seed 7" to change it. The summary ends with PASS or FAIL.
+# Five minutes of process, clock and network faults against a cluster of its own: one network
+# namespace per node (root), the installed wheel, production ports (docs/operations.md);
+# CHAOS_ARGS="--seconds 120 --seed 7 --nodes 5" to change it, "--bed loopback" for the old bed
+# on 127.0.0.170-172. The summary ends with PASS or FAIL.
 chaos: venv
 	$(BIN)/python -m simplefailover.chaos $(CHAOS_ARGS)
 

@@ -57,7 +57,7 @@ def gdnsd(
         "  }\n}\n"
     )
     (folder / "zones" / ZONE).write_text(_zone(address, "ias 30 DYNA simplefo!pool"))
-    return Child("gdnsd", ["-c", str(folder), "start"], folder / "log.txt", folder, program=GDNSD)
+    return Child("gdnsd", [], folder / "log.txt", folder, command=[GDNSD, "-c", str(folder), "start"])
 
 
 def pdns(
@@ -91,4 +91,4 @@ def pdns(
         "--disable-syslog",
         "--write-pid=no",
     ]
-    return Child("pdns", argv, folder / "log.txt", folder, program=PDNS)
+    return Child("pdns", argv, folder / "log.txt", folder, command=[PDNS, *argv])

@@ -2,7 +2,10 @@
 
 Writers on every node, kill -9, SIGSTOP/SIGCONT and restarts of every process, clock offsets,
 all bounded in count and time; then two scripted faults (two nodes die; two nodes cut from
-each other), then checks and a summary. Exit status 0 when it passed.
+each other), then checks and a summary. With --bed net (the default) the nodes are network
+namespaces running the installed product and network faults join in (the scripted two are
+the loopback bed's); --bed loopback runs the nodes on loopback addresses of this host.
+Exit status 0 when it passed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..demo.cluster import DemoCluster, free_layout
 from ..demo.layout import FAST, MAX_CLOCK_OFFSET
 from ..demo.mailsink import MailSink
 from .drill import SLACK, Drill
+from .netrun import run_net
 from .plan import KINDS
 from .verdict import silent
 
@@ -89,10 +93,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Start a demo cluster, run the drill, print the summary; 0 when it passed."""
     parser = argparse.ArgumentParser(prog="python -m simplefailover.chaos", description=__doc__)
     parser.add_argument(
-        "--seconds", type=float, default=120, help="time of fault windows and settles (default 120)"
+        "--seconds", type=float, default=300, help="time of fault windows and settles (default 300)"
+    )
+    parser.add_argument(
+        "--bed", choices=("net", "loopback"), default="net", help="namespaces (default) or loopback"
+    )
+    parser.add_argument("--nodes", type=int, default=3, help="nodes of the network bed (default 3)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="the source tree whose wheel the network bed installs (default: this checkout)",
+    )
+    parser.add_argument(
+        "--strict-partitions",
+        action="store_true",
+        help="fail when a side of a partition names a node across it after the detection bound"
+        " (default: reported; a cut-off minority keeps the last agreed answers, docs/agreement.md)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
-    parser.add_argument("--addresses", default=ADDRESSES, help="three loopback addresses, comma-separated")
+    parser.add_argument(
+        "--addresses", default=ADDRESSES, help="--bed loopback: three loopback addresses, comma-separated"
+    )
     parser.add_argument("--state-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the state dir (logs) even when it passed")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every fault")
@@ -101,14 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)  # the terminal closed: tear down all the same
+    if args.bed == "net":
+        return run_net(args, seed)
     addresses = [a.strip() for a in args.addresses.split(",") if a.strip()]
     if len(addresses) != 3 or not all(a.startswith("127.") for a in addresses):
         print(f"--addresses: three 127.x.y.z addresses, got {args.addresses!r}", file=sys.stderr)
         return 2
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="chaos-"))
-    signal.signal(signal.SIGINT, _raise_interrupt)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     cluster = DemoCluster(free_layout(state_dir.resolve(), addresses, FAST))
     mails: list[str] = []
     sink = MailSink(*cluster.layout.mail, show=mails.append)

@@ -6,9 +6,11 @@ and hands the record to the pure judges in `verdict`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import requests
 
 from ..demo.cluster import DemoCluster
-from ..demo.procs import dns_answer
+from ..demo.procs import STOP_WAIT, dns_answer
 from .garbage import payload, send, targets
 from .plan import Fault, make_plan
 from .scenarios import Scenarios
@@ -53,6 +55,8 @@ class Record:
 class Drill:
     """Run faults against a started DemoCluster for a bounded time, then judge."""
 
+    unreachable_targets: tuple[str, ...] = ()  # garbage targets the drill cannot reach
+
     def __init__(self, cluster: DemoCluster, seconds: float, seed: int) -> None:
         self.cluster = cluster
         self.seconds = seconds
@@ -85,7 +89,7 @@ class Drill:
                 round_no += 1
                 window = max(MIN_WINDOW, min(longest, self.seconds - self.now()))
                 self.writing.set()
-                self._window(make_plan(self.rng, window, self.node_ids))
+                self._window(self.plan(window))
                 self.writing.clear()
                 for child in self.cluster.children:  # every fault is healed by now: none may be down
                     if not child.running:
@@ -138,6 +142,10 @@ class Drill:
             if not self._settle(number, healed):
                 return
 
+    def plan(self, window: float) -> list[Fault]:
+        """The faults of one window."""
+        return make_plan(self.rng, window, self.node_ids)
+
     def _window(self, plan: list[Fault]) -> None:
         start = self.now()
         actions: list[tuple[float, int, Fault]] = []
@@ -181,7 +189,10 @@ class Drill:
             child.signal(signal.SIGCONT)
             return
         if child.proc is not None:
-            child.proc.poll()  # reap the killed one
+            # Reap the killed one: SIGKILL is not instant, and a heal that comes right after the
+            # kill (a late window) would find it still running, not restart it, and see it gone.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(STOP_WAIT)
         self.cluster.start_process(fault.node, fault.process, wait=False)
 
     def _span(self, fault: Fault, start: float, end: float) -> None:
@@ -196,10 +207,7 @@ class Drill:
         last = ""
         while time.monotonic() < deadline:
             answers = self.cluster.answers()
-            tables = self._tables()
-            with self.record.lock:
-                acked = dict(self.record.acked)
-            data = judge_data(acked, tables) if tables else ["a table could not be read"]
+            data = self.data_problems()
             serials = set(self.cluster.serials().values())
             agreed = set(answers.values()) == {(first,)} and len(serials) == 1 and None not in serials
             if agreed and not data:
@@ -215,16 +223,20 @@ class Drill:
         # A write in flight when the last settle began may have been acknowledged after it.
         deadline = time.monotonic() + SETTLE_LIMIT
         while True:
-            with self.record.lock:
-                acked = dict(self.record.acked)
-            tables = self._tables()
-            problems = judge_data(acked, tables) if tables else ["a table could not be read"]
+            problems = self.data_problems()
             if not problems:
                 return
             if time.monotonic() > deadline:
                 self.record.problems += [f"at the end: {p}" for p in problems]
                 return
             time.sleep(0.25)
+
+    def data_problems(self) -> list[str]:
+        """What is wrong with the replicated data now (empty when converged)."""
+        tables = self._tables()
+        with self.record.lock:
+            acked = dict(self.record.acked)
+        return judge_data(acked, tables) if tables else ["a table could not be read"]
 
     def _tables(self) -> dict[str, list[tuple[object, ...]]]:
         try:
@@ -270,7 +282,12 @@ class Drill:
             self.done.wait(SAMPLE_EVERY)
 
     def _garbage(self, rng: random.Random) -> None:
-        every = [t for spec in self.cluster.layout.nodes for t in targets(self.cluster.layout, spec)]
+        every = [
+            t
+            for spec in self.cluster.layout.nodes
+            for t in targets(self.cluster.layout, spec)
+            if t.name not in self.unreachable_targets
+        ]
         for _ in range(int(self.seconds / GARBAGE_EVERY)):  # bounded in count as well as time
             if self.done.wait(GARBAGE_EVERY):
                 return

@@ -11,13 +11,12 @@ import logging
 import signal
 import sqlite3
 import subprocess
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .contacts import SCHEMA
 from .layout import ZONE, DemoNodeSpec, Layout, Ports, Timing, make_layout
-from .procs import Child, child_env, dns_answer, free_port, listening, soa_serial, stop_all, wait_until
+from .procs import Child, Launcher, dns_answer, free_port, listening, soa_serial, stop_all, wait_until
 
 logger = logging.getLogger(__name__)
 
@@ -42,27 +41,29 @@ class NodeProcs:
 class DemoCluster:
     """Start, stop and fault the processes of every demo node."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, launcher: Launcher | None = None) -> None:
         self.layout = layout
+        self.launcher = launcher or Launcher()
         self.nodes: dict[str, NodeProcs] = {}
         for spec in layout.nodes:
-            logs = spec.folder / "logs"
+            argvs = {
+                "app": self._app_argv(spec),
+                "sync": ["-m", "clustersync", "run", "-c", str(spec.config)],
+                "failover": ["-m", "simplefailover", "run", "-c", str(spec.config)],
+            }
+            names = {"app": "app", "sync": "clustersync", "failover": "simplefailover"}
             self.nodes[spec.node_id] = NodeProcs(
                 spec,
                 {
-                    "app": Child(f"{spec.node_id} app", self._app_argv(spec), logs / "app.log", spec.folder),
-                    "sync": Child(
-                        f"{spec.node_id} clustersync",
-                        ["-m", "clustersync", "run", "-c", str(spec.config)],
-                        logs / "clustersync.log",
+                    kind: Child(
+                        f"{spec.node_id} {names[kind]}",
+                        argv,
+                        spec.folder / "logs" / f"{names[kind]}.log",
                         spec.folder,
-                    ),
-                    "failover": Child(
-                        f"{spec.node_id} simplefailover",
-                        ["-m", "simplefailover", "run", "-c", str(spec.config)],
-                        logs / "simplefailover.log",
-                        spec.folder,
-                    ),
+                        self.launcher.command(spec.node_id, argv),
+                        self.launcher.env(),
+                    )
+                    for kind, argv in argvs.items()
                 },
             )
 
@@ -158,8 +159,8 @@ class DemoCluster:
 
     def _clustersync(self, spec: DemoNodeSpec, *args: str) -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "clustersync", *args, "-c", str(spec.config)],
-            cwd=spec.folder, capture_output=True, text=True, timeout=120, env=child_env(),
+            self.launcher.command(spec.node_id, ["-m", "clustersync", *args, "-c", str(spec.config)]),
+            cwd=spec.folder, capture_output=True, text=True, timeout=120, env=self.launcher.env(),
         )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(

@@ -82,6 +82,12 @@ def create_contacts_app(database: Path, node_id: str) -> Flask:
         _insert(database, contact_id, data["name"][:100], str(data.get("phone", ""))[:40])
         return jsonify(id=contact_id, node=node_id), 201  # sent only after the commit
 
+    @app.delete("/api/contacts/<contact_id>")
+    def delete_json(contact_id: str) -> Any:
+        with _connect(database) as db:
+            gone = db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,)).rowcount
+        return jsonify(id=contact_id, deleted=gone, node=node_id), 200  # sent only after the commit
+
     @app.get("/fw/login")
     def login() -> str:
         return f"<html><title>Login</title><body>Login page of {node_id}</body></html>"

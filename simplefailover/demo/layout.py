@@ -79,6 +79,9 @@ class Layout:
     banner_port: int = 5060
     mail: tuple[str, int] = ("127.0.0.1", 8025)
     timing: Timing = field(default_factory=Timing)
+    # The dashboards' listen host; None: each node's own address. The network drill gives
+    # 127.0.0.1: each node is a namespace with a loopback of its own (SPEC SF-6).
+    dashboard_host: str | None = None
 
     @property
     def secret(self) -> Path:
@@ -144,7 +147,7 @@ schedule: {{interval: {t.interval}, retry_interval: {t.retry_interval}, fall: {t
 dns:
   listen: ["{node.address}:{node.ports.dns}"]
 dashboard:
-  listen: "{node.address}:{node.ports.dashboard}"
+  listen: "{self.dashboard_host or node.address}:{node.ports.dashboard}"
   refresh: 5
 monitoring:
   notifications: true

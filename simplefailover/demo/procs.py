@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
@@ -45,15 +46,43 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
 
+@dataclass(frozen=True)
+class Launcher:
+    """How a node's processes start: this checkout's Python by default.
+
+    The network drill gives the installed product's Python (no path to the checkout) and
+    each node's network namespace (`ip netns exec`, which execs: the pid is the process's).
+    """
+
+    python: str = sys.executable
+    namespaces: Mapping[str, str] = field(default_factory=dict)  # node id -> `ip netns` name
+    installed: bool = False  # True: the installed package, not this checkout
+
+    def command(self, node_id: str, argv: Sequence[str]) -> list[str]:
+        """The full command line of `python argv...` for one node."""
+        namespace = self.namespaces.get(node_id)
+        prefix = ["ip", "netns", "exec", namespace] if namespace else []
+        return [*prefix, self.python, *argv]
+
+    def env(self) -> dict[str, str]:
+        """The children's environment."""
+        if not self.installed:
+            return child_env()
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        return {**env, "PYTHONUNBUFFERED": "1"}
+
+
 class Child:
     """One child process (app, clustersync or SimpleFailover of one node) and its log file."""
 
     def __init__(
-        self, name: str, argv: list[str], log: Path, cwd: Path, program: str = sys.executable
-    ) -> None:
+        self, name: str, argv: list[str], log: Path, cwd: Path, command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.name = name
         self.argv = argv
-        self.program = program  # Python by default; the failover bench also runs gdnsd and pdns
+        self.command = command or [sys.executable, *argv]  # argv with the Python (and namespace)
+        self.env = env
         self.log = log
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
@@ -74,12 +103,12 @@ class Child:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [self.program, *self.argv],
+                self.command,
                 cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=child_env(),
+                env=self.env if self.env is not None else child_env(),
                 start_new_session=True,  # Ctrl-C reaches the demo only; it stops children in order
                 preexec_fn=_die_with_parent,
             )

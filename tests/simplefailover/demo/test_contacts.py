@@ -31,6 +31,17 @@ def test_add_and_read_contacts(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM contacts").fetchone()[0] == 2
 
 
+def test_overwrite_and_delete_by_id(tmp_path: Path) -> None:
+    client = create_contacts_app(tmp_path / "app.db", "node7").test_client()
+    assert client.post("/api/contacts", json={"id": "k", "name": "first"}).status_code == 201
+    assert client.post("/api/contacts", json={"id": "k", "name": "second"}).status_code == 201
+    assert [c["name"] for c in client.get("/api/contacts").get_json()] == ["second"]
+    gone = client.delete("/api/contacts/k")
+    assert gone.status_code == 200 and gone.get_json() == {"id": "k", "deleted": 1, "node": "node7"}
+    assert client.get("/api/contacts").get_json() == []
+    assert client.delete("/api/contacts/k").get_json()["deleted"] == 0  # deleting twice is fine
+
+
 def test_bad_input_is_refused_without_writing(tmp_path: Path) -> None:
     client = create_contacts_app(tmp_path / "app.db", "n").test_client()
     assert client.post("/api/contacts", data="not json").status_code == 400
