@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS _cs_pending (
 CREATE TABLE IF NOT EXISTS _cs_rows (
     tbl TEXT NOT NULL, pk TEXT NOT NULL, hlc INTEGER NOT NULL, origin TEXT NOT NULL,
     deleted INTEGER NOT NULL, data TEXT, base_hlc INTEGER NOT NULL, base_origin TEXT NOT NULL,
-    PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
+    clocks TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS _cs_rows_origin ON _cs_rows (origin, hlc);
 CREATE TABLE IF NOT EXISTS _cs_vector (origin TEXT PRIMARY KEY, hlc INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS _cs_known (
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS _cs_known (
 CREATE TABLE IF NOT EXISTS _cs_conflicts (
     id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, hlc INTEGER NOT NULL,
     origin TEXT NOT NULL, deleted INTEGER NOT NULL, data TEXT,
-    winner_hlc INTEGER NOT NULL, winner_origin TEXT NOT NULL, at REAL NOT NULL);
+    winner_hlc INTEGER NOT NULL, winner_origin TEXT NOT NULL, at REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'row', col TEXT, winner_data TEXT, acked INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS _cs_quarantine (
     tbl TEXT NOT NULL, pk TEXT NOT NULL, hlc INTEGER NOT NULL, origin TEXT NOT NULL,
     error TEXT NOT NULL, at REAL NOT NULL, tries INTEGER NOT NULL, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
@@ -93,10 +94,12 @@ def table_info(db: sqlite3.Connection, name: str, where: str) -> TableInfo:
 def install(db: sqlite3.Connection, tables: list[str], where: str) -> dict[str, TableInfo]:
     """Create clustersync's tables and the capture triggers (only what is missing or different)."""
     _migrate_pending(db)
+    _add_columns(db)
     for statement in DDL.split(";"):  # not executescript: it would commit the caller's transaction
         if statement.strip():
             db.execute(statement)
     db.execute("DROP INDEX IF EXISTS _cs_rows_hlc")  # replaced by _cs_rows_origin (origin, hlc)
+    db.execute("CREATE INDEX IF NOT EXISTS _cs_conflicts_row ON _cs_conflicts (tbl, pk)")
     infos = {}
     for name in [MEMBERS, *tables]:
         if name.startswith("_cs_") and name != MEMBERS:
@@ -143,6 +146,29 @@ def _install_triggers(db: sqlite3.Connection, info: TableInfo) -> None:
             continue
         db.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
         db.execute(sql)
+
+
+# Columns added to clustersync's own tables since they were first created (issue 19).
+_ADDED = {
+    "_cs_rows": ("clocks TEXT",),
+    "_cs_conflicts": (
+        "kind TEXT NOT NULL DEFAULT 'row'",
+        "col TEXT",
+        "winner_data TEXT",
+        "acked INTEGER NOT NULL DEFAULT 0",
+    ),
+}
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Add the columns of _ADDED an older database's tables lack."""
+    for table, columns in _ADDED.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            continue  # created whole by DDL
+        for column in columns:
+            if column.split()[0] not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _migrate_pending(db: sqlite3.Connection) -> None:

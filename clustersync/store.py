@@ -17,25 +17,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import quarantine, reads
+from . import conflicts, quarantine, reads
 from . import vector as vectors
 from .changes import ApplyResult, Change, Snapshot
 from .codec import decode_key, decode_row, encode_key, encode_row
-from .conflict import NONE, resolve
 from .errors import ApplyError
 from .hlc import HybridClock
+from .merge import RowState, decode_clocks, encode_clocks, merge, write
 from .reads import Member
 from .schema import KEY_COLUMNS, MEMBERS, TableInfo, connect, install, quote, table_info, upsert_sql
 from .vector import Vector
 
 logger = logging.getLogger(__name__)
 
-KEEP_CONFLICTS = 10000
 _VERSION = "SELECT hlc, origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
-_LOCAL = "SELECT hlc, origin, deleted, data, base_hlc, base_origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
-_CONFLICT = (
-    "INSERT INTO _cs_conflicts (tbl, pk, hlc, origin, deleted, data, winner_hlc, winner_origin, at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_LOCAL = (
+    "SELECT hlc, origin, deleted, data, base_hlc, base_origin, clocks FROM _cs_rows WHERE tbl = ? AND pk = ?"
 )
 
 
@@ -158,20 +155,21 @@ class Store:
             hlc = self.hlc.tick(wall + offset)
             where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
             found = db.execute(f"SELECT * FROM {quote(tbl)} WHERE {where}", values).fetchone()
-            data = None
-            if found is not None:
-                if tbl not in columns:
-                    columns[tbl] = tuple(
-                        d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description
-                    )
-                data = encode_row(columns[tbl], found)
-                if len(data) > self.max_copy:  # ASCII JSON: characters are bytes
-                    logger.error("%s key %s: its copy (%d bytes) is above SQLite's limit: not replicated",
-                                 tbl, pk[:80], len(data))  # fmt: skip
-                    self._bump(db, "too_large", 1)
-                    continue
-            base = db.execute(_VERSION, (tbl, pk)).fetchone()
-            change = Change(tbl, pk, hlc, self.node_id, data is None, data, *(base or NONE))
+            if found is not None and tbl not in columns:
+                columns[tbl] = tuple(
+                    d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description
+                )
+            now = None if found is None else dict(zip(columns[tbl], found, strict=True))
+            local = db.execute(_LOCAL, (tbl, pk)).fetchone()
+            state = write(self._state(local), now, (hlc, self.node_id))
+            if state is None:
+                continue  # nothing replicated changed (same values, or a row born and gone between stamps)
+            change = self._change(tbl, pk, (hlc, self.node_id), state)
+            if len(change.data or "") > self.max_copy:  # ASCII JSON: characters are bytes
+                logger.error("%s key %s: its copy (%d bytes) is above SQLite's limit: not replicated",
+                             tbl, pk[:80], len(change.data or ""))  # fmt: skip
+                self._bump(db, "too_large", 1)
+                continue
             self._put(db, change)
             out.append(change)
         db.execute("DELETE FROM _cs_pending WHERE seq <= ?", (rows[-1][0],))
@@ -199,9 +197,27 @@ class Store:
     @staticmethod
     def _put(db: sqlite3.Connection, c: Change) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO _cs_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin),
+            "INSERT OR REPLACE INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, "
+            "clocks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin, c.clocks),
         )
+
+    @staticmethod
+    def _state(row: Any) -> RowState | None:
+        """A row's merge state from its _cs_rows columns (_LOCAL), or None."""
+        if row is None:
+            return None
+        return decode_clocks(
+            row[6], (row[0], row[1]), None if row[3] is None else decode_row(row[3]), (row[4], row[5])
+        )
+
+    @staticmethod
+    def _change(tbl: str, pk: str, label: tuple[int, str], s: RowState) -> Change:
+        """The change that stores and sends a row's state under a version."""
+        data = (
+            None if not s.alive or s.values is None else encode_row(tuple(s.values), tuple(s.values.values()))
+        )
+        return Change(tbl, pk, *label, data is None, data, *s.born_base, encode_clocks(s, label))
 
     # ------------------------------------------------------------ sending
 
@@ -242,6 +258,8 @@ class Store:
                         self._apply_one(db, change, result, current, held)
                     db.execute("UPDATE _cs_flag SET applying = 0")
                 advanced = vectors.advance({}, ((c.origin, c.hlc) for c in changes))
+                if result.max_own:  # rows merged into a new version here (Store._merge)
+                    advanced = vectors.advance(advanced, [(self.node_id, result.max_own)])
                 if final:
                     advanced = vectors.merge(advanced, final)
                 for origin, hlc in advanced.items():
@@ -278,27 +296,14 @@ class Store:
             # tombstone collected (a removed or long-lagging member re-sends an old version).
             result.stale += 1
             return
-        mine = Change(c.tbl, c.pk, local[0], local[1], bool(local[2]), *local[3:]) if local else None
-        decision = resolve(
-            (c.hlc, c.origin),
-            (c.base_hlc, c.base_origin),
-            (mine.hlc, mine.origin) if mine else None,
-            (mine.base_hlc, mine.base_origin) if mine else NONE,
-        )
-        if decision.action == "same":
-            result.duplicates += 1
-            return
-        if decision.conflict:
-            assert mine is not None
-            loser, winner = (c, mine) if decision.action == "keep" else (mine, c)
-            db.execute(
-                _CONFLICT,
-                (*loser.wire()[:6], winner.hlc, winner.origin, time.time()),
-            )
-            result.conflicts += 1
-        if decision.action == "keep":
-            result.kept += 1
-            return
+        if local is not None:
+            if (local[0], local[1]) == (c.hlc, c.origin):
+                result.duplicates += 1
+                return
+            merged = self._merge(db, c, local, result)
+            if merged is None:
+                return
+            c = merged
         self._put(db, c)
         result.applied += 1
         try:  # one statement: a refused one is undone alone, the transaction goes on
@@ -309,6 +314,30 @@ class Store:
             return
         if held:
             quarantine.release(db, c.tbl, c.pk)  # a newer version was written: the old one is moot
+
+    def _merge(self, db: sqlite3.Connection, c: Change, local: Any, result: ApplyResult) -> Change | None:
+        """Merge an incoming version with the local one (merge.py): the change to store and
+        write, or None when the local row already holds everything the incoming one has."""
+        mine = self._state(local)
+        assert mine is not None
+        theirs = decode_clocks(c.clocks, (c.hlc, c.origin), None if c.data is None else decode_row(c.data),
+                               (c.base_hlc, c.base_origin))  # fmt: skip
+        merged, lost = merge(mine, theirs)
+        if lost:
+            result.conflicts += len(lost)
+            result.collisions += sum(1 for x in lost if x.kind == "insert")
+            conflicts.record(db, c.tbl, c.pk, lost)
+        if merged.content() == mine.content():
+            result.kept += 1
+            return None
+        if merged.content() == theirs.content():
+            return c
+        # A row neither side had: this member versions it, so it flows on like a local write.
+        self.hlc.observe(c.hlc)
+        merged_change = self._change(c.tbl, c.pk, (self.hlc.tick(self.now_ms()), self.node_id), merged)
+        result.merged += 1
+        result.max_own = merged_change.hlc
+        return merged_change
 
     def retry_quarantined(self) -> tuple[int, int]:
         """Try the quarantined changes again; return (written, still held)."""
@@ -409,6 +438,5 @@ class Store:
                     "DELETE FROM _cs_rows WHERE deleted = 1 AND origin = ? AND hlc <= ? AND tbl != ?",
                     (origin, hlc, MEMBERS),
                 ).rowcount
-            trim = "DELETE FROM _cs_conflicts WHERE id <= (SELECT max(id) FROM _cs_conflicts) - ?"
-            db.execute(trim, (KEEP_CONFLICTS,))
+            conflicts.trim(db)
         return dropped
