@@ -2,14 +2,13 @@
 
 3 to 5 in-process members, random inserts, updates and deletes on shared keys, random
 pairwise syncs in random order, some cut short after a few batches (a crash mid-session).
-When syncing stops (a final round), every member is identical and equal to a
-last-writer-wins oracle over every version ever made.
+When syncing stops (a final round), every member is identical and equal to the
+per-column last-writer-wins oracle (oracle.py) over every write ever made.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
 import sqlite3
 import tempfile
@@ -19,10 +18,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from clustersync.codec import decode_row
 from clustersync.store import Change, Store
 
 from .conftest import content, open_store, sync_one_way
+from .oracle import Oracle, key_of
 
 KEYS = st.integers(min_value=1, max_value=6)
 STOPS = st.none() | st.integers(min_value=0, max_value=3)  # batches before a crash
@@ -34,17 +33,14 @@ class Cluster(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="cs-conv-"))
         self.members: list[Store] = []
-        self.versions: dict[str, Change] = {}  # the LWW oracle: best version per key
+        self.oracle = Oracle()
         self.now = 1_000_000.0
 
     def clock(self) -> float:
         return self.now
 
     def record(self, changes: list[Change]) -> None:
-        for c in changes:
-            best = self.versions.get(c.pk)
-            if best is None or (c.hlc, c.origin) > (best.hlc, best.origin):
-                self.versions[c.pk] = c
+        self.oracle.record(changes)
 
     @initialize(count=st.integers(min_value=3, max_value=5))
     def start(self, count: int) -> None:
@@ -115,12 +111,7 @@ class Cluster(RuleBasedStateMachine):
             for src, dst in itertools.pairwise(ring):
                 sync_one_way(src, dst)
                 sync_one_way(dst, src)
-        expected = {}
-        for pk, c in self.versions.items():
-            if not c.deleted:
-                assert c.data is not None
-                row = decode_row(c.data)
-                expected[json.loads(pk)[0]] = (row["id"], row["v"], row["n"], row["b"])
+        expected = {key_of(pk): (r["id"], r["v"], r["n"], r["b"]) for pk, r in self.oracle.rows().items()}
         for store in self.members:
             assert content(store.path) == expected, store.node_id
             assert store.vector() == self.members[0].vector()

@@ -1,0 +1,102 @@
+"""Per-column last-writer-wins on the hybrid clock, computed from every local write ever made.
+
+Independent of merge.py's pairwise join: each stamped change is read back as the write it
+was (an insert of a new incarnation, an update of some columns of one, a delete), and the
+expected row is found by plain maxima over all writes of a key: the latest insert is the
+incarnation; the row exists while no delete is as late; each column holds the value of the
+latest write of that incarnation that set it. Also what the conflict logs must hold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from clustersync.codec import decode_row
+from clustersync.merge import NONE, Version, decode_clocks
+from clustersync.store import Change
+
+
+@dataclass
+class Writes:
+    """Every write of one key."""
+
+    inserts: dict[Version, dict[str, Any]] = field(default_factory=dict)
+    deletes: set[Version] = field(default_factory=set)
+    # (version, incarnation) -> column -> (value, the version the writer replaced)
+    updates: dict[tuple[Version, Version], dict[str, tuple[Any, Version]]] = field(default_factory=dict)
+
+    def versions(self) -> set[Version]:
+        return {*self.inserts, *self.deletes, *(v for v, _ in self.updates)}
+
+
+class Oracle:
+    """The expected replicated state, fed with every change stamp() returned."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Writes] = {}
+
+    def record(self, changes: list[Change]) -> None:
+        for c in changes:
+            v = (c.hlc, c.origin)
+            values = None if c.data is None else decode_row(c.data)
+            s = decode_clocks(c.clocks, v, values, (c.base_hlc, c.base_origin))
+            w = self.keys.setdefault(c.pk, Writes())
+            if c.deleted:
+                w.deletes.add(v)
+            elif s.born == v:
+                assert values is not None
+                w.inserts[v] = values
+            else:
+                assert values is not None
+                changed = {col: (values[col], base) for col, (ver, base) in s.cols.items() if ver == v}
+                w.updates[(v, s.born)] = changed
+
+    def _columns(self, w: Writes, born: Version) -> dict[str, list[tuple[Version, Any]]]:
+        cols: dict[str, list[tuple[Version, Any]]] = {c: [(born, x)] for c, x in w.inserts[born].items()}
+        for (v, inc), changed in w.updates.items():
+            if inc == born:
+                for col, (value, _) in changed.items():
+                    cols.setdefault(col, []).append((v, value))
+        return cols
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """key text -> the row expected on every member (absent keys: no row)."""
+        out = {}
+        for pk, w in self.keys.items():
+            if not w.inserts:
+                continue
+            born = max(w.inserts)
+            if max(w.deletes, default=NONE) >= born:
+                continue
+            out[pk] = {col: max(ws, key=lambda x: x[0])[1] for col, ws in self._columns(w, born).items()}
+        return out
+
+    def expected_conflicts(self) -> set[tuple[str, str, str | None, Version]]:
+        """(key, kind, column, loser version) that some member's conflict log must hold."""
+        out: set[tuple[str, str, str | None, Version]] = set()
+        for pk, w in self.keys.items():
+            if not w.inserts:
+                continue
+            born = max(w.inserts)
+            dead = max(w.deletes, default=NONE)
+            out |= {(pk, "insert", None, i) for i in w.inserts if i != born and dead < i}
+            if dead >= born:
+                continue
+            for col, ws in self._columns(w, born).items():
+                final = max(v for v, _ in ws)
+                superseded = {
+                    ch[col][1] for (_, inc), ch in w.updates.items() if inc == born and col in ch
+                }  # versions some writer replaced knowingly
+                out |= {(pk, "column", col, v) for v, _ in ws if v != final and v not in superseded}
+        return out
+
+
+def logged(db_rows: list[tuple[Any, ...]]) -> set[tuple[str, str, str | None, Version]]:
+    """The conflict log rows (pk, kind, col, hlc, origin) as oracle tuples."""
+    return {(pk, kind, col, (hlc, origin)) for pk, kind, col, hlc, origin in db_rows}
+
+
+def key_of(pk: str) -> Any:
+    return json.loads(pk)[0]
