@@ -18,6 +18,7 @@ from simplefailover.errors import ConfigError
 from . import __version__
 from .admin_cli import add_commands
 from .backup_commands import add_parsers as add_backup_commands
+from .conflict_commands import add_parsers as add_conflict_commands
 from .control import stopped_reason, version_of
 from .errors import ClusterSyncError
 from .joining import Progress, join_readiness
@@ -26,6 +27,7 @@ from .protocol import create_secret, load_secret
 from .status import alarms, lag_seconds, load_health
 
 DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
+SHOWN_CONFLICTS = 50  # entries of the conflict log in status --json and on the HA page
 COUNTERS = ("applied", "duplicates", "conflicts", "stale", "quarantined", "released", "too_large")
 
 
@@ -195,6 +197,8 @@ def status_data(config: Config) -> dict[str, Any]:
             "pending": store.pending(),
             "counters": {k: store.counter(k) for k in COUNTERS},
             "quarantine": store.quarantined(),
+            "conflicts": store.open_conflicts(),
+            "conflict_log": store.conflicts()[:SHOWN_CONFLICTS],
         }
     finally:
         store.close()
@@ -226,6 +230,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{m['strategy']:<10} {lag}{mark}"
         )
     print(f"pending local changes: {data['pending']}; counters: {data['counters']}")
+    if data.get("conflicts"):
+        print(f"CONFLICTS waiting for acknowledgement: {data['conflicts']} (clustersync conflicts)")
     for q in data.get("quarantine") or []:
         where = f"{q['table']} key {q['key']} from {q['origin']}"
         print(f"QUARANTINED: {where} ({q['tries']} tries): {q['error']}")
@@ -257,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--json", action="store_true", help="print JSON")
     add_commands(sub, _load, DEFAULT_CONFIG)
     add_backup_commands(sub, _load, DEFAULT_CONFIG)
+    add_conflict_commands(sub, _load, DEFAULT_CONFIG)
     return parser
 
 

@@ -111,7 +111,10 @@ class Node:
     def alarms(self) -> dict[str, Any]:
         """The three alarms now (SPEC CL-7), from what this running daemon knows."""
         self.health.updated = time.time()
-        return alarms(not self.health.removed, self.health.snapshot(), 60, time.time())
+        now = alarms(not self.health.removed, self.health.snapshot(), 60, time.time())
+        if not self.health.removed:  # the database is closed once removed (a join may replace it)
+            now["conflicts"] = self.store.open_conflicts()
+        return now
 
     def _counts(self) -> dict[str, int]:
         if self.health.removed:

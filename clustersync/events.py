@@ -21,6 +21,7 @@ Alarms = Mapping[str, Any]
 NOT_READY, READY = "sync not ready", "sync ready"
 FAILURE, FAILOVER, NO_NODE, FAILBACK = "failure", "failover", "no available node", "failback"
 TIME_OFF, TIME_OK = "time not aligned", "time aligned"
+CONFLICT = "conflict"  # SPEC CL-16: rows inserted under one key on two members
 
 BASELINE: Alarms = {
     "readiness": {"ready": True, "reason": "provisioned and ready"},
@@ -105,6 +106,21 @@ def _time(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
     return [_event(TIME_OK, node, "clock offsets back within the limit", [], at)]
 
 
+def _conflicts(old: Alarms, new: Alarms, node: str, at: float) -> list[Event]:
+    """More insert collisions wait for acknowledgement than before: one mail per round."""
+    was, now = (old.get("conflicts") or {}), (new.get("conflicts") or {})
+    added = int(now.get("insert", 0)) - int(was.get("insert", 0))
+    if added <= 0:
+        return []
+    headline = f"{added} row(s) inserted under a key another member used at the same time"
+    lines = [
+        "Waiting:", f"{now.get('insert', 0)} collision(s), {now.get('column', 0)} column conflict(s)",
+        "Kept:", "the later insert; the other row is in the conflict log",
+        "See:", "clustersync conflicts (then clustersync conflicts ack)",
+    ]  # fmt: skip
+    return [_event(CONFLICT, node, headline, lines, at)]
+
+
 class Newcomers:
     """Members not yet heard from since this process first saw them, within a grace period.
 
@@ -152,4 +168,9 @@ def hold_newcomers(old: Alarms | None, new: Alarms, held: Collection[str]) -> Al
 def events(old: Alarms | None, new: Alarms, node: str, at: float) -> list[Event]:
     """The events between two alarm sets (old None: start-up, compared with all good)."""
     base = BASELINE if old is None else old
-    return _readiness(base, new, node, at) + _activity(base, new, node, at) + _time(base, new, node, at)
+    return (
+        _readiness(base, new, node, at)
+        + _activity(base, new, node, at)
+        + _time(base, new, node, at)
+        + _conflicts(base, new, node, at)
+    )

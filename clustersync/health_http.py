@@ -55,6 +55,8 @@ def public(node_id: str, alarms: Mapping[str, Any]) -> dict[str, Any]:
         },
         "activity": {"state": activity["state"]},
         "time_alignment": {"state": alignment["state"]},
+        # How many overwritten rows wait for `clustersync conflicts ack` (counts only, no data).
+        "conflicts": dict(alarms.get("conflicts") or {}),
     }
 
 

@@ -339,6 +339,11 @@ class Store:
         result.max_own = merged_change.hlc
         return merged_change
 
+    def open_conflicts(self) -> dict[str, int]:
+        """Unacknowledged conflict log entries by kind (insert, column, row)."""
+        with self._lock:
+            return conflicts.unacknowledged(self.db)
+
     def retry_quarantined(self) -> tuple[int, int]:
         """Try the quarantined changes again; return (written, still held)."""
         if not self._read("SELECT 1 FROM _cs_quarantine LIMIT 1"):
