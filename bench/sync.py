@@ -3,6 +3,8 @@
 1. Two members in this process on 127.0.0.78-79, real TCP session: one has N new rows of
    200 bytes, the other pulls them with one `run_round()`; rows/s applied and CPU (both
    sides, this process) per 1,000 rows. Change capture (versioning N rows) is timed too.
+   Then the N rows are updated (one column) and pulled again, alternately with the column
+   merge on and with whole-row last-writer-wins (Store.column_merge False): the merge's cost.
 2. Five real `clustersync run` processes on 127.0.0.73-77: a row is written on one member
    (round robin) and each other member's database is polled until it appears; p50/p99 of
    the time until every member has it. Bounded: --writes rows, 20 s each at most.
@@ -74,7 +76,10 @@ def throughput(folder: Path, rows: int) -> dict[str, float]:
         report = second.run_round()
         elapsed, used = time.perf_counter() - wall, time.process_time() - cpu
         assert report is not None and report.ok and report.received == rows, report
+        u = updates(first, second, rows)
         return {
+            "update_merge_rows_per_s": u["merge"],
+            "update_whole_rows_per_s": u["whole"],
             "rows": rows,
             "apply_rows_per_s": rows / elapsed,
             "session_s": elapsed,
@@ -82,6 +87,31 @@ def throughput(folder: Path, rows: int) -> dict[str, float]:
             "capture_rows_per_s": rows / capture_s,
             "capture_cpu_ms_per_1000": capture_cpu / rows * 1e6,
         }
+
+
+def _update(path: Path, count: int, tag: str) -> None:
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany(
+            "UPDATE items SET v = ? WHERE id = ?", ((f"{tag}{i:08d}" + "y" * 190, i) for i in range(count))
+        )
+    db.close()
+
+
+def updates(first: Node, second: Node, rows: int) -> dict[str, float]:
+    """Rows/s applied when every row already exists on the receiver (each goes through the
+    merge), with the column merge on and with whole-row last-writer-wins, alternately."""
+    out: dict[str, list[float]] = {"whole": [], "merge": []}
+    for turn, mode in enumerate(["whole", "merge", "whole", "merge"]):
+        second.store.column_merge = mode == "merge"
+        _update(first.store.path, rows, f"u{turn}")
+        first.store.stamp()
+        wall = time.perf_counter()
+        report = second.run_round()
+        assert report is not None and report.ok and report.received == rows, report
+        out[mode].append(rows / (time.perf_counter() - wall))
+    second.store.column_merge = True
+    return {mode: max(rates) for mode, rates in out.items()}
 
 
 def _has(path: Path, key: int) -> bool:
@@ -150,6 +180,11 @@ def main() -> int:
             f"apply between two members: {t['apply_rows_per_s']:,.0f} rows/s of 200-byte rows "
             f"({t['rows']:,} rows in {t['session_s']:.2f} s, one session); "
             f"CPU {t['cpu_ms_per_1000']:.1f} ms per 1,000 rows (both sides)"
+        )
+        print(
+            f"apply of updates to existing rows: column merge {t['update_merge_rows_per_s']:,.0f} rows/s, "
+            f"whole-row LWW {t['update_whole_rows_per_s']:,.0f} rows/s "
+            f"(merge/whole {t['update_merge_rows_per_s'] / t['update_whole_rows_per_s']:.2f}, best of 2 each)"
         )
         print(
             f"change capture (versioning): {t['capture_rows_per_s']:,.0f} rows/s, "

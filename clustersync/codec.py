@@ -66,6 +66,12 @@ def decode_key(text: str, width: int) -> list[Any]:
     return keys
 
 
+def decode_stored(text: str) -> Row:
+    """Decode a row copy this database stored itself (checked when it was received)."""
+    row: Row = _DECODER.decode(text)
+    return row
+
+
 def decode_row(text: str) -> Row:
     """Decode a row encoded by encode_row; raise ValueError if it is not one."""
     row = _DECODER.decode(text)

@@ -57,12 +57,19 @@ class RowState:
         """The state's newest version: its version as stored and sent."""
         return max(self.born, self.dead, *(v for v, _ in self.cols.values()))
 
-    def content(self) -> tuple[Any, ...]:
-        """What two states must share to be the same (labels aside)."""
-        values = (
-            None if self.values is None else sorted((k, type(v).__name__, v) for k, v in self.values.items())
-        )
-        return (self.born, self.born_base, self.dead, sorted(self.cols.items()), values)
+    def same(self, other: RowState) -> bool:
+        """Whether two states are the same (labels aside; values compared with their types)."""
+        if (self.born, self.born_base, self.dead, self.cols) != (
+            other.born,
+            other.born_base,
+            other.dead,
+            other.cols,
+        ):
+            return False
+        a, b = self.values, other.values
+        if a is None or b is None:
+            return a is b
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 from . import conflicts, quarantine, reads
 from . import vector as vectors
 from .changes import ApplyResult, Change, Snapshot
-from .codec import decode_key, decode_row, encode_key, encode_row
+from .codec import Row, decode_key, decode_row, decode_stored, encode_key, encode_row
 from .errors import ApplyError
 from .hlc import HybridClock
 from .merge import RowState, decode_clocks, encode_clocks, merge, write
@@ -39,6 +39,10 @@ _LOCAL = (
 class Store:
     """One node's replicated database; safe to share between threads."""
 
+    # False: whole-row last-writer-wins on apply (the path before issue 19), kept only so that
+    # bench/sync.py can measure what the column merge costs; never set in production.
+    column_merge = True
+
     def __init__(
         self,
         path: Path,
@@ -52,6 +56,7 @@ class Store:
         self.clock = clock
         self._lock = threading.RLock()
         self._upserts: dict[tuple[str, tuple[str, ...]], str] = {}  # SQL per table and column set
+        self._values: Row | None = None  # the applied row's values when the merge decoded them already
         self.db = connect(str(path))
         # A row's JSON copy in _cs_rows must fit SQLite's value limit (1e9 bytes by default:
         # BLOBs up to about 700 MiB, as base64): a larger row is left out, said, and counted.
@@ -208,7 +213,7 @@ class Store:
         if row is None:
             return None
         return decode_clocks(
-            row[6], (row[0], row[1]), None if row[3] is None else decode_row(row[3]), (row[4], row[5])
+            row[6], (row[0], row[1]), None if row[3] is None else decode_stored(row[3]), (row[4], row[5])
         )
 
     @staticmethod
@@ -296,18 +301,19 @@ class Store:
             # tombstone collected (a removed or long-lagging member re-sends an old version).
             result.stale += 1
             return
+        self._values = None
         if local is not None:
             if (local[0], local[1]) == (c.hlc, c.origin):
                 result.duplicates += 1
                 return
-            merged = self._merge(db, c, local, result)
+            merged = self._merge(db, c, local, result) if self.column_merge else self._whole(c, local, result)
             if merged is None:
                 return
             c = merged
         self._put(db, c)
         result.applied += 1
         try:  # one statement: a refused one is undone alone, the transaction goes on
-            self._write_row(db, info, c)
+            self._write_row(db, info, c, self._values)
         except (sqlite3.IntegrityError, ApplyError) as exc:
             quarantine.hold(db, c, quarantine.describe(exc))
             result.quarantined += 1
@@ -320,24 +326,34 @@ class Store:
         write, or None when the local row already holds everything the incoming one has."""
         mine = self._state(local)
         assert mine is not None
-        theirs = decode_clocks(c.clocks, (c.hlc, c.origin), None if c.data is None else decode_row(c.data),
+        self._values = None if c.data is None else decode_row(c.data)
+        theirs = decode_clocks(c.clocks, (c.hlc, c.origin), self._values,
                                (c.base_hlc, c.base_origin))  # fmt: skip
         merged, lost = merge(mine, theirs)
         if lost:
             result.conflicts += len(lost)
             result.collisions += sum(1 for x in lost if x.kind == "insert")
             conflicts.record(db, c.tbl, c.pk, lost)
-        if merged.content() == mine.content():
+        if merged.same(mine):
             result.kept += 1
             return None
-        if merged.content() == theirs.content():
+        if merged.same(theirs):
             return c
         # A row neither side had: this member versions it, so it flows on like a local write.
         self.hlc.observe(c.hlc)
+        self._values = merged.values
         merged_change = self._change(c.tbl, c.pk, (self.hlc.tick(self.now_ms()), self.node_id), merged)
         result.merged += 1
         result.max_own = merged_change.hlc
         return merged_change
+
+    @staticmethod
+    def _whole(c: Change, local: Any, result: ApplyResult) -> Change | None:
+        """Whole-row last-writer-wins (Store.column_merge False: the bench's baseline)."""
+        if (c.hlc, c.origin) > (local[0], local[1]):
+            return c
+        result.kept += 1
+        return None
 
     def open_conflicts(self) -> dict[str, int]:
         """Unacknowledged conflict log entries by kind (insert, column, row)."""
@@ -357,14 +373,14 @@ class Store:
             self._bump(db, "released", written)
             return written, quarantine.count(db)
 
-    def _write_row(self, db: sqlite3.Connection, info: TableInfo, c: Change) -> None:
+    def _write_row(self, db: sqlite3.Connection, info: TableInfo, c: Change, row: Row | None = None) -> None:
         """Write one version's row (upsert: columns the sender lacks keep their value)."""
         if c.data is None:
             keys = decode_key(c.pk, len(info.pk))
             where = " AND ".join(f"{quote(col)} IS ?" for col in info.pk)
             db.execute(f"DELETE FROM {quote(info.name)} WHERE {where}", keys)
             return
-        row = decode_row(c.data)
+        row = decode_row(c.data) if row is None else row
         if any(col not in info.columns for col in row):
             info = self._refresh(db, info.name)
             unknown = [col for col in row if col not in info.columns]

@@ -17,6 +17,9 @@ from clustersync.codec import decode_row
 from clustersync.merge import NONE, Version, decode_clocks
 from clustersync.store import Change
 
+Key = tuple[str, str]  # (table, key text)
+Entry = tuple[Key, str, str | None, Version]  # a conflict log entry: key, kind, column, loser
+
 
 @dataclass
 class Writes:
@@ -35,14 +38,14 @@ class Oracle:
     """The expected replicated state, fed with every change stamp() returned."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, Writes] = {}
+        self.keys: dict[Key, Writes] = {}
 
     def record(self, changes: list[Change]) -> None:
         for c in changes:
             v = (c.hlc, c.origin)
             values = None if c.data is None else decode_row(c.data)
             s = decode_clocks(c.clocks, v, values, (c.base_hlc, c.base_origin))
-            w = self.keys.setdefault(c.pk, Writes())
+            w = self.keys.setdefault((c.tbl, c.pk), Writes())
             if c.deleted:
                 w.deletes.add(v)
             elif s.born == v:
@@ -61,8 +64,8 @@ class Oracle:
                     cols.setdefault(col, []).append((v, value))
         return cols
 
-    def rows(self) -> dict[str, dict[str, Any]]:
-        """key text -> the row expected on every member (absent keys: no row)."""
+    def rows(self) -> dict[Key, dict[str, Any]]:
+        """(table, key text) -> the row expected on every member (absent keys: no row)."""
         out = {}
         for pk, w in self.keys.items():
             if not w.inserts:
@@ -73,9 +76,9 @@ class Oracle:
             out[pk] = {col: max(ws, key=lambda x: x[0])[1] for col, ws in self._columns(w, born).items()}
         return out
 
-    def expected_conflicts(self) -> set[tuple[str, str, str | None, Version]]:
-        """(key, kind, column, loser version) that some member's conflict log must hold."""
-        out: set[tuple[str, str, str | None, Version]] = set()
+    def expected_conflicts(self) -> set[Entry]:
+        """((table, key), kind, column, loser version) that some member's conflict log must hold."""
+        out: set[Entry] = set()
         for pk, w in self.keys.items():
             if not w.inserts:
                 continue
@@ -93,10 +96,12 @@ class Oracle:
         return out
 
 
-def logged(db_rows: list[tuple[Any, ...]]) -> set[tuple[str, str, str | None, Version]]:
-    """The conflict log rows (pk, kind, col, hlc, origin) as oracle tuples."""
-    return {(pk, kind, col, (hlc, origin)) for pk, kind, col, hlc, origin in db_rows}
+def logged(db: Any) -> set[Entry]:
+    """A member's conflict log as oracle entries."""
+    rows = db.execute("SELECT tbl, pk, kind, col, hlc, origin FROM _cs_conflicts").fetchall()
+    return {((tbl, pk), kind, col, (hlc, origin)) for tbl, pk, kind, col, hlc, origin in rows}
 
 
-def key_of(pk: str) -> Any:
-    return json.loads(pk)[0]
+def key_of(key: Key) -> Any:
+    """The first key column's value."""
+    return json.loads(key[1])[0]

@@ -5,8 +5,8 @@ BLOB, NUMERIC, no type), composite keys, WITHOUT ROWID; values of every type, BL
 few MiB. Random inserts, updates, deletes through plain connections (none may be refused),
 pairwise syncs cut short after a few batches (a crash mid-session), members closed and
 opened again (a restart). At the end, after two rounds of the ring both ways, every member's
-tables are identical, value by value and bit by bit, and equal to last-writer-wins over
-every version ever made.
+tables are identical, value by value and bit by bit, and equal to per-column
+last-writer-wins (oracle.py) over every write ever made.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from clustersync.codec import decode_row
 from clustersync.store import Change, Store
 
 from .conftest import sync_one_way
+from .oracle import Oracle
 
 TYPES = ("INTEGER", "TEXT", "REAL", "BLOB", "NUMERIC", "")
 POOL: tuple[object, ...] = (1, 2, 1.0, 1.0 / 3, 0.1, -0.0, 2.0**70, "a", "b", "1", b"\x00", b"k", b"")
@@ -76,13 +76,10 @@ class AnyTable(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="cs-any-"))
         self.members: list[Store] = []
         self.tables: list[Table] = []
-        self.versions: dict[tuple[str, str], Change] = {}  # the LWW oracle
+        self.oracle = Oracle()  # per-column last-writer-wins over every write
 
     def record(self, changes: list[Change]) -> None:
-        for c in changes:
-            best = self.versions.get((c.tbl, c.pk))
-            if best is None or (c.hlc, c.origin) > (best.hlc, best.origin):
-                self.versions[(c.tbl, c.pk)] = c
+        self.oracle.record(changes)
 
     def open(self, index: int) -> Store:
         return Store(self.dir / f"m{index}.db", f"m{index}", [t.name for t in self.tables])
@@ -202,10 +199,8 @@ class AnyTable(RuleBasedStateMachine):
             assert self.content(store) == first, f"{store.node_id} differs from {self.members[0].node_id}"
         expected: dict[str, set[tuple[object, ...]]] = {t.name: set() for t in self.tables}
         columns = {t.name: [*t.key_names, "v", "r"] for t in self.tables}
-        for (tbl, _), c in self.versions.items():
-            if not c.deleted and c.data is not None:
-                row = decode_row(c.data)
-                expected[tbl].add(tuple(typed(row[col]) for col in columns[tbl]))
+        for (tbl, _), row in self.oracle.rows().items():
+            expected[tbl].add(tuple(typed(row[col]) for col in columns[tbl]))
         assert first == expected, "a committed row is missing or a deleted one is back"
 
 

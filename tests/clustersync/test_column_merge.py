@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from clustersync.store import Store
 
 from .conftest import content, open_store, sync_one_way
-from .oracle import Oracle, key_of, logged
+from .oracle import Entry, Oracle, key_of, logged
 
 KEYS = st.integers(min_value=1, max_value=4)
 STOPS = st.none() | st.integers(min_value=0, max_value=2)
@@ -118,13 +118,13 @@ class Members(RuleBasedStateMachine):
         for store in self.members:
             assert content(store.path) == expected, store.node_id
             assert store.vector() == self.members[0].vector()
-        log: set[tuple[str, str, str | None, tuple[int, str]]] = set()
+        log: set[Entry] = set()
         for store in self.members:
-            log |= logged(store.db.execute("SELECT pk, kind, col, hlc, origin FROM _cs_conflicts").fetchall())
+            log |= logged(store.db)
         missing = self.oracle.expected_conflicts() - log
         assert not missing, f"overwritten concurrent values not in any conflict log: {sorted(missing)}"
-        for pk, _, _, version in log:  # nothing invented: every entry is a write that was made
-            assert version in self.oracle.keys[pk].versions()
+        for key, _, _, version in log:  # nothing invented: every entry is a write that was made
+            assert version in self.oracle.keys[key].versions()
 
 
 TestColumnMerge = Members.TestCase
