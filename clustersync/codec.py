@@ -35,6 +35,11 @@ _ROW = json.JSONEncoder(default=_default, separators=(",", ":"))
 _KEY = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
 
 
+def encode_json(value: object) -> str:
+    """Any JSON value as compact text."""
+    return _ROW.encode(value)
+
+
 def encode_row(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """Encode one row as JSON text, column name to value."""
     return _ROW.encode(dict(zip(columns, values, strict=True)))

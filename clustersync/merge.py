@@ -134,9 +134,10 @@ def write(prev: RowState | None, values: Values | None, v: Version) -> RowState 
     for col, value in values.items():
         if col not in old or not _same(old[col], value):
             cols[col] = (v, prev.version(col))
-    if cols == prev.cols and set(values) == set(old):
+    if cols == prev.cols:
         return None
-    return RowState(prev.born, prev.born_base, prev.dead, cols, dict(values))
+    # Columns this member's table lacks (added on others, not migrated here yet) keep theirs.
+    return RowState(prev.born, prev.born_base, prev.dead, cols, {**old, **values})
 
 
 def encode_clocks(s: RowState, label: Version) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 from . import conflicts, quarantine, reads
 from . import vector as vectors
 from .changes import ApplyResult, Change, Snapshot
-from .codec import Row, decode_key, decode_row, decode_stored, encode_key, encode_row
+from .codec import Row, decode_key, decode_row, decode_stored, encode_json, encode_key, encode_row
 from .errors import ApplyError
 from .hlc import HybridClock
 from .merge import RowState, decode_clocks, encode_clocks, merge, write
@@ -61,8 +61,10 @@ class Store:
         # A row's JSON copy in _cs_rows must fit SQLite's value limit (1e9 bytes by default:
         # BLOBs up to about 700 MiB, as base64): a larger row is left out, said, and counted.
         self.max_copy = self.db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - 1024
-        with self._write():
+        with self._write() as db:
             self.tables: dict[str, TableInfo] = install(self.db, tables, where)
+            for info in self.tables.values():
+                self._fill_added(db, info)
         self.hlc = HybridClock(max(int(self.meta("hlc") or 0), max(self.vector().values(), default=0)))
 
     def close(self) -> None:
@@ -398,7 +400,31 @@ class Store:
     def _refresh(self, db: sqlite3.Connection, name: str) -> TableInfo:
         """Re-read a table's columns (the application may have added one since the start)."""
         self.tables[name] = table_info(db, name, "cluster.tables")
+        self._fill_added(db, self.tables[name])
         return self.tables[name]
+
+    def _fill_added(self, db: sqlite3.Connection, info: TableInfo) -> None:
+        """Columns added to a table since last seen take the values the rows' copies hold
+        (sent by members that had the column first), without being captured again."""
+        key = f"columns:{info.name}"
+        seen = reads.meta(db, key)
+        if seen is not None:
+            added = [c for c in info.columns if c not in decode_stored(seen)]
+            if added:
+                sets = ", ".join(f"{quote(c)} = ?" for c in added)
+                where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
+                sql = f"UPDATE {quote(info.name)} SET {sets} WHERE {where}"
+                db.execute("UPDATE _cs_flag SET applying = 1")
+                copies = db.execute(
+                    "SELECT pk, data FROM _cs_rows WHERE tbl = ? AND deleted = 0", (info.name,)
+                )
+                for pk, data in copies.fetchall():
+                    row = decode_stored(data)
+                    if any(c in row for c in added):
+                        keys = decode_key(pk, len(info.pk))
+                        db.execute(sql, [row.get(c) for c in added] + keys)
+                db.execute("UPDATE _cs_flag SET applying = 0")
+        self.set_meta(key, encode_json(info.columns), db)
 
     # ------------------------------------------------------------ members
 

@@ -1,0 +1,38 @@
+"""A member whose table lacks a column (not migrated yet) never wipes that column elsewhere,
+and fills it from the rows' copies once it has the column (SPEC CL-16)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .conftest import content, open_store, sync_one_way
+
+
+def _sql(path: Path, sql: str, *params: object) -> None:
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(sql, params)
+    db.close()
+
+
+def test_a_member_without_a_column_keeps_it_for_the_others(tmp_path: Path) -> None:
+    new, old = open_store(tmp_path / "new.db", "new"), open_store(tmp_path / "old.db", "old")
+    try:
+        _sql(new.path, "ALTER TABLE items ADD COLUMN note TEXT")
+        _sql(new.path, "INSERT INTO items (id, v, note) VALUES (1, 'a', 'kept')")
+        new.stamp()
+        sync_one_way(new, old)  # old lacks note: the row waits in quarantine, its version kept
+        _sql(old.path, "INSERT INTO items (id, v) VALUES (1, 'a')")  # the application writes it anyway
+        _sql(old.path, "UPDATE items SET v = 'b' WHERE id = 1")
+        old.stamp()
+        sync_one_way(old, new)
+        assert content(new.path) == {1: (1, "b", None, None, "kept")}  # old's edit, new's column
+        sync_one_way(new, old)
+        _sql(old.path, "ALTER TABLE items ADD COLUMN note TEXT")  # old migrated, then restarted:
+        old.close()
+        old = open_store(tmp_path / "old.db", "old")  # the new column takes the rows' copies' values
+        assert content(old.path) == content(new.path) == {1: (1, "b", None, None, "kept")}
+    finally:
+        new.close()
+        old.close()
