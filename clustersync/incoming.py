@@ -197,9 +197,13 @@ class Incoming:
                 "INSERT OR REPLACE INTO main._cs_meta SELECT key, value FROM old._cs_meta "
                 "WHERE key NOT IN ('member', 'cluster_id')"
             )
-        if "_cs_conflicts" in old_own:
+        if "_cs_conflicts" in old_own:  # the columns both have (an older log lacks kind, col...)
+            have = {r[1] for r in db.execute("PRAGMA old.table_info(_cs_conflicts)")}
+            both = ", ".join(
+                r[1] for r in db.execute("PRAGMA main.table_info(_cs_conflicts)") if r[1] in have
+            )
             db.execute("DELETE FROM main._cs_conflicts")
-            db.execute("INSERT INTO main._cs_conflicts SELECT * FROM old._cs_conflicts")
+            db.execute(f"INSERT INTO main._cs_conflicts ({both}) SELECT {both} FROM old._cs_conflicts")
 
     def _swap(self) -> None:
         db = str(self.database)

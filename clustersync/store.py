@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import conflicts, quarantine, reads
+from . import conflicts, quarantine, reads, rowstate
 from . import vector as vectors
 from .changes import ApplyResult, Change, Snapshot
-from .codec import Row, decode_key, decode_row, decode_stored, encode_json, encode_key, encode_row
+from .codec import Row, decode_key, decode_row, encode_key
 from .errors import ApplyError
 from .hlc import HybridClock
-from .merge import RowState, decode_clocks, encode_clocks, merge, write
+from .merge import decode_clocks, merge, write
 from .reads import Member
 from .schema import KEY_COLUMNS, MEMBERS, TableInfo, connect, install, quote, table_info, upsert_sql
 from .vector import Vector
@@ -64,7 +64,7 @@ class Store:
         with self._write() as db:
             self.tables: dict[str, TableInfo] = install(self.db, tables, where)
             for info in self.tables.values():
-                self._fill_added(db, info)
+                rowstate.fill_added(db, info)
         self.hlc = HybridClock(max(int(self.meta("hlc") or 0), max(self.vector().values(), default=0)))
 
     def close(self) -> None:
@@ -168,10 +168,10 @@ class Store:
                 )
             now = None if found is None else dict(zip(columns[tbl], found, strict=True))
             local = db.execute(_LOCAL, (tbl, pk)).fetchone()
-            state = write(self._state(local), now, (hlc, self.node_id))
+            state = write(rowstate.state(local), now, (hlc, self.node_id))
             if state is None:
                 continue  # nothing replicated changed (same values, or a row born and gone between stamps)
-            change = self._change(tbl, pk, (hlc, self.node_id), state)
+            change = rowstate.change(tbl, pk, (hlc, self.node_id), state)
             if len(change.data or "") > self.max_copy:  # ASCII JSON: characters are bytes
                 logger.error("%s key %s: its copy (%d bytes) is above SQLite's limit: not replicated",
                              tbl, pk[:80], len(change.data or ""))  # fmt: skip
@@ -208,23 +208,6 @@ class Store:
             "clocks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin, c.clocks),
         )
-
-    @staticmethod
-    def _state(row: Any) -> RowState | None:
-        """A row's merge state from its _cs_rows columns (_LOCAL), or None."""
-        if row is None:
-            return None
-        return decode_clocks(
-            row[6], (row[0], row[1]), None if row[3] is None else decode_stored(row[3]), (row[4], row[5])
-        )
-
-    @staticmethod
-    def _change(tbl: str, pk: str, label: tuple[int, str], s: RowState) -> Change:
-        """The change that stores and sends a row's state under a version."""
-        data = (
-            None if not s.alive or s.values is None else encode_row(tuple(s.values), tuple(s.values.values()))
-        )
-        return Change(tbl, pk, *label, data is None, data, *s.born_base, encode_clocks(s, label))
 
     # ------------------------------------------------------------ sending
 
@@ -326,7 +309,7 @@ class Store:
     def _merge(self, db: sqlite3.Connection, c: Change, local: Any, result: ApplyResult) -> Change | None:
         """Merge an incoming version with the local one (merge.py): the change to store and
         write, or None when the local row already holds everything the incoming one has."""
-        mine = self._state(local)
+        mine = rowstate.state(local)
         assert mine is not None
         self._values = None if c.data is None else decode_row(c.data)
         theirs = decode_clocks(c.clocks, (c.hlc, c.origin), self._values,
@@ -344,7 +327,7 @@ class Store:
         # A row neither side had: this member versions it, so it flows on like a local write.
         self.hlc.observe(c.hlc)
         self._values = merged.values
-        merged_change = self._change(c.tbl, c.pk, (self.hlc.tick(self.now_ms()), self.node_id), merged)
+        merged_change = rowstate.change(c.tbl, c.pk, (self.hlc.tick(self.now_ms()), self.node_id), merged)
         result.merged += 1
         result.max_own = merged_change.hlc
         return merged_change
@@ -400,31 +383,8 @@ class Store:
     def _refresh(self, db: sqlite3.Connection, name: str) -> TableInfo:
         """Re-read a table's columns (the application may have added one since the start)."""
         self.tables[name] = table_info(db, name, "cluster.tables")
-        self._fill_added(db, self.tables[name])
+        rowstate.fill_added(db, self.tables[name])
         return self.tables[name]
-
-    def _fill_added(self, db: sqlite3.Connection, info: TableInfo) -> None:
-        """Columns added to a table since last seen take the values the rows' copies hold
-        (sent by members that had the column first), without being captured again."""
-        key = f"columns:{info.name}"
-        seen = reads.meta(db, key)
-        if seen is not None:
-            added = [c for c in info.columns if c not in decode_stored(seen)]
-            if added:
-                sets = ", ".join(f"{quote(c)} = ?" for c in added)
-                where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
-                sql = f"UPDATE {quote(info.name)} SET {sets} WHERE {where}"
-                db.execute("UPDATE _cs_flag SET applying = 1")
-                copies = db.execute(
-                    "SELECT pk, data FROM _cs_rows WHERE tbl = ? AND deleted = 0", (info.name,)
-                )
-                for pk, data in copies.fetchall():
-                    row = decode_stored(data)
-                    if any(c in row for c in added):
-                        keys = decode_key(pk, len(info.pk))
-                        db.execute(sql, [row.get(c) for c in added] + keys)
-                db.execute("UPDATE _cs_flag SET applying = 0")
-        self.set_meta(key, encode_json(info.columns), db)
 
     # ------------------------------------------------------------ members
 
