@@ -23,6 +23,7 @@ from .control import stopped_reason, version_of
 from .errors import ClusterSyncError
 from .joining import Progress, join_readiness
 from .local import cluster_of, open_store
+from .migrate import add_parsers as add_migrate_command
 from .protocol import create_secret, load_secret
 from .status import alarms, lag_seconds, load_health
 
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, _load, DEFAULT_CONFIG)
     add_backup_commands(sub, _load, DEFAULT_CONFIG)
     add_conflict_commands(sub, _load, DEFAULT_CONFIG)
+    add_migrate_command(sub, _load, DEFAULT_CONFIG)
     return parser
 
 

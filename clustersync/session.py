@@ -62,6 +62,14 @@ class Report:
         return self.refused is None and self.error is None
 
 
+def schema_detail(peer: str, theirs: object, ours: int) -> str:
+    """Why rows are held: members on different schema versions never exchange them."""
+    return (
+        f"schema version mismatch: {peer} has {theirs or 0}, this node {ours} "
+        "(clustersync migrate: rows wait until both have the same)"
+    )
+
+
 def offset_of(t1: float, t2: float, t3: float, t4: float) -> float:
     """The peer's clock minus ours, from the four timestamps of one round trip."""
     return ((t2 - t1) + (t3 - t4)) / 2
@@ -119,7 +127,11 @@ def run_client(ch: Channel, ctx: Context, peer: str) -> Report:
     store = ctx.store
     store.stamp()
     t1 = ctx.clock()
-    ch.send({"type": "sync", "node": store.node_id, "version": ctx.version, "t1": t1, "known": store.known()})
+    schema = store.schema_version()
+    ch.send(
+        {"type": "sync", "node": store.node_id, "version": ctx.version, "schema": schema, "t1": t1,
+         "known": store.known()}
+    )  # fmt: skip
     hello = ch.expect("hello", "refused")
     t4 = ctx.clock()
     if hello["type"] == "refused":
@@ -130,6 +142,10 @@ def run_client(ch: Channel, ctx: Context, peer: str) -> Report:
         detail = f"version mismatch: {peer} runs {hello.get('version')}, this node {ctx.version}"
         ch.send({"type": "refuse", "reason": "version", "detail": detail})
         raise Refused("version", detail)
+    if (hello.get("schema") or 0) != schema:
+        detail = schema_detail(peer, hello.get("schema"), schema)
+        ch.send({"type": "refuse", "reason": "schema", "detail": detail})
+        raise Refused("schema", detail)
     if abs(report.offset) > ctx.max_offset:
         detail = f"clock offset to {report.peer} is {report.offset:+.1f} s (limit {ctx.max_offset:g} s)"
         ch.send({"type": "refuse", "reason": "clock", "detail": detail, "offset": report.offset})
@@ -153,6 +169,10 @@ def run_server(ch: Channel, ctx: Context, first: Message) -> Report:
         detail = f"version mismatch: {peer} runs {first.get('version')}, this node {ctx.version}"
         ch.send({"type": "refused", "reason": "version", "detail": detail})
         raise Refused("version", detail)
+    if (first.get("schema") or 0) != store.schema_version():
+        detail = schema_detail(peer, first.get("schema"), store.schema_version())
+        ch.send({"type": "refused", "reason": "schema", "detail": detail})
+        raise Refused("schema", detail)
     known = _known(first.get("known"))
     if not ctx.lock.acquire(timeout=BUSY_WAIT):
         ch.send({"type": "refused", "reason": "busy", "detail": "in another session; try again soon"})
@@ -160,6 +180,7 @@ def run_server(ch: Channel, ctx: Context, first: Message) -> Report:
     try:
         store.stamp()
         reply: dict[str, Any] = {"type": "hello", "node": store.node_id, "version": ctx.version}
+        reply["schema"] = store.schema_version()  # the client holds its data unless the same
         reply.update(t1=_number(first, "t1"), t2=t2, known=store.known(), t3=ctx.clock())
         ch.send(reply)
         answer = ch.expect("go", "refuse")

@@ -340,6 +340,10 @@ class Store:
         result.kept += 1
         return None
 
+    def schema_version(self) -> int:
+        """The schema version `clustersync migrate` gave this database (0: never migrated)."""
+        return int(self.meta("schema_version") or 0)
+
     def open_conflicts(self) -> dict[str, int]:
         """Unacknowledged conflict log entries by kind (insert, column, row)."""
         with self._lock:

@@ -1,0 +1,102 @@
+"""`clustersync migrate -c FILE SCRIPT.sql`: a schema change of the replicated tables, gated by version.
+
+Run it on every member in ring order (`clustersync status` lists the positions). On each,
+the script's statements (ALTER TABLE ... ADD COLUMN, CREATE INDEX, CREATE TABLE...) run in
+one transaction with the database's schema version raised by one; `--from N` refuses to run
+unless the database is at version N, so a script is never applied twice nor out of turn.
+Members on different schema versions refuse each other's sessions (session.py): rows wait,
+never cross versions, and flow again once both sides have migrated. A column added here
+takes the values its rows' copies already hold (rowstate.fill_added). A new replicated table,
+or one dropped from replication, is then listed in cluster.tables.replicated and the service
+restarted on that member.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from simplefailover.config import Config
+
+from . import reads, rowstate
+from .errors import ClusterSyncError
+from .schema import connect, install
+
+Loader = Callable[[str], Config]
+KEY = "schema_version"
+
+
+def statements(script: str) -> list[str]:
+    """The complete SQL statements of a script, in order; raise ValueError on a cut-off one."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip().rstrip(";").strip():
+                out.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement at the end of the script: {current.strip()[:80]!r}")
+    return out
+
+
+def migrate(database: Path, tables: list[str], script: str, expect: int | None) -> int:
+    """Apply the script and raise the schema version in one transaction; return the new version."""
+    try:
+        todo = statements(script)
+    except ValueError as exc:
+        raise ClusterSyncError(str(exc)) from None
+    db = connect(str(database))
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        version = int(reads.meta(db, KEY) or 0)
+        if expect is not None and version != expect:
+            raise ClusterSyncError(
+                f"{database} is at schema version {version}, not {expect}: nothing done "
+                "(already migrated, or an earlier script is missing)"
+            )
+        for sql in todo:
+            db.execute(sql)
+        for info in install(db, tables, "cluster.tables.replicated").values():
+            rowstate.fill_added(db, info)
+        db.execute("INSERT OR REPLACE INTO _cs_meta (key, value) VALUES (?, ?)", (KEY, version + 1))
+        db.execute("COMMIT")
+        return version + 1
+    except sqlite3.Error as exc:
+        raise ClusterSyncError(f"migrating {database}: {exc} (rolled back: nothing changed)") from exc
+    finally:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        db.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .local import cluster_of
+
+    config = args.load(args.config)
+    cluster = cluster_of(config)
+    if cluster.strategy != "replicated" or cluster.database is None:
+        raise ClusterSyncError(f"{config.source}: strategy {cluster.strategy}: nothing to migrate here")
+    try:
+        script = Path(args.script).read_text()
+    except OSError as exc:
+        raise ClusterSyncError(f"{args.script}: {exc.strerror}") from None
+    version = migrate(cluster.database, list(cluster.tables.replicated), script, args.from_version)
+    print(
+        f"{cluster.node_id}: schema version {version}; run the same script on the next member in ring order"
+    )
+    return 0
+
+
+def add_parsers(sub: Any, load: Loader, default_config: str) -> None:
+    """Register `migrate` on the clustersync parser's subcommands."""
+    cmd = sub.add_parser(
+        "migrate", help="apply a schema change (DDL script) here; run on every member in ring order"
+    )
+    cmd.add_argument("script", metavar="SCRIPT.sql")
+    cmd.add_argument("--from", dest="from_version", type=int, metavar="N", help="only if at schema version N")
+    cmd.add_argument("-c", "--config", default=default_config)
+    cmd.set_defaults(func=cmd_migrate, load=load)
