@@ -45,7 +45,9 @@ def test_health_endpoints_status_codes_content_and_time_alignment(
     for path in ("/readiness", "/liveness", "/activity", "/time", "/status"):
         assert http(n1, path)[0] == 200, path
     states = http(n1, "/status")[1]
-    assert set(states) == {"node", "readiness", "activity", "time_alignment"}  # states only, no data
+    # states only, no data: conflicts waiting are counts by kind (SPEC CL-16)
+    assert set(states) == {"node", "readiness", "activity", "time_alignment", "conflicts"}
+    assert states["conflicts"] == {}
     assert "127.0.0.113" not in str(states) and "n2" not in str(states)
     head = requests.head(f"http://{n1.address}:{n1.port}/health", timeout=5)
     assert head.status_code == 200 and head.content == b""
