@@ -346,3 +346,18 @@ def test_while_an_action_runs_the_page_shows_its_progress_and_reloads(node1: HaN
     jobs.finish(False, "join through 127.0.0.150 port 1 failed: refused")
     html = client.get("/ha").get_data(as_text=True)
     assert 'data-state="failed"' in html and "Steps: transfer" in html and 'id="ha-wizard"' in html
+
+
+def test_page_lists_the_conflicts_waiting_for_acknowledgement(client1: FlaskClient, member: Node) -> None:
+    from clustersync import conflicts
+    from clustersync.merge import Lost
+
+    lost = Lost("insert", None, (5, "n2"), {"id": 7, "v": "bob"}, (6, "n1"), {"id": 7, "v": "alice"})
+    with member.ctx.lock:
+        db = member.store.db
+        db.execute("BEGIN IMMEDIATE")
+        conflicts.record(db, "items", "[7]", [lost])
+        db.execute("COMMIT")
+    [row] = table_rows(client1.get("/ha").get_data(as_text=True), "ha-conflicts")
+    text = " ".join(row.cells)
+    assert row.cells[3] == "insert collision" and "bob" in text and "alice" in text
