@@ -31,6 +31,7 @@ from .incoming import is_member
 from .local import cluster_of, open_store
 from .membership import serve_join
 from .metrics import Metrics
+from .migrate import serve_migrate
 from .protocol import Channel, Message, load_secret
 from .ring import choose_peers, ring_order
 from .server import Handler, HttpHandler, Server, open_channel
@@ -149,7 +150,8 @@ class Node:
             )
 
         control: dict[str, Handler] = {
-            "join": self._serve_join, "remove": self._serve_remove, "version": self._serve_version
+            "join": self._serve_join, "remove": self._serve_remove, "version": self._serve_version,
+            "migrate": lambda ch, first, peer: serve_migrate(ch, first, c, self._wake.set),
         }  # fmt: skip
         self.servers = [
             listen("control", c.port, control, self._http),

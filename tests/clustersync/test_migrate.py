@@ -1,8 +1,9 @@
 """`clustersync migrate` on real members in ring order while writers run on every member.
 
 Three `clustersync run` processes on 127.0.19.21-23; each has a writer inserting rows of
-its own (node-prefixed ids) the whole time, and, once its member is migrated, filling the
-new column. The script adds a column and an index; members on different schema versions
+its own (node-prefixed ids) the whole time, and, once the ring is migrated, filling the new
+column. One command on one member migrates every member through its control port. The
+script adds a column and an index; members on different schema versions
 hold their rows (sessions refused "schema") until both sides are migrated. At the end no row
 is lost, no column wiped, and the index exists everywhere.
 """
@@ -72,13 +73,17 @@ def test_migrate_in_ring_order_while_every_member_writes(tmp_path: Path) -> None
         for w in writers:
             w.start()
         try:
-            for node, writer in zip(nodes, writers, strict=True):  # ring order: positions 1, 2, 3
-                wait_for(lambda w=writer: len(w.written) >= 20, 30, "the writer to be busy")
-                done = node.cli("migrate", str(script), "--from", "0")
-                assert "schema version 1" in done.stdout, done.stderr
+            for writer in writers:
+                wait_for(lambda w=writer: len(w.written) >= 20, 30, "the writers to be busy")
+            done = nodes[1].cli("migrate", str(script), "--from", "0")  # from any member: the whole ring
+            assert done.stdout.splitlines() == [f"n{i} (position {i}): schema version 1" for i in (1, 2, 3)]
+            for writer in writers:
                 writer.migrated.set()
-                again = node.cli("migrate", str(script), "--from", "0", check=False)
-                assert again.returncode == 1 and "not 0" in again.stderr  # the gate: never twice
+            again = nodes[0].cli("migrate", str(script), "--from", "0", check=False)
+            assert again.returncode == 1 and "not 0" in again.stderr  # the gate: never twice
+            assert "stopped at n1" in again.stderr
+            here = nodes[2].cli("migrate", str(script), "--from", "0", "--here", check=False)
+            assert here.returncode == 1 and "not 0" in here.stderr
         finally:
             for w in writers:
                 w.join(60)
