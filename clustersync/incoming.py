@@ -4,7 +4,8 @@ Chunks go to DATABASE.join (same folder, so the final rename is atomic) and ever
 chunk's digest to state_dir/join.json; an interrupted join keeps both, and the next attempt
 re-checks what it kept and asks the member for the rest. Once the whole file matches its
 manifest and passes SQLite's quick_check, this node's node-local tables (everything not
-replicated, its _cs_meta and conflicts) are copied into it in one transaction, and the file
+replicated, its _cs_meta but the schema's version and columns, which are the member's, and
+conflicts) are copied into it in one transaction, and the file
 replaces the database with one rename: a crash leaves either the old database or the new
 one, never a mix. The rename is why applications must not hold the database open during a
 join (cluster.join_hooks.before stops them); an open WAL database is detected and refused.
@@ -195,7 +196,7 @@ class Incoming:
         if "_cs_meta" in old_own:
             db.execute(
                 "INSERT OR REPLACE INTO main._cs_meta SELECT key, value FROM old._cs_meta "
-                "WHERE key NOT IN ('member', 'cluster_id')"
+                "WHERE key NOT IN ('member', 'cluster_id', 'schema_version') AND key NOT LIKE 'columns:%'"
             )
         if "_cs_conflicts" in old_own:  # the columns both have (an older log lacks kind, col...)
             have = {r[1] for r in db.execute("PRAGMA old.table_info(_cs_conflicts)")}

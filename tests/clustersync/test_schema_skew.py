@@ -36,3 +36,21 @@ def test_a_member_without_a_column_keeps_it_for_the_others(tmp_path: Path) -> No
     finally:
         new.close()
         old.close()
+
+
+def test_a_joiner_takes_the_members_schema_version_not_its_old_one(tmp_path: Path) -> None:
+    from clustersync.incoming import Incoming, JoinState
+
+    member, joiner = open_store(tmp_path / "member.db", "m"), open_store(tmp_path / "app.db", "j")
+    member.set_meta("schema_version", 2)
+    joiner.set_meta("schema_version", 1)  # a member migrated twice since this node left
+    member.close()
+    joiner.close()
+    incoming = Incoming(tmp_path / "app.db", tmp_path / "state")
+    (tmp_path / "member.db").rename(incoming.partial)
+    incoming.install(JoinState("m", "s", 0, 1, ["items", "pairs"], checked="ok"))
+    joined = open_store(tmp_path / "app.db", "j")
+    try:
+        assert joined.schema_version() == 2  # else every session would be refused "schema"
+    finally:
+        joined.close()
