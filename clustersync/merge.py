@@ -128,7 +128,7 @@ def write(prev: RowState | None, values: Values | None, v: Version) -> RowState 
         return RowState(prev.born, prev.born_base, v, {}, None)
     if prev is None or not prev.alive:
         seen = prev.dead if prev is not None else NONE
-        return RowState(v, seen, seen, {}, dict(values))
+        return RowState(v, seen, seen, {}, values)  # the caller's dict, built for this write
     old = prev.values or {}
     cols = dict(prev.cols)
     for col, value in values.items():

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import reads
 from .changes import Change
-from .codec import decode_key, decode_stored, encode_json, encode_row
+from .codec import decode_key, decode_stored, encode_json
 from .merge import RowState, Version, decode_clocks, encode_clocks
 from .schema import TableInfo, quote
 
@@ -32,7 +32,7 @@ def change(tbl: str, pk: str, label: Version, s: RowState) -> Change:
     """The change that stores and sends a row's state under a version."""
     data = None
     if s.alive and s.values is not None:
-        data = encode_row(tuple(s.values), tuple(s.values.values()))
+        data = encode_json(s.values)  # the same text as encode_row, without rebuilding the dict
     return Change(tbl, pk, *label, data is None, data, *s.born_base, encode_clocks(s, label))
 
 
