@@ -123,6 +123,25 @@ def choose_answer(
     )
 
 
+def _overridden(
+    answer: Answer,
+    fqdn: str,
+    nodes: Sequence[Node],
+    maintenance: frozenset[str],
+    pins: Mapping[str, tuple[str, str]],
+) -> Answer:
+    """A pin replaces the answer; maintenance is named in its reason."""
+    pin = pins.get(fqdn)
+    if pin is not None:
+        node = next((n for n in nodes if n.id == pin[0]), None)
+        if node is not None:
+            return Answer((node.id,), (str(node.address),), False, f"pinned to {node.id}: {pin[1]}")
+    note = f" ({', '.join(sorted(maintenance))} in maintenance)"
+    if maintenance and not answer.reason.endswith(note):
+        return replace(answer, reason=answer.reason + note)
+    return answer
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerTable:
     """Every hostname's answer, with the SOA serial of this version of the table."""
@@ -165,6 +184,8 @@ class HealthBoard:
         self.agreed: dict[CheckKey, Status] = {}
         self._keep: dict[str, Answer] = {}
         self._basis: dict[str, Basis] = {}
+        self.maintenance: frozenset[str] = frozenset()  # node ids never chosen (SF-11)
+        self.pins: dict[str, tuple[str, str]] = {}  # fqdn -> (node id, why): answered whatever the checks
         self.reconfigure(self.config, now=0.0)
 
     def keys(self) -> Iterable[CheckKey]:
@@ -265,6 +286,17 @@ class HealthBoard:
             return [change]
         return [change, *self._recompute(result.at)]
 
+    def override(
+        self, maintenance: frozenset[str], pins: Mapping[str, tuple[str, str]], now: float
+    ) -> list[Transition]:
+        """Put nodes in maintenance and pin hostnames (SF-11); return what changed."""
+        if maintenance == self.maintenance and pins == self.pins:
+            return []
+        self.maintenance, self.pins = maintenance, dict(pins)
+        if not self.table.ready:
+            return []  # applied with the first full round
+        return self._recompute(now)
+
     def status_by_node(self, polling_id: str) -> dict[str, Status]:
         """Each node's status for one polling."""
         return dict(self._by_polling.get(polling_id, {}))
@@ -278,12 +310,12 @@ class HealthBoard:
             # Answers computed before the first full round were never served.
             previous = self.table.answers.get(fqdn) if self.table.ready else None
             kept = self._keep.get(fqdn)
-            if kept is not None:
+            if kept is not None and not self.maintenance.intersection(kept.node_ids):
                 answer = replace(kept, reason=kept.reason.split("; ", 1)[0])
-            else:
-                answer = choose_answer(
-                    hostname, self.config.nodes, self._by_polling.get(hostname.polling, {}), previous
-                )
+            else:  # nodes in maintenance (SF-11) are never chosen, nor kept
+                nodes = [n for n in self.config.nodes if n.id not in self.maintenance]
+                answer = choose_answer(hostname, nodes, self._by_polling.get(hostname.polling, {}), previous)
+            answer = _overridden(answer, fqdn, self.config.nodes, self.maintenance, self.pins)
             if fqdn in self._basis:
                 kind, words = self._basis[fqdn]
                 answer = replace(answer, reason=f"{answer.reason}; {words}", basis=kind)
