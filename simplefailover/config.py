@@ -316,6 +316,14 @@ class Dashboard(_Model):
     listen: str = "127.0.0.1:81"
     refresh: int = Field(60, ge=1)
     enabled: bool = True
+    admin_password_file: Path | None = Field(
+        None,
+        description="file with the administrator's password hash (scrypt) and API token hash, written by"
+        " `simplefailover admin-password`; without it the dashboard's actions (maintenance, pins, the HA"
+        " page) are off",
+    )
+
+    _resolve_admin_password_file = field_validator("admin_password_file")(_resolve)
 
     @field_validator("listen")
     @classmethod

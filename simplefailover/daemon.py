@@ -101,7 +101,7 @@ def build_services(
     group.add(DnsService(config, engine, metrics))
     # RFC 2136 pushes (dns.update): its own thread; idle while the section is absent
     group.add(DnsUpdater(config, engine, metrics, on_failure=alerts.dns_update_failed))
-    group.add(DashboardService(config, engine, metrics, history))
+    group.add(DashboardService(config, engine, metrics, history, control=control))
     group.add(PollerService(config, engine, metrics, alerts, history))
     return group
 

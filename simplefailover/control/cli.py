@@ -46,6 +46,13 @@ def add_control_commands(
     unpin.add_argument("-c", "--config", default=default_config)
     unpin.set_defaults(func=cmd_pin)
 
+    admin = sub.add_parser(
+        "admin-password", help="write the dashboard's administrator password and API token (turns actions on)"
+    )
+    admin.add_argument("-c", "--config", default=default_config)
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    admin.set_defaults(func=cmd_admin_password)
+
 
 def _window_arguments(parser: argparse.ArgumentParser) -> None:
     length = parser.add_mutually_exclusive_group()
@@ -133,3 +140,31 @@ def render(entries: list[dict[str, Any]], now: float) -> str:
         until = "until switched off" if end == FOREVER else when(end)
         lines.append(f"{what:<34} {state:<9} {when(e['start']):<24} {until:<24} {e['who']:<12} {e['reason']}")
     return "\n".join(lines)
+
+
+def cmd_admin_password(args: argparse.Namespace) -> int:
+    """Write dashboard.admin_password_file: a new password (printed unless given) and API token."""
+    import secrets
+
+    from ..dashboard.login import admin_file_text
+    from .store import write_private
+
+    config = load_config(args.config)
+    path = config.dashboard.admin_password_file
+    if path is None:
+        print(
+            f"{args.config}: set dashboard.admin_password_file (like /etc/simplefailover/admin.password)",
+            file=sys.stderr,
+        )
+        return 2
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else secrets.token_urlsafe(12)
+    if len(password) < 8:
+        print("the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    token = secrets.token_urlsafe(24)
+    write_private(path, admin_file_text(password, token).encode())
+    print(f"wrote {path} (the dashboard reads it at each login: no restart needed)")
+    if not args.password_stdin:
+        print(f"administrator password: {password}")
+    print(f"API token (Authorization: Bearer ...): {token}")
+    return 0

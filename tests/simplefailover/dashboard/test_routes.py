@@ -123,10 +123,20 @@ def test_api_status_has_the_same_data(client: FlaskClient, engine: Engine) -> No
         "ttl": 5,
     }
     assert data["nodes"] == [
-        {"id": "node1", "address": "127.0.0.41", "priority": 10, "maintenance": False,
-         "status": {"web": "OK", "sip": "KO"}},
-        {"id": "node2", "address": "127.0.0.42", "priority": 5, "maintenance": False,
-         "status": {"web": "OK", "sip": "OK"}},
+        {
+            "id": "node1",
+            "address": "127.0.0.41",
+            "priority": 10,
+            "maintenance": False,
+            "status": {"web": "OK", "sip": "KO"},
+        },
+        {
+            "id": "node2",
+            "address": "127.0.0.42",
+            "priority": 5,
+            "maintenance": False,
+            "status": {"web": "OK", "sip": "OK"},
+        },
     ]
     check = data["checks"][2]
     assert check == {

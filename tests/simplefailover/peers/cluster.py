@@ -100,6 +100,7 @@ class Cluster:
     alone: Instance | None = None
     instance_hosts: tuple[str, ...] = INSTANCE_HOSTS  # another test's own loopback range
     node_hosts: tuple[str, ...] = NODE_HOSTS
+    dashboard_extra: str = ""  # more keys of the dashboard section, each after ", "
     extra: str = ""  # more config, the same for every instance (a path may use {member})
 
     def __post_init__(self) -> None:
@@ -164,7 +165,7 @@ hostnames:
 schedule: {{interval: {self.interval}, retry_interval: {self.retry_interval},
            fall: {self.fall}, rise: {self.rise}}}
 dns: {{listen: ["{instance.host}:{instance.dns_port}"]}}
-dashboard: {{listen: "{instance.host}:{instance.web_port}"}}
+dashboard: {{listen: "{instance.host}:{instance.web_port}"{self.dashboard_extra}}}
 monitoring:
   notifications: {"true" if self.smtp_port else "false"}
   recipients: [ops@{ZONE}]
