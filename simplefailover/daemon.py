@@ -89,7 +89,9 @@ def build_services(
     mail: Listener = alerts.on_transitions
     control = None
     if control_file is not None:  # SF-11: maintenance and pins, shared with the peers
-        control = ControlService(config, engine, control_file, alerts.notifier, history, peers.should_notify)
+        control = ControlService(
+            config, engine, control_file, alerts.notifier, history, peers.should_notify, metrics.registry
+        )
         peers.control, control.on_change = control, peers.send_now
         mail = control.quiet(mail)  # nodes in maintenance: their failures are not mailed
     engine.subscribe(peers.only_if_sender(mail))  # one instance mails per event

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from ..config import Config
 from ..engine import Engine, Listener
 from ..history import HistoryService
@@ -44,6 +46,7 @@ class ControlService:
         notifier: Notifier | None = None,
         history: HistoryService | None = None,
         is_sender: Callable[[], bool] = lambda: True,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._config = config
         self._engine = engine
@@ -58,6 +61,18 @@ class ControlService:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_change: Callable[[], None] = lambda: None  # the peers send the map at once
+        self._maint_gauge = Gauge(
+            "simplefailover_node_maintenance",
+            "1 while the node is in maintenance (SF-11)",
+            ["node"],
+            registry=registry,
+        )
+        self._pin_gauge = Gauge(
+            "simplefailover_hostname_pinned",
+            "1 while the hostname is pinned to the node (SF-11)",
+            ["hostname", "node"],
+            registry=registry,
+        )
 
     # ------------------------------------------------------------------ service
 
@@ -198,6 +213,12 @@ class ControlService:
             if e.on and e.end > now
         )
         self._engine.override(maintenance, pins, now, listing)
+        self._maint_gauge.clear()
+        for node in self._config.nodes:
+            self._maint_gauge.labels(node.id).set(1 if node.id in maintenance else 0)
+        self._pin_gauge.clear()
+        for hostname, (node_id, _) in pins.items():
+            self._pin_gauge.labels(hostname, node_id).set(1)
         for entry in started:
             self._tell(entry, True, now)
         for entry in ended_entries:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.simplefailover.peers.cluster import FQDN, Cluster, Instance, wait_for
 from tests.support.cli import simplefailover
@@ -73,6 +74,9 @@ def test_maintenance_and_pins_are_cluster_wide(cluster: Cluster, inbox: tuple[In
         row = next(r for r in status["checks"] if r["node"] == "n1")
         assert row["status"] == "OK" and row["maintenance"]
         assert "in maintenance" in status["hostnames"][0]["reason"]
+    metrics = requests.get(f"http://{a.host}:{a.web_port}/metrics", timeout=2).text
+    assert 'simplefailover_node_maintenance{node="n1"} 1.0' in metrics
+    assert 'simplefailover_node_maintenance{node="n2"} 0.0' in metrics
     wait_for("the start mail", lambda: mails.matching("n1: maintenance started"), 10)
 
     # 2. n1 fails during its maintenance: no failure mail (checked below: the next mail is the end).
