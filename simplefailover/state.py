@@ -73,6 +73,7 @@ class Answer:
     all_down: bool
     reason: str
     basis: str = ""  # with peers: what the answer rests on (peers.consensus.BASIS_KINDS)
+    weights: tuple[int, ...] = ()  # policy weighted: one per address; DNS serves one per query
 
 
 # A hostname's answer kept as it was, or its basis: (kind, words) for the "why".
@@ -85,17 +86,41 @@ def choose_answer(
     status_of: Mapping[str, Status],
     previous: Answer | None,
 ) -> Answer:
-    """Pick the highest-priority OK node (ties by config order); apply when_all_down if none."""
-    best: Node | None = None
-    for node in nodes:  # config order, so the first of equal priority wins
-        if status_of.get(node.id) is Status.OK and (best is None or node.priority > best.priority):
-            best = node
-    if best is not None:
+    """Pick by the hostname's policy among the OK nodes (SF-12); apply when_all_down if none.
+
+    priority: the highest-priority OK node (ties by config order); all_healthy: every OK
+    node of the highest priority present; weighted: every OK node of weight > 0, with the
+    weights (the DNS responder serves one per query).
+    """
+    ok = [node for node in nodes if status_of.get(node.id) is Status.OK]
+    if hostname.policy == "weighted":
+        ok = [node for node in ok if node.weight > 0]
+    if ok:
+        top = max(node.priority for node in ok)
+        polling = hostname.polling
+        if hostname.policy == "weighted":
+            return Answer(
+                tuple(n.id for n in ok),
+                tuple(str(n.address) for n in ok),
+                False,
+                f"one per query, by weight ({', '.join(f'{n.id}: {n.weight}' for n in ok)}), among the"
+                f" nodes whose {polling} is OK",
+                weights=tuple(n.weight for n in ok),
+            )
+        if hostname.policy == "all_healthy":
+            best = [n for n in ok if n.priority == top]
+            return Answer(
+                tuple(n.id for n in best),
+                tuple(str(n.address) for n in best),
+                False,
+                f"every node of the highest priority whose {polling} is OK (all_healthy; rotated)",
+            )
+        first = next(n for n in ok if n.priority == top)  # config order, so the first of equal priority wins
         return Answer(
-            (best.id,),
-            (str(best.address),),
+            (first.id,),
+            (str(first.address),),
             False,
-            f"{best.id} is the highest-priority node whose {hostname.polling} is OK",
+            f"{first.id} is the highest-priority node whose {polling} is OK",
         )
     # A node whose check has not reported yet (added by a reload) may still turn out
     # OK: "all down" is declared only once every node is known to be KO, and an
