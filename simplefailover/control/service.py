@@ -132,6 +132,12 @@ class ControlService:
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One action (from the CLI or the API): validated, applied, answered with what happened."""
+        try:
+            return self._handle(request)
+        except (TypeError, ValueError, OverflowError) as exc:  # a start or end that is no time
+            return _refused(f"bad request: {exc}")
+
+    def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
         action = request.get("action")
         now = time.time()
         config = self._config
