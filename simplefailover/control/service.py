@@ -54,7 +54,8 @@ class ControlService:
         self._notifier = notifier
         self._history = history
         self._is_sender = is_sender
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the map
+        self._applying = threading.Lock()  # one apply at a time: a stale one never lands last
         entries, announced = store.load(path)
         self._map = Overrides(entries)
         self._announced = announced  # keys whose start was told (mailed/audited)
@@ -79,7 +80,7 @@ class ControlService:
     def start(self) -> None:
         store.inbox_of(self.path).mkdir(parents=True, exist_ok=True, mode=0o700)
         self._stopping.clear()
-        self._apply(time.time(), force=True)
+        self._apply(force=True)
         self._thread = start_thread("control", self._run)
 
     def stop(self) -> None:
@@ -90,14 +91,14 @@ class ControlService:
 
     def reconfigure(self, config: Config) -> None:
         self._config = config
-        self._apply(time.time(), force=True)
+        self._apply(force=True)
 
     def _run(self) -> None:
         while not self._stopping.wait(TICK):
             try:
                 for file, request in store.requests_waiting(self.path):
                     store.reply(file, self.handle(request) if request else _refused("unreadable request"))
-                self._apply(time.time())
+                self._apply()
             except Exception:
                 logger.exception("control cycle failed; it goes on")
 
@@ -120,7 +121,7 @@ class ControlService:
             logger.info(
                 "from %s: %s", member, "; ".join(e.describe() if e.on else f"{e.target} off" for e in changed)
             )
-            self._apply(time.time(), save=True)
+            self._apply(save=True)
 
     # ------------------------------------------------------------------ requests
 
@@ -189,13 +190,18 @@ class ControlService:
     def _commit(self, entry: Entry, message: str) -> dict[str, Any]:
         with self._lock:
             self._map.merge([entry])
-        self._apply(time.time(), save=True)
+        self._apply(save=True)
         self.on_change()
         return {"ok": True, "message": message, "entry": entry.as_dict()}
 
     # ------------------------------------------------------------------ applying
 
-    def _apply(self, now: float, save: bool = False, force: bool = False) -> None:
+    def _apply(self, save: bool = False, force: bool = False) -> None:
+        """Apply the map as it is now; the clock is read once the previous apply is done."""
+        with self._applying:
+            self._apply_locked(time.time(), save, force)
+
+    def _apply_locked(self, now: float, save: bool, force: bool) -> None:
         with self._lock:
             self._map.forget_old(now)
             active = {e.key: e for e in self._map.active(now)}
