@@ -120,6 +120,8 @@ def log_in_page(page: Any, url: str, password: str = ADMIN_PASSWORD) -> None:
     page.goto(url + "login")
     page.fill("input[name=password]", password)
     page.click("#login button[type=submit]")
+    page.wait_for_url(url)  # the session cookie is set once the redirect to the dashboard is done
+    assert page.locator("#logout").count() == 1, "not logged in"
 
 
 def form_token(html: str) -> str:
