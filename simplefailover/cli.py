@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_events_command(sub, DEFAULT_CONFIG)  # SF-6: the recorded history
 
+    from .control.cli import add_control_commands
+
+    add_control_commands(sub, DEFAULT_CONFIG)  # SF-11: maintenance and pins
+
     from .admin import add_admin_commands
 
     add_admin_commands(sub)  # reload, install-service, service

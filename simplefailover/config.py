@@ -164,6 +164,9 @@ class Node(_Model):
     id: str = Field(min_length=1)
     address: IPAddress
     priority: int = Field(0, description="higher wins; ties go to the node listed first")
+    weight: int = Field(
+        1, ge=0, le=10000, description="share of the answers for hostnames with policy: weighted (0: never)"
+    )
 
     @property
     def url_host(self) -> str:
@@ -176,6 +179,11 @@ class Hostname(_Model):
     polling: str = Field(description="id of the polling whose results decide this hostname")
     when_all_down: Literal["all", "last", "none"] = Field(
         "all", description="no node OK: answer every node, keep the last answer, or answer none"
+    )
+    policy: Literal["priority", "all_healthy", "weighted"] = Field(
+        "priority",
+        description="which OK nodes are answered: the highest-priority one; every one of the highest"
+        " priority (answers rotated); or one per query, chosen by nodes[].weight",
     )
 
     @field_validator("name")
@@ -316,6 +324,14 @@ class Dashboard(_Model):
     listen: str = "127.0.0.1:81"
     refresh: int = Field(60, ge=1)
     enabled: bool = True
+    admin_password_file: Path | None = Field(
+        None,
+        description="file with the administrator's password hash (scrypt) and API token hash, written by"
+        " `simplefailover admin-password`; without it the dashboard's actions (maintenance, pins, the HA"
+        " page) are off",
+    )
+
+    _resolve_admin_password_file = field_validator("admin_password_file")(_resolve)
 
     @field_validator("listen")
     @classmethod

@@ -12,10 +12,12 @@ from types import FrameType
 from . import sdnotify
 from .config import Config, load_config
 from .config_watch import ConfigWatch
+from .control.service import ControlService
+from .control.store import control_path
 from .dashboard.server import DashboardService
 from .dns.service import DnsService
 from .dns.update import DnsUpdater
-from .engine import Engine
+from .engine import Engine, Listener
 from .errors import ConfigError
 from .history import HistoryService, history_path
 from .metrics import Metrics
@@ -65,7 +67,11 @@ class PollerService:
 
 
 def build_services(
-    config: Config, engine: Engine, metrics: Metrics, history: HistoryService | None = None
+    config: Config,
+    engine: Engine,
+    metrics: Metrics,
+    history: HistoryService | None = None,
+    control_file: Path | None = None,
 ) -> ServiceGroup:
     """Every background part of the service, in start order.
 
@@ -80,14 +86,24 @@ def build_services(
         group.add(history)
     alerts = AlertService(config, engine)  # mail: its own threads, never on the poll path
     peers = PeerService(config, engine, metrics, alerts.notifier)  # SF-5; idle without peers
-    engine.subscribe(peers.only_if_sender(alerts.on_transitions))  # one instance mails per event
+    mail: Listener = alerts.on_transitions
+    control = None
+    if control_file is not None:  # SF-11: maintenance and pins, shared with the peers
+        control = ControlService(
+            config, engine, control_file, alerts.notifier, history, peers.should_notify, metrics.registry
+        )
+        peers.control, control.on_change = control, peers.send_now
+        mail = control.quiet(mail)  # nodes in maintenance: their failures are not mailed
+    engine.subscribe(peers.only_if_sender(mail))  # one instance mails per event
     alerts.is_sender = peers.should_notify
     group.add(alerts)
+    if control is not None:
+        group.add(control)
     group.add(peers)
     group.add(DnsService(config, engine, metrics))
     # RFC 2136 pushes (dns.update): its own thread; idle while the section is absent
     group.add(DnsUpdater(config, engine, metrics, on_failure=alerts.dns_update_failed))
-    group.add(DashboardService(config, engine, metrics, history))
+    group.add(DashboardService(config, engine, metrics, history, control=control))
     group.add(PollerService(config, engine, metrics, alerts, history))
     return group
 
@@ -105,7 +121,8 @@ class Daemon:
             if config.history.enabled
             else None
         )
-        self.services = build_services(config, self.engine, self.metrics, self.history)
+        self.control_file = control_path(config, self.config_path)
+        self.services = build_services(config, self.engine, self.metrics, self.history, self.control_file)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._reloads = 0  # reloads done, in the reload status file

@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .config import Config
 from .peers.consensus import (
@@ -42,6 +43,8 @@ class Snapshot:
     checks: dict[CheckKey, CheckState]
     events: list[Transition]
     agreement: AgreementState | None = None  # None when this instance decides alone
+    maintenance: frozenset[str] = frozenset()  # node ids in maintenance (SF-11)
+    control: tuple[dict[str, Any], ...] = ()  # maintenance windows and pins in force or to come
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class Engine:
         self._agreed_at = 0.0
         self._agreed_once = False
         self._faults: frozenset[str] = frozenset()
+        self._control: tuple[dict[str, Any], ...] = ()
         self._setup_agreement(config, time.time())
         if self._agreement is not None:
             self._board.reconfigure(config, time.time())
@@ -317,6 +321,28 @@ class Engine:
             down = self._down_nodes_locked()
             return bool(unheard) and all(m in down for m in unheard)
 
+    def override(
+        self,
+        maintenance: frozenset[str],
+        pins: Mapping[str, tuple[str, str]],
+        now: float,
+        listing: tuple[dict[str, Any], ...] = (),
+    ) -> None:
+        """Apply maintenance and pins (SF-11, simplefailover.control): answers change at once.
+
+        `listing` is what the dashboard shows of them (who, why, until).
+        """
+        with self._lock:
+            self._control = listing
+            transitions = self._board.override(maintenance, pins, now)
+            self._publish_locked(transitions)
+        self._notify(transitions)
+
+    def statuses(self) -> dict[str, dict[str, Status]]:
+        """Each polling's node statuses as answers are chosen from them (agreed, with peers)."""
+        with self._lock:
+            return {p.id: self._board.status_by_node(p.id) for p in self._board.config.pollings}
+
     def check_state(self, node_id: str, polling_id: str) -> CheckState | None:
         """The current state of one check."""
         return self._board.checks.get((node_id, polling_id))
@@ -340,6 +366,8 @@ class Engine:
                 dict(self._board.checks),
                 list(self._events),
                 self._agreement_state_locked(time.time()),
+                self._board.maintenance,
+                self._control,
             )
 
     def _publish_locked(self, transitions: list[Transition]) -> None:

@@ -73,6 +73,7 @@ class Answer:
     all_down: bool
     reason: str
     basis: str = ""  # with peers: what the answer rests on (peers.consensus.BASIS_KINDS)
+    weights: tuple[int, ...] = ()  # policy weighted: one per address; DNS serves one per query
 
 
 # A hostname's answer kept as it was, or its basis: (kind, words) for the "why".
@@ -85,17 +86,41 @@ def choose_answer(
     status_of: Mapping[str, Status],
     previous: Answer | None,
 ) -> Answer:
-    """Pick the highest-priority OK node (ties by config order); apply when_all_down if none."""
-    best: Node | None = None
-    for node in nodes:  # config order, so the first of equal priority wins
-        if status_of.get(node.id) is Status.OK and (best is None or node.priority > best.priority):
-            best = node
-    if best is not None:
+    """Pick by the hostname's policy among the OK nodes (SF-12); apply when_all_down if none.
+
+    priority: the highest-priority OK node (ties by config order); all_healthy: every OK
+    node of the highest priority present; weighted: every OK node of weight > 0, with the
+    weights (the DNS responder serves one per query).
+    """
+    ok = [node for node in nodes if status_of.get(node.id) is Status.OK]
+    if hostname.policy == "weighted":
+        ok = [node for node in ok if node.weight > 0]
+    if ok:
+        top = max(node.priority for node in ok)
+        polling = hostname.polling
+        if hostname.policy == "weighted":
+            return Answer(
+                tuple(n.id for n in ok),
+                tuple(str(n.address) for n in ok),
+                False,
+                f"one per query, by weight ({', '.join(f'{n.id}: {n.weight}' for n in ok)}), among the"
+                f" nodes whose {polling} is OK",
+                weights=tuple(n.weight for n in ok),
+            )
+        if hostname.policy == "all_healthy":
+            best = [n for n in ok if n.priority == top]
+            return Answer(
+                tuple(n.id for n in best),
+                tuple(str(n.address) for n in best),
+                False,
+                f"every node of the highest priority whose {polling} is OK (all_healthy; rotated)",
+            )
+        first = next(n for n in ok if n.priority == top)  # config order, so the first of equal priority wins
         return Answer(
-            (best.id,),
-            (str(best.address),),
+            (first.id,),
+            (str(first.address),),
             False,
-            f"{best.id} is the highest-priority node whose {hostname.polling} is OK",
+            f"{first.id} is the highest-priority node whose {polling} is OK",
         )
     # A node whose check has not reported yet (added by a reload) may still turn out
     # OK: "all down" is declared only once every node is known to be KO, and an
@@ -121,6 +146,25 @@ def choose_answer(
         all_down,
         f"{prefix}: answering every node{note}",
     )
+
+
+def _overridden(
+    answer: Answer,
+    fqdn: str,
+    nodes: Sequence[Node],
+    maintenance: frozenset[str],
+    pins: Mapping[str, tuple[str, str]],
+) -> Answer:
+    """A pin replaces the answer; maintenance is named in its reason."""
+    pin = pins.get(fqdn)
+    if pin is not None:
+        node = next((n for n in nodes if n.id == pin[0]), None)
+        if node is not None:
+            return Answer((node.id,), (str(node.address),), False, f"pinned to {node.id}: {pin[1]}")
+    note = f" ({', '.join(sorted(maintenance))} in maintenance)"
+    if maintenance and not answer.reason.endswith(note):
+        return replace(answer, reason=answer.reason + note)
+    return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +209,8 @@ class HealthBoard:
         self.agreed: dict[CheckKey, Status] = {}
         self._keep: dict[str, Answer] = {}
         self._basis: dict[str, Basis] = {}
+        self.maintenance: frozenset[str] = frozenset()  # node ids never chosen (SF-11)
+        self.pins: dict[str, tuple[str, str]] = {}  # fqdn -> (node id, why): answered whatever the checks
         self.reconfigure(self.config, now=0.0)
 
     def keys(self) -> Iterable[CheckKey]:
@@ -265,6 +311,17 @@ class HealthBoard:
             return [change]
         return [change, *self._recompute(result.at)]
 
+    def override(
+        self, maintenance: frozenset[str], pins: Mapping[str, tuple[str, str]], now: float
+    ) -> list[Transition]:
+        """Put nodes in maintenance and pin hostnames (SF-11); return what changed."""
+        if maintenance == self.maintenance and pins == self.pins:
+            return []
+        self.maintenance, self.pins = maintenance, dict(pins)
+        if not self.table.ready:
+            return []  # applied with the first full round
+        return self._recompute(now)
+
     def status_by_node(self, polling_id: str) -> dict[str, Status]:
         """Each node's status for one polling."""
         return dict(self._by_polling.get(polling_id, {}))
@@ -278,12 +335,12 @@ class HealthBoard:
             # Answers computed before the first full round were never served.
             previous = self.table.answers.get(fqdn) if self.table.ready else None
             kept = self._keep.get(fqdn)
-            if kept is not None:
+            if kept is not None and not self.maintenance.intersection(kept.node_ids):
                 answer = replace(kept, reason=kept.reason.split("; ", 1)[0])
-            else:
-                answer = choose_answer(
-                    hostname, self.config.nodes, self._by_polling.get(hostname.polling, {}), previous
-                )
+            else:  # nodes in maintenance (SF-11) are never chosen, nor kept
+                nodes = [n for n in self.config.nodes if n.id not in self.maintenance]
+                answer = choose_answer(hostname, nodes, self._by_polling.get(hostname.polling, {}), previous)
+            answer = _overridden(answer, fqdn, self.config.nodes, self.maintenance, self.pins)
             if fqdn in self._basis:
                 kind, words = self._basis[fqdn]
                 answer = replace(answer, reason=f"{answer.reason}; {words}", basis=kind)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, current_app, request
 
@@ -13,6 +13,9 @@ from ..engine import Engine
 from ..history import HistoryService
 from ..metrics import Metrics
 from . import access
+
+if TYPE_CHECKING:
+    from ..control.service import ControlService
 
 Clock = Callable[[], float]
 
@@ -25,6 +28,7 @@ class DashboardContext:
     metrics: Metrics
     clock: Clock
     history: HistoryService | None = None  # None: history off (or not wired, in tests)
+    control: ControlService | None = None  # maintenance and pins (SF-11); None: not wired
 
 
 def context() -> DashboardContext:
@@ -57,8 +61,10 @@ def create_app(
     settings: Mapping[str, Any] | None = None,
     clock: Clock = time.time,
     history: HistoryService | None = None,
+    control: ControlService | None = None,
 ) -> Flask:
     """Build the dashboard app for one engine and its metrics; settings override Flask config."""
+    from .actions import bp as actions_bp
     from .api import bp as api_bp
     from .ha import bp as ha_bp
     from .history import bp as history_bp
@@ -69,11 +75,12 @@ def create_app(
     if settings:
         app.config.update(settings)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["simplefailover"] = DashboardContext(engine, metrics, clock, history)
+    app.extensions["simplefailover"] = DashboardContext(engine, metrics, clock, history, control)
     access.install(app)
     app.after_request(_secure_headers)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(actions_bp)
     app.register_blueprint(ha_bp)
     app.register_blueprint(history_bp)
     return app

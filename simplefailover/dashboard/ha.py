@@ -28,6 +28,7 @@ from ..config import Config
 from ..pidfile import process_alive
 from ..service import start_thread
 from . import access, audit_trail, context
+from .actions import admin_required, admin_status
 from .ha_model import STRATEGIES, JobBoard, check_choice, csrf_ok, csrf_token, local_addresses
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _check_form() -> Response | None:
         return _forbidden(
             "the form's security token is missing or wrong; reload the High Availability page and try again"
         )
-    return None
+    return admin_required(form=False)  # create, join, remove, stop: the administrator only (SF-11)
 
 
 def _config() -> Config:
@@ -131,6 +132,7 @@ def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) ->
         errors=errors,
         snippet=snippet,
         token=csrf_token(_state().key, browser),
+        admin=admin_status(),
     )
     response = Response(body, status=status, mimetype="text/html")
     response.set_cookie(COOKIE, browser, httponly=True, samesite="Strict", path=url_for("ha.page"))

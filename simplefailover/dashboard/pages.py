@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, render_template
 
 from . import context
+from .actions import admin_status
 from .view import build_view
 
 bp = Blueprint("pages", __name__)
@@ -59,4 +60,11 @@ def index() -> str:
     ctx = context()
     view = build_view(ctx.engine.snapshot(), now=ctx.clock())
     names = {h.fqdn: h.name for h in view.hostnames}
-    return render_template("dashboard/index.html", view=view, names=names, ago=ago)
+    return render_template(
+        "dashboard/index.html",
+        view=view,
+        names=names,
+        ago=ago,
+        admin=admin_status(),
+        nodes=ctx.engine.config.nodes,
+    )

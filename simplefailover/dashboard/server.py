@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..config import Config, Dashboard
+from ..control.service import ControlService
 from ..engine import Engine
 from ..errors import BindError
 from ..history import HistoryService
@@ -27,8 +28,9 @@ class DashboardService:
         metrics: Metrics,
         history: HistoryService | None = None,
         threads: int = 4,
+        control: ControlService | None = None,
     ) -> None:
-        self.app = create_app(engine, metrics, history=history)
+        self.app = create_app(engine, metrics, history=history, control=control)
         self._settings: Dashboard = config.dashboard
         self._threads = threads
         self._server: WsgiServer | None = None

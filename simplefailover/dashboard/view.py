@@ -57,6 +57,7 @@ class CheckRow:
     cert_expires: float | None = None  # TLS checks: the certificate's notAfter (Unix time)
     cert_days_left: float | None = None
     cert_warning: bool = False  # fewer days left than monitoring.cert_warning_days
+    maintenance: bool = False  # the node is in maintenance: shown as MAINT, never chosen (SF-11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class StatusView:
     checks: tuple[CheckRow, ...]
     events: tuple[EventRow, ...]  # newest first
     peers: dict[str, Any] | None = None  # agreement with the other instances (SF-5); None when alone
+    control: tuple[dict[str, Any], ...] = ()  # maintenance windows and pins (SF-11)
 
     @property
     def all_down(self) -> tuple[HostnameRow, ...]:
@@ -175,6 +177,7 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
                     cert_expires=expires,
                     cert_days_left=left,
                     cert_warning=left is not None and left < config.monitoring.cert_warning_days,
+                    maintenance=node.id in snapshot.maintenance,
                 )
             )
     recent = snapshot.events if events is None else snapshot.events[-events:] if events > 0 else []
@@ -192,6 +195,7 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
         checks=tuple(checks),
         events=tuple(_event_row(t) for t in reversed(recent)),
         peers=agreement_json(snapshot.agreement, snapshot.checks, table),
+        control=snapshot.control,
     )
 
 
@@ -262,6 +266,7 @@ def as_json(view: StatusView) -> dict[str, Any]:
                 "consecutive_failures": c.failures,
                 "cert_expires_at": iso_time(c.cert_expires),
                 "cert_days_left": c.cert_days_left,
+                "maintenance": c.maintenance,
             }
             for c in view.checks
         ],
@@ -278,6 +283,8 @@ def as_json(view: StatusView) -> dict[str, Any]:
             }
             for e in view.events
         ],
+        "maintenance": [_control_json(e) for e in view.control if e["kind"] == "maintenance"],
+        "pins": [_control_json(e) for e in view.control if e["kind"] == "pin"],
         # Only with peers configured, so a single instance's document is as before.
         **({"peers": view.peers} if view.peers is not None else {}),
     }
@@ -287,6 +294,23 @@ def _nodes(view: StatusView) -> list[dict[str, Any]]:
     """One entry per node, in priority order, with its status per polling."""
     out: dict[str, dict[str, Any]] = {}
     for c in view.checks:
-        entry = out.setdefault(c.node_id, {"id": c.node_id, "address": c.address, "priority": c.priority})
+        entry = out.setdefault(
+            c.node_id,
+            {"id": c.node_id, "address": c.address, "priority": c.priority, "maintenance": c.maintenance},
+        )
         entry.setdefault("status", {})[c.polling_id] = c.status
     return sorted(out.values(), key=lambda n: -n["priority"])
+
+
+def _control_json(entry: dict[str, Any]) -> dict[str, Any]:
+    """A maintenance window or pin as /api/status shows it."""
+    return {
+        "target": entry["target"],
+        "node": entry["node"] or entry["target"],
+        "from": iso_time(entry["start"]),
+        "until": iso_time(entry["end"]),
+        "in_force": bool(entry.get("in_force")),
+        "who": entry["who"],
+        "reason": entry["reason"],
+        "forced": entry["force"],
+    }

@@ -87,6 +87,11 @@ class Layout:
     def secret(self) -> Path:
         return self.state_dir / "cluster.secret"
 
+    @property
+    def admin_password_file(self) -> Path:
+        """The dashboards' administrator password (SF-11), one for every node of the demo."""
+        return self.state_dir / "admin.password"
+
     def detection_bound(self) -> float:
         """Longest time a node stopped whole may stay in DNS in this cluster.
 
@@ -149,6 +154,7 @@ dns:
 dashboard:
   listen: "{self.dashboard_host or node.address}:{node.ports.dashboard}"
   refresh: 5
+  admin_password_file: "{self.admin_password_file}"
 monitoring:
   notifications: true
   recipients: [ops@example.com]

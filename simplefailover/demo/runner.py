@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -106,6 +107,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"starting {count} x (app, clustersync, simplefailover); logs in {logs} ...")
         cluster.start()
         print(intro(layout), flush=True)
+        print(_admin_password(layout), flush=True)
         _command_loop(cluster)
     except KeyboardInterrupt:
         pass
@@ -159,6 +161,19 @@ def intro(layout: Layout) -> str:
         f"(a local SMTP sink on {layout.mail[0]}:{layout.mail[1]})",
     ]
     return "\n".join(lines)
+
+
+def _admin_password(layout: Layout) -> str:
+    """Write a new administrator password for the dashboards' actions (SF-11); the line to print."""
+    from ..control.store import write_private
+    from ..dashboard.login import admin_file_text
+
+    password, token = secrets.token_urlsafe(9), secrets.token_urlsafe(18)
+    write_private(layout.admin_password_file, admin_file_text(password, token).encode())
+    return (
+        f"  dashboard administrator (maintenance, pins, the HA page's actions): password {password}, "
+        f"API token {token}"
+    )
 
 
 def _clustersync() -> str:

@@ -61,6 +61,7 @@ class Answerer:
         apex[TYPE_SOA] = (TYPE_SOA, data.apex_ttl, [self.soa])
         if data.nameservers:
             apex[TYPE_NS] = (TYPE_NS, data.apex_ttl, [NS(name) for name, _ in data.nameservers])
+        self.variants: dict[Labels, tuple[int, ...]] = {}  # multi-address hosts: see variants_of
         self.glue: list[RR] = []
         for name, address in data.nameservers:
             key = name_key(name)
@@ -77,6 +78,8 @@ class Answerer:
             for address in host.addresses:
                 rtype, rdata = _address_rdata(address)
                 self._add(key, rtype, host.ttl, rdata)
+            if len(host.addresses) > 1:  # rotated, or one per query by weight (SF-12)
+                self.variants[key] = host.weights or ()
         # Every ancestor of a name inside the zone exists (empty non-terminal, RFC 8020).
         self.names: set[Labels] = set()
         for key in self.rrsets:
@@ -93,8 +96,27 @@ class Answerer:
         node = self._node(key)
         node.setdefault(rtype, (rtype, ttl, []))[2].append(rdata)
 
-    def answer(self, request: DNSRecord) -> DNSRecord:
-        """Answer one well-formed query with exactly one question (EDNS is the caller's)."""
+    def variants_of(self, request: DNSRecord) -> tuple[int, tuple[int, ...]]:
+        """How many forms the answer to this query has, and their weights (none: rotate them).
+
+        A hostname with several addresses is answered in as many forms: each address first
+        in turn (rotation), or, with weights, each address alone (one per query, by weight).
+        """
+        key = tuple(label.lower() for label in request.q.qname.label)
+        weights = self.variants.get(key)
+        if weights is None or request.q.qtype not in (TYPE_A, TYPE_AAAA, TYPE_ANY):
+            return 1, ()
+        rrset = self.rrsets.get(key, {}).get(request.q.qtype if request.q.qtype != TYPE_ANY else TYPE_A)
+        count = len(rrset[2]) if rrset else 0
+        if count < 2 or (weights and len(weights) != count):  # mixed families: one form, as before
+            return 1, ()
+        return count, weights
+
+    def answer(self, request: DNSRecord, variant: int = 0) -> DNSRecord:
+        """Answer one well-formed query with exactly one question (EDNS is the caller's).
+
+        variant: which form of a multi-address answer (see `variants_of`).
+        """
         question: DNSQuestion = request.q
         key = tuple(label.lower() for label in question.qname.label)
         qtype, qclass = question.qtype, question.qclass
@@ -118,6 +140,10 @@ class Answerer:
             return self._negative(request, NOERROR)
         reply = DNSRecord(reply_header(request.header, NOERROR, aa=True), q=question)
         rtype, ttl, rdatas = rrset
+        forms = self.variants.get(key)
+        if forms is not None and rtype in (TYPE_A, TYPE_AAAA) and len(rdatas) > 1:
+            turn = variant % len(rdatas)
+            rdatas = [rdatas[turn]] if forms and len(forms) == len(rdatas) else rdatas[turn:] + rdatas[:turn]
         for rdata in rdatas:
             # The owner is the question's own name, so it compresses to a pointer to it.
             reply.add_answer(RR(question.qname, rtype, rdata=rdata, ttl=ttl))

@@ -14,7 +14,10 @@ changes: a query sees one version of the table, never half of two.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
+import random
 import struct
 import time
 from dataclasses import dataclass, field
@@ -37,8 +40,9 @@ class _Entry:
     qend: int  # end of the question section
     after: bytes  # query bytes after the question (the OPT record), exact
     prefix: bytes  # reply bytes 2..12
-    tail: bytes  # reply bytes after the question
+    tails: tuple[bytes, ...]  # reply bytes after the question: one per form of the answer
     rcode: int
+    wheel: tuple[int, ...] = ()  # form indices, each as often as its weight; empty: rotate in turn
 
 
 @dataclass(slots=True)
@@ -53,6 +57,7 @@ class Responder:
     def __init__(self, data: ZoneData) -> None:
         self._served = _Served(Answerer(data))
         self.counts = [0] * 24  # by rcode; plain list: the hot path must stay cheap
+        self._turn = itertools.count()  # rotation of multi-address answers (next() holds the GIL)
         self._last_error_log = 0.0
 
     @property
@@ -76,7 +81,9 @@ class Responder:
         entry = served.cache.get(data[2:].lower())
         if entry is not None and data[2:12] == entry.head and data[entry.qend :] == entry.after:
             self.counts[entry.rcode] += 1
-            return data[:2] + entry.prefix + data[12 : entry.qend] + entry.tail
+            tails = entry.tails
+            tail = tails[0] if len(tails) == 1 else tails[self._pick(len(tails), entry.wheel)]
+            return data[:2] + entry.prefix + data[12 : entry.qend] + tail
         if len(data) < 12 or data[2] & 0x80:
             return None  # no ID to answer to, or a response: answering could loop
         try:
@@ -113,10 +120,15 @@ class Responder:
             reply = DNSRecord(reply_header(request.header, 0), q=request.q)
             reply.add_ar(EDNS0(udp_len=OUR_UDP_SIZE, ext_rcode=BADVERS >> 4))
             return reply.pack(), BADVERS
-        reply = served.answerer.answer(request)
-        if opt is not None:
-            reply.add_ar(EDNS0(udp_len=OUR_UDP_SIZE, flags="do" if opt.ttl & 0x8000 else ""))
-        wire = bytes(reply.pack())
+        count, weights = served.answerer.variants_of(request)
+        wheel = _wheel(weights)
+        forms = []
+        for variant in range(count):  # every form of the answer, stored together
+            reply = served.answerer.answer(request, variant)
+            if opt is not None:
+                reply.add_ar(EDNS0(udp_len=OUR_UDP_SIZE, flags="do" if opt.ttl & 0x8000 else ""))
+            forms.append((reply, bytes(reply.pack())))
+        reply, wire = forms[self._pick(count, wheel)] if count > 1 else forms[0]
         rcode = reply.header.rcode
         if len(wire) > limit:
             if udp:
@@ -129,10 +141,33 @@ class Responder:
         ):
             if len(served.cache) >= CACHE_LIMIT:
                 served.cache.clear()
-            served.cache[data[2:].lower()] = _Entry(
-                data[2:12], qend, data[qend:], wire[2:12], wire[qend:], rcode
-            )
+            if all(len(w) <= limit for _, w in forms):
+                tails = tuple(w[qend:] for _, w in forms)
+                served.cache[data[2:].lower()] = _Entry(
+                    data[2:12], qend, data[qend:], wire[2:12], tails, rcode, wheel
+                )
         return wire, rcode
+
+    def _pick(self, count: int, wheel: tuple[int, ...]) -> int:
+        """Which form to serve: drawn by weight (a wheel given), else the next in turn."""
+        if wheel:
+            return wheel[int(random.random() * len(wheel))]
+        return next(self._turn) % count
+
+
+WHEEL_MAX = 4096  # entries: weights are scaled down (keeping every weight > 0 present) above this
+
+
+def _wheel(weights: tuple[int, ...]) -> tuple[int, ...]:
+    """Form indices repeated by weight (divided by their gcd), so a uniform draw follows the weights."""
+    if not weights:
+        return ()
+    common = math.gcd(*weights)
+    counts = [w // common for w in weights]
+    total = sum(counts)
+    if total > WHEEL_MAX:
+        counts = [max(1, round(c * WHEEL_MAX / total)) if c else 0 for c in counts]
+    return tuple(i for i, c in enumerate(counts) for _ in range(c))
 
 
 def question_end(data: bytes) -> int | None:

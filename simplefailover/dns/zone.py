@@ -22,6 +22,7 @@ class HostData:
     fqdn: str
     addresses: tuple[str, ...]
     ttl: int
+    weights: tuple[int, ...] = ()  # policy weighted: serve one address per query, by these
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,9 @@ def zone_data(config: Config, table: AnswerTable, check_state: CheckLookup) -> Z
             states = (check_state(node.id, hostname.polling) for node in config.nodes)
             if any(s is not None and s.status is Status.KO for s in states):
                 ttl = zone.ko_ttl
-        hosts.append(HostData(fqdn, answer.addresses if answer else (), ttl))
+        hosts.append(
+            HostData(fqdn, answer.addresses if answer else (), ttl, answer.weights if answer else ())
+        )
     return ZoneData(
         name=zone.name,
         serial=table.serial,

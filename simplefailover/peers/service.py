@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
 
@@ -18,7 +19,10 @@ from ..state import Transition
 from . import settings
 from .auth import Opened
 from .exchange import PeerExchange
-from .wire import decode_view, encode_view
+from .wire import control_of, decode_view, encode_view
+
+if TYPE_CHECKING:
+    from ..control.service import ControlService
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ class PeerService:
             "simplefailover_peers_heard", "Instances heard recently, this one included", registry=registry
         )
         self._serial = metrics.serial
+        self.control: ControlService | None = None  # maintenance and pins ride with the views (SF-11)
         engine.subscribe(self._on_transitions)
 
     def should_notify(self) -> bool:
@@ -75,6 +80,10 @@ class PeerService:
                 listener(transitions)
 
         return gated
+
+    def send_now(self) -> None:
+        """Send the views now rather than at the next heartbeat (the control map changed)."""
+        self._wake.set()
 
     def start(self) -> None:
         self._stopping.clear()
@@ -138,7 +147,8 @@ class PeerService:
         if exchange is None:
             return
         own = self._engine.own_view()
-        exchange.send(encode_view(own.statuses, own.ready, own.isolated, own.digest, own.serial), to)
+        control = self.control.entries_for_peers() if self.control else None
+        exchange.send(encode_view(own.statuses, own.ready, own.isolated, own.digest, own.serial, control), to)
 
     def _receive(self, message: Opened, received_at: float) -> None:
         try:
@@ -147,6 +157,10 @@ class PeerService:
             self._messages.labels("malformed").inc()
             logger.warning("peer message refused: %s", exc)
             return
+        if self.control is not None:
+            entries = control_of(message.body)
+            if entries is not None:
+                self.control.receive(view.member, entries)
         if self._engine.receive_view(view):
             logger.info("peer %s heard (serial %d)", view.member, view.serial)
             self._send(to=view.member)  # a peer (re)appearing learns our view at once

@@ -13,9 +13,17 @@ VERSION = 1
 
 
 def encode_view(
-    statuses: Mapping[CheckKey, Status], ready: bool, isolated: bool, digest: str, serial: int
+    statuses: Mapping[CheckKey, Status],
+    ready: bool,
+    isolated: bool,
+    digest: str,
+    serial: int,
+    control: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """Encode a view; node ids are grouped by polling and status to keep datagrams small."""
+    """Encode a view; node ids are grouped by polling and status to keep datagrams small.
+
+    `control` is the maintenance/pin map (simplefailover.control), sent with every view.
+    """
     checks: dict[str, dict[str, list[str]]] = {}
     for (node_id, polling_id), status in sorted(statuses.items()):
         if status is not Status.UNKNOWN:
@@ -28,7 +36,18 @@ def encode_view(
         "serial": serial,
         "checks": checks,
     }
+    if control:
+        body["ctl"] = control
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def control_of(body: bytes) -> Any:
+    """The maintenance/pin map carried by a view (None when it has none); checked by its reader."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data.get("ctl") if isinstance(data, dict) else None
 
 
 def decode_view(member: str, body: bytes, sent_at: float, received_at: float) -> PeerView:

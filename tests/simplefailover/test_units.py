@@ -26,11 +26,12 @@ import pytest
 import requests
 
 from simplefailover.config import load_config
+from simplefailover.dashboard.login import admin_file_text
 from simplefailover.units import RUNTIME_DIR, Unit, clustersync_unit, failover_unit, protect_home
 from tests.clustersync.conftest import make_db
 from tests.support.bind import free_port, wait_until
 
-from .dashboard.ha_nodes import form_token, free_ports
+from .dashboard.ha_nodes import ADMIN_PASSWORD, ADMIN_TOKEN, form_token, free_ports
 from .test_install import SYSTEMD_ANALYZE, cli, verify
 
 STRACE = shutil.which("strace")
@@ -88,7 +89,9 @@ pollings: [{{id: sync, method: tcp, port: {ports["control"]}, timeout: 1}}]
 hostnames: [{{name: www, polling: sync}}]
 schedule: {{interval: 0.5, retry_interval: 0.3, jitter: 0}}
 dns: {{listen: ["{DNS_HOST}:{ports["dns"]}"]}}
-dashboard: {{listen: "{DNS_HOST}:{ports["dashboard"]}"}}
+dashboard:
+  listen: "{DNS_HOST}:{ports["dashboard"]}"
+  admin_password_file: {root / "etc" / "admin.password"}
 monitoring: {{notifications: false}}
 cluster:
   node_id: {node}
@@ -153,6 +156,7 @@ def node_dirs(tmp_path: Path) -> Iterator[tuple[Path, Path, dict[str, int]]]:
         (root / "etc").mkdir(parents=True)
         (root / "data").mkdir()
         make_db(root / "data" / "app.db")
+        (root / "etc" / "admin.password").write_text(admin_file_text(ADMIN_PASSWORD, ADMIN_TOKEN))
         (root / "etc" / "config.yaml").write_text(config_text(root, node, address, ports))
     yield roots[0], roots[1], ports
 
@@ -160,6 +164,9 @@ def node_dirs(tmp_path: Path) -> Iterator[tuple[Path, Path, dict[str, int]]]:
 def ha_post(dashboard: str, form_path: str, **form: str) -> None:
     """Send one of the High Availability page's forms, as a browser would."""
     with requests.Session() as browser:
+        login = browser.get(f"http://{dashboard}/login", timeout=10)
+        credentials = {"csrf_token": form_token(login.text), "password": ADMIN_PASSWORD}
+        browser.post(f"http://{dashboard}/login", data=credentials, allow_redirects=False, timeout=10)
         page = browser.get(f"http://{dashboard}/ha", timeout=10)
         sent = browser.post(
             f"http://{dashboard}/ha/{form_path}", data={"csrf_token": form_token(page.text), **form},

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from simplefailover.dashboard.login import admin_file_text
 from tests.clustersync.conftest import make_db
 
 ADDRESSES = tuple(f"127.0.0.{n}" for n in range(150, 160))
@@ -21,9 +23,11 @@ pollings: [{{id: p1, method: tcp, port: 9, timeout: 1}}]
 hostnames: [{{name: h, polling: p1}}]
 schedule: {{interval: 30}}
 dns: {{listen: ["{address}:0"]}}
-dashboard: {{listen: "{address}:{dashboard_port}", refresh: 1}}
+dashboard: {{listen: "{address}:{dashboard_port}", refresh: 1, admin_password_file: "{admin}"}}
 monitoring: {{notifications: false}}
 """
+ADMIN_PASSWORD = "correct horse battery staple"
+ADMIN_TOKEN = "test-api-token"
 
 CLUSTER = """cluster:
   node_id: {node_id}
@@ -68,6 +72,10 @@ class HaNode:
         return self.folder / "config.yaml"
 
     @property
+    def admin_file(self) -> Path:
+        return self.folder / "admin.password"
+
+    @property
     def db(self) -> Path:
         return self.folder / "app.db"
 
@@ -76,7 +84,7 @@ class HaNode:
         return f"{self.address}:{self.port}"
 
     def config_text(self, cluster: bool = True) -> str:
-        text = BASE.format(address=self.address, dashboard_port=self.dashboard_port)
+        text = BASE.format(address=self.address, dashboard_port=self.dashboard_port, admin=self.admin_file)
         if cluster:
             text += CLUSTER.format(
                 node_id=self.node_id, address=self.address, port=self.port, data_port=self.data_port
@@ -91,11 +99,29 @@ def make_node(tmp_path: Path, index: int, cluster: bool = True) -> HaNode:
     node = HaNode(f"n{index}", address, tmp_path / f"n{index}", port, data_port, dashboard_port)
     node.folder.mkdir(parents=True, exist_ok=True)
     make_db(node.db)
+    node.admin_file.write_text(admin_file_text(ADMIN_PASSWORD, ADMIN_TOKEN))
     node.config.write_text(node.config_text(cluster))
     return node
 
 
 TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def log_in(client: Any, password: str = ADMIN_PASSWORD) -> Any:
+    """Log a Flask test client in as the administrator; the client."""
+    token = form_token(client.get("/login").get_data(as_text=True))
+    answer = client.post("/login", data={"csrf_token": token, "password": password})
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return client
+
+
+def log_in_page(page: Any, url: str, password: str = ADMIN_PASSWORD) -> None:
+    """Log a browser page in as the administrator (url: the dashboard's, ending with /)."""
+    page.goto(url + "login")
+    page.fill("input[name=password]", password)
+    page.click("#login button[type=submit]")
+    page.wait_for_url(url)  # the session cookie is set once the redirect to the dashboard is done
+    assert page.locator("#logout").count() == 1, "not logged in"
 
 
 def form_token(html: str) -> str:

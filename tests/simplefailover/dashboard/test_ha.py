@@ -28,7 +28,7 @@ from simplefailover.metrics import Metrics
 from tests.support.bind import wait_until
 
 from .conftest import table_rows
-from .ha_nodes import HaNode, form_token, make_node
+from .ha_nodes import HaNode, form_token, log_in, make_node
 
 ACTIONS = ("/ha/create", "/ha/join", "/ha/service", "/ha/remove")
 
@@ -77,7 +77,7 @@ def node1(tmp_path: Path) -> HaNode:
 
 @pytest.fixture
 def client1(node1: HaNode) -> FlaskClient:
-    return app_for(node1).test_client()
+    return log_in(app_for(node1).test_client())
 
 
 def test_main_page_links_the_ha_page(client1: FlaskClient) -> None:
@@ -87,7 +87,7 @@ def test_main_page_links_the_ha_page(client1: FlaskClient) -> None:
 
 def test_without_cluster_section_the_page_explains_the_setup(tmp_path: Path) -> None:
     node = make_node(tmp_path, 1, cluster=False)
-    client = app_for(node).test_client()
+    client = log_in(app_for(node).test_client())
     page = client.get("/ha")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -209,7 +209,7 @@ def member(node1: HaNode, client1: FlaskClient) -> Iterator[Node]:
 
 def test_join_copies_the_members_data_and_lists_both_nodes(tmp_path: Path, member: Node) -> None:
     node2 = make_node(tmp_path, 2)
-    client2 = app_for(node2).test_client()
+    client2 = log_in(app_for(node2).test_client())
     sent = client2.post(
         "/ha/join", data={"csrf_token": token(client2), "address": node2.address, "peer": member_peer(member)}
     )
@@ -239,7 +239,7 @@ def member_peer(member: Node) -> str:
 
 def test_join_problems_are_shown(tmp_path: Path, client1: FlaskClient) -> None:
     node2 = make_node(tmp_path, 2)
-    client2 = app_for(node2).test_client()
+    client2 = log_in(app_for(node2).test_client())
     missing = client2.post("/ha/join", data={"csrf_token": token(client2), "address": node2.address})
     assert missing.status_code == 400
     assert "give the address of a member" in missing.get_data(as_text=True)
@@ -282,7 +282,7 @@ def test_replication_service_stops_and_starts(client1: FlaskClient, node1: HaNod
 
 def test_remove_a_member_from_the_page(tmp_path: Path, client1: FlaskClient, member: Node) -> None:
     node2 = make_node(tmp_path, 2)
-    client2 = app_for(node2).test_client()
+    client2 = log_in(app_for(node2).test_client())
     client2.post(
         "/ha/join", data={"csrf_token": token(client2), "address": node2.address, "peer": member_peer(member)}
     )
@@ -330,7 +330,7 @@ def test_shared_strategy_with_the_database_down_says_why(tmp_path: Path) -> None
 
 def test_while_an_action_runs_the_page_shows_its_progress_and_reloads(node1: HaNode) -> None:
     app = app_for(node1)
-    client = app.test_client()
+    client = log_in(app.test_client())
     form = {"csrf_token": token(client), "address": node1.address, "strategy": "replicated"}
     jobs = app.extensions[HA_STATE].jobs
     assert jobs.begin("join") is not None

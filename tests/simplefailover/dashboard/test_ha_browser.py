@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from simplefailover.demo.procs import listening
 from tests.support.bind import wait_until
 
-from .ha_nodes import HaNode, Processes, log_tail, make_node
+from .ha_nodes import HaNode, Processes, log_in_page, log_tail, make_node
 from .test_browser import CHROMIUM, CHROMIUM_ARGS
 
 ALARMS = ("readiness", "activity", "time_alignment")
@@ -85,6 +85,8 @@ def test_wizard_creates_a_cluster_and_joins_a_second_node(
     context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
     page1, page2 = context.new_page(), context.new_page()
 
+    log_in_page(page1, url1)  # the HA page's actions are the administrator's (SF-11)
+    log_in_page(page2, url2)
     # Node 1: from the main page to the HA page; not a member yet, so the wizard.
     page1.goto(url1)
     page1.click("#ha-link")

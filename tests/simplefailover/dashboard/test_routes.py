@@ -105,8 +105,10 @@ def test_api_status_has_the_same_data(client: FlaskClient, engine: Engine) -> No
     assert response.mimetype == "application/json"
     data = response.get_json()
     assert list(data) == [
-        "zone", "serial", "ready", "generated_at", "ttl", "ko_ttl", "hostnames", "nodes", "checks", "events"
+        "zone", "serial", "ready", "generated_at", "ttl", "ko_ttl", "hostnames", "nodes", "checks", "events",
+        "maintenance", "pins",
     ]  # fmt: skip
+    assert (data["maintenance"], data["pins"]) == ([], [])
     assert (data["zone"], data["serial"], data["ready"]) == ("example.test", engine.table.serial, True)
     assert data["hostnames"][1] == {
         "name": "ias2",
@@ -121,8 +123,20 @@ def test_api_status_has_the_same_data(client: FlaskClient, engine: Engine) -> No
         "ttl": 5,
     }
     assert data["nodes"] == [
-        {"id": "node1", "address": "127.0.0.41", "priority": 10, "status": {"web": "OK", "sip": "KO"}},
-        {"id": "node2", "address": "127.0.0.42", "priority": 5, "status": {"web": "OK", "sip": "OK"}},
+        {
+            "id": "node1",
+            "address": "127.0.0.41",
+            "priority": 10,
+            "maintenance": False,
+            "status": {"web": "OK", "sip": "KO"},
+        },
+        {
+            "id": "node2",
+            "address": "127.0.0.42",
+            "priority": 5,
+            "maintenance": False,
+            "status": {"web": "OK", "sip": "OK"},
+        },
     ]
     check = data["checks"][2]
     assert check == {
@@ -142,6 +156,7 @@ def test_api_status_has_the_same_data(client: FlaskClient, engine: Engine) -> No
         "consecutive_failures": 1,
         "cert_expires_at": None,
         "cert_days_left": None,
+        "maintenance": False,
     }
     assert data["events"][0]["kind"] == "answer"  # newest first: answers follow the checks
     assert data["events"][-1] == {

@@ -74,7 +74,12 @@ class Demo:
         """Where node index (1-based) serves: DNS (host, port) and the app's base URL."""
         config = load_config(self.state_dir / f"node{index}" / "config.yaml")
         url = config.pollings[0].url.format(address=self.addresses[index - 1])  # type: ignore[union-attr]
-        return {"dns": config.dns.addresses()[0], "app": f"http://{urlsplit(url).netloc}"}
+        host, port = config.dashboard.address()
+        return {
+            "dns": config.dns.addresses()[0],
+            "app": f"http://{urlsplit(url).netloc}",
+            "dashboard": f"http://{host}:{port}",
+        }
 
     def answers(self) -> list[tuple[str, ...] | None]:
         """What each node's DNS responder answers for ias1."""
@@ -139,6 +144,17 @@ def test_demo_replicates_fails_over_and_stops_cleanly(state_dir: Path) -> None:
         demo.wait_line("Try:", 90)
         first, second, _ = ADDRESSES
         wait_for("every instance answering node1", lambda: demo.answers() == [(first,)] * 3, 30, demo)
+
+        # The printed administrator password opens the dashboards' actions (SF-11).
+        line = demo.wait_line("dashboard administrator", 10)
+        password = line.split("password ", 1)[1].split(",", 1)[0]
+        dashboard = demo.node(2)["dashboard"]
+        with requests.Session() as browser:
+            form = browser.get(f"{dashboard}/login", timeout=5).text
+            token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            login = {"csrf_token": token, "password": password}
+            logged = browser.post(f"{dashboard}/login", data=login, allow_redirects=False, timeout=5)
+            assert logged.status_code == 303 and "sf_admin" in browser.cookies
 
         # A contact added on node1's app is read on node3's, through clustersync.
         app1, app3 = demo.node(1)["app"], demo.node(3)["app"]

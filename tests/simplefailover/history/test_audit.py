@@ -15,7 +15,7 @@ from simplefailover.dashboard.server import DashboardService
 from simplefailover.engine import Engine
 from simplefailover.history import HistoryService
 from simplefailover.metrics import Metrics
-from tests.simplefailover.dashboard.ha_nodes import form_token, make_node
+from tests.simplefailover.dashboard.ha_nodes import form_token, log_in, make_node
 from tests.support.bind import wait_until
 from tests.support.cli import simplefailover as cli
 
@@ -91,7 +91,9 @@ def test_ha_page_actions_are_in_the_audit_trail(tmp_path: Path) -> None:
     history = HistoryService(config, tmp_path / "history.db")
     history.start()
     try:
-        client = create_app(Engine(config), Metrics(), {"TESTING": True}, history=history).test_client()
+        client = log_in(
+            create_app(Engine(config), Metrics(), {"TESTING": True}, history=history).test_client()
+        )
         token = form_token(client.get("/ha").get_data(as_text=True))
         form = {"csrf_token": token, "address": node.address, "strategy": "replicated"}
         assert client.post("/ha/create", data=form).status_code == 303

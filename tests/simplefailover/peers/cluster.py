@@ -98,16 +98,20 @@ class Cluster:
     instances: list[Instance] = field(default_factory=list)
     nodes: list[DemoNode] = field(default_factory=list)
     alone: Instance | None = None
+    instance_hosts: tuple[str, ...] = INSTANCE_HOSTS  # another test's own loopback range
+    node_hosts: tuple[str, ...] = NODE_HOSTS
+    dashboard_extra: str = ""  # more keys of the dashboard section, each after ", "
+    extra: str = ""  # more config, the same for every instance (a path may use {member})
 
     def __post_init__(self) -> None:
         self.secret = self.base / "cluster.secret"
         self.secret.write_text(secrets.token_hex(32))
-        self.http_port = free_port(NODE_HOSTS[0])
-        for i, host in enumerate(NODE_HOSTS):
+        self.http_port = free_port(self.node_hosts[0])
+        for i, host in enumerate(self.node_hosts):
             self.nodes.append(
                 DemoNode(Node(id=f"n{i + 1}", address=host, priority=30 - 10 * i), self.http_port, [])
             )
-        for member, host in zip(INSTANCES, INSTANCE_HOSTS, strict=True):
+        for member, host in zip(INSTANCES, self.instance_hosts, strict=True):
             folder = self.base / member
             folder.mkdir()
             self.instances.append(
@@ -124,7 +128,7 @@ class Cluster:
         if self.solo:
             folder = self.base / "solo"
             folder.mkdir()
-            host = INSTANCE_HOSTS[0]
+            host = self.instance_hosts[0]
             self.alone = Instance(
                 "solo", host, free_port(host), free_port(host), 0, folder / "config.yaml", folder / "log.txt"
             )
@@ -142,14 +146,15 @@ class Cluster:
             for n in self.nodes
         )
         smtp = (
-            f"  smtp: {{host: 127.0.0.90, port: {self.smtp_port}, security: none, sender: ha@{ZONE}}}\n"
+            f"  smtp: {{host: {self.instance_hosts[0]}, port: {self.smtp_port}, security: none,"
+            f" sender: ha@{ZONE}}}\n"
             "  retry_delay: 0.2\n"
             if self.smtp_port
             else ""
         )
         return f"""zone:
   name: {ZONE}
-  nameservers: [{{name: ns1.{ZONE}, address: 127.0.0.90}}]
+  nameservers: [{{name: ns1.{ZONE}, address: {self.instance_hosts[0]}}}]
 nodes:
 {nodes}
 pollings:
@@ -160,11 +165,14 @@ hostnames:
 schedule: {{interval: {self.interval}, retry_interval: {self.retry_interval},
            fall: {self.fall}, rise: {self.rise}}}
 dns: {{listen: ["{instance.host}:{instance.dns_port}"]}}
-dashboard: {{listen: "{instance.host}:{instance.web_port}"}}
+dashboard: {{listen: "{instance.host}:{instance.web_port}"{self.dashboard_extra}}}
 monitoring:
   notifications: {"true" if self.smtp_port else "false"}
   recipients: [ops@{ZONE}]
-{smtp}{self.peers_text(instance) if instance is not self.alone else ""}"""
+{smtp}{self.peers_text(instance) if instance is not self.alone else ""}{self.extra_text(instance)}"""
+
+    def extra_text(self, instance: Instance) -> str:
+        return self.extra.replace("{member}", instance.member)
 
     def peers_text(self, instance: Instance) -> str:
         members = "\n".join(
@@ -188,6 +196,10 @@ monitoring:
     def start(self) -> None:
         for node in self.nodes:
             node.start()
+        self.start_instances()
+
+    def start_instances(self) -> None:
+        """Start every instance's process and wait until each answers."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for instance in self.everyone:
             with instance.log_path.open("wb") as log:
@@ -211,6 +223,12 @@ monitoring:
         return [i.answer() for i in self.instances]
 
     def stop(self) -> None:
+        self.stop_instances()
+        for node in self.nodes:
+            node.stop()
+
+    def stop_instances(self) -> None:
+        """Stop every instance's process (SIGTERM, then SIGKILL after 10 s)."""
         for instance in self.everyone:
             if instance.process is not None and instance.process.poll() is None:
                 instance.process.terminate()
@@ -221,8 +239,6 @@ monitoring:
                 except subprocess.TimeoutExpired:
                     instance.process.kill()
                     instance.process.wait(5)
-        for node in self.nodes:
-            node.stop()
 
     def logs(self) -> str:
         """Every instance's log, for a failing test's report."""
