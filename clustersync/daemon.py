@@ -112,7 +112,10 @@ class Node:
     def alarms(self) -> dict[str, Any]:
         """The three alarms now (SPEC CL-7), from what this running daemon knows."""
         self.health.updated = time.time()
-        now = alarms(not self.health.removed, self.health.snapshot(), 60, time.time())
+        snapshot, at = self.health.snapshot(), time.time()
+        now = alarms(not self.health.removed, snapshot, 60, at)
+        synced = (snapshot.get("last_ok") or {}).get("at")
+        now["data"] = {"last_sync_at": synced, "age": None if synced is None else max(0.0, at - synced)}
         if not self.health.removed:  # the database is closed once removed (a join may replace it)
             now["conflicts"] = self.store.open_conflicts()
         return now

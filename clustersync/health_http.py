@@ -57,6 +57,10 @@ def public(node_id: str, alarms: Mapping[str, Any]) -> dict[str, Any]:
         "time_alignment": {"state": alignment["state"]},
         # How many overwritten rows wait for `clustersync conflicts ack` (counts only, no data).
         "conflicts": dict(alarms.get("conflicts") or {}),
+        # Data freshness (simplefailover max_data_lag): when this member last exchanged data
+        # with another one (a session that sent or received changes, or found none to send),
+        # and how many seconds ago by its own clock; None: never since it started.
+        "data": dict(alarms.get("data") or {"last_sync_at": None, "age": None}),
     }
 
 

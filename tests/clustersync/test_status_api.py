@@ -46,8 +46,10 @@ def test_health_endpoints_status_codes_content_and_time_alignment(
         assert http(n1, path)[0] == 200, path
     states = http(n1, "/status")[1]
     # states only, no data: conflicts waiting are counts by kind (SPEC CL-16)
-    assert set(states) == {"node", "readiness", "activity", "time_alignment", "conflicts"}
+    assert set(states) == {"node", "readiness", "activity", "time_alignment", "conflicts", "data"}
     assert states["conflicts"] == {}
+    # data freshness (simplefailover max_data_lag): the last session that exchanged data
+    assert isinstance(states["data"]["last_sync_at"], float) and 0 <= states["data"]["age"] < 60
     assert "127.0.0.113" not in str(states) and "n2" not in str(states)
     head = requests.head(f"http://{n1.address}:{n1.port}/health", timeout=5)
     assert head.status_code == 200 and head.content == b""
