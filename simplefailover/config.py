@@ -167,6 +167,12 @@ class Node(_Model):
     weight: int = Field(
         1, ge=0, le=10000, description="share of the answers for hostnames with policy: weighted (0: never)"
     )
+    data_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="the node's clustersync health API, read for hostnames with max_data_lag;"
+        " default http://<address>:<cluster.port, else 52700>/status",
+    )
 
     @property
     def url_host(self) -> str:
@@ -184,6 +190,12 @@ class Hostname(_Model):
         "priority",
         description="which OK nodes are answered: the highest-priority one; every one of the highest"
         " priority (answers rotated); or one per query, chosen by nodes[].weight",
+    )
+    max_data_lag: float | None = Field(
+        None,
+        gt=0,
+        description="seconds: with clustersync on the nodes, an OK node whose data is not ready or lags"
+        " the freshest OK node's by more is not chosen while one with fresh data is OK (off when unset)",
     )
 
     @field_validator("name")
@@ -592,6 +604,13 @@ class Config(_Model):
     def fqdn(self, hostname: Hostname) -> str:
         """The hostname's fully qualified name inside the zone."""
         return f"{hostname.name}.{self.zone.name}"
+
+    def data_urls(self) -> dict[str, str]:
+        """Node id -> its clustersync health URL, when some hostname has max_data_lag (else empty)."""
+        if all(h.max_data_lag is None for h in self.hostnames):
+            return {}
+        port = self.cluster.port if self.cluster is not None else 52700
+        return {n.id: n.data_url or f"http://{n.url_host}:{port}/status" for n in self.nodes}
 
 
 # ---------------------------------------------------------------- loading

@@ -15,6 +15,7 @@ from .config_watch import ConfigWatch
 from .control.service import ControlService
 from .control.store import control_path
 from .dashboard.server import DashboardService
+from .datawatch import DataWatch
 from .dns.service import DnsService
 from .dns.update import DnsUpdater
 from .engine import Engine, Listener
@@ -104,6 +105,7 @@ def build_services(
     # RFC 2136 pushes (dns.update): its own thread; idle while the section is absent
     group.add(DnsUpdater(config, engine, metrics, on_failure=alerts.dns_update_failed))
     group.add(DashboardService(config, engine, metrics, history, control=control))
+    group.add(DataWatch(config, engine))  # max_data_lag (SF-12): idle without it
     group.add(PollerService(config, engine, metrics, alerts, history))
     return group
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
+from .datalag import DataFact
 from .peers.consensus import (
     Agreement,
     AgreementState,
@@ -335,6 +336,13 @@ class Engine:
         with self._lock:
             self._control = listing
             transitions = self._board.override(maintenance, pins, now)
+            self._publish_locked(transitions)
+        self._notify(transitions)
+
+    def set_data(self, facts: Mapping[str, DataFact], now: float) -> None:
+        """Each node's clustersync data freshness (simplefailover.datawatch): answers change at once."""
+        with self._lock:
+            transitions = self._board.set_data(facts, now)
             self._publish_locked(transitions)
         self._notify(transitions)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .config import Config, Hostname, Node
+from .datalag import DataFact, usable
 from .pollers.result import PollResult
 
 CheckKey = tuple[str, str]  # (node id, polling id)
@@ -211,6 +212,7 @@ class HealthBoard:
         self._basis: dict[str, Basis] = {}
         self.maintenance: frozenset[str] = frozenset()  # node ids never chosen (SF-11)
         self.pins: dict[str, tuple[str, str]] = {}  # fqdn -> (node id, why): answered whatever the checks
+        self.data: dict[str, DataFact] = {}  # node id -> its clustersync data (max_data_lag, SF-12)
         self.reconfigure(self.config, now=0.0)
 
     def keys(self) -> Iterable[CheckKey]:
@@ -322,6 +324,15 @@ class HealthBoard:
             return []  # applied with the first full round
         return self._recompute(now)
 
+    def set_data(self, facts: Mapping[str, DataFact], now: float) -> list[Transition]:
+        """Take in each node's data freshness (hostnames with max_data_lag); return what changed."""
+        if dict(facts) == self.data:
+            return []
+        self.data = dict(facts)
+        if not self.table.ready:
+            return []  # applied with the first full round
+        return self._recompute(now)
+
     def status_by_node(self, polling_id: str) -> dict[str, Status]:
         """Each node's status for one polling."""
         return dict(self._by_polling.get(polling_id, {}))
@@ -339,7 +350,12 @@ class HealthBoard:
                 answer = replace(kept, reason=kept.reason.split("; ", 1)[0])
             else:  # nodes in maintenance (SF-11) are never chosen, nor kept
                 nodes = [n for n in self.config.nodes if n.id not in self.maintenance]
-                answer = choose_answer(hostname, nodes, self._by_polling.get(hostname.polling, {}), previous)
+                status_of = self._by_polling.get(hostname.polling, {})
+                ok = {n.id for n in nodes if status_of.get(n.id) is Status.OK}
+                nodes, skipped = usable(nodes, ok, self.data, hostname.max_data_lag)
+                answer = choose_answer(hostname, nodes, status_of, previous)
+                if skipped:
+                    answer = replace(answer, reason=f"{answer.reason} ({skipped})")
             answer = _overridden(answer, fqdn, self.config.nodes, self.maintenance, self.pins)
             if fqdn in self._basis:
                 kind, words = self._basis[fqdn]
