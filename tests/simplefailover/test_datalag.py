@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 
 from simplefailover.config import Config, parse_config
 from simplefailover.datalag import DataFact, usable
-from simplefailover.datawatch import fact_of
+from simplefailover.datawatch import fact_of, fetch
 from simplefailover.errors import ConfigError
 from simplefailover.pollers.result import PollResult
 from simplefailover.state import HealthBoard
+from tests.support.bind import free_port
 
 CONFIG = """
 zone: {name: example.test}
@@ -138,3 +139,10 @@ def test_status_body_parsing() -> None:
         b'{"readiness": {"ready": true}, "data": {"age": "x"}}',
     ):
         assert fact_of(bad) == DataFact(False, None, "unreadable clustersync status")
+
+
+def test_fetch_from_nothing_listening_says_unreachable() -> None:
+    port = free_port("127.0.122.1")  # bound then closed: nothing listens there now
+    fact = fetch(f"http://127.0.122.1:{port}/status", 1.0)
+    assert not fact.ready and fact.age is None and fact.reason.startswith("clustersync unreachable: ")
+    assert fetch("http://[bad/status", 1.0).reason.startswith("clustersync unreachable: ")
