@@ -7,7 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Config
@@ -46,6 +46,7 @@ class Snapshot:
     agreement: AgreementState | None = None  # None when this instance decides alone
     maintenance: frozenset[str] = frozenset()  # node ids in maintenance (SF-11)
     control: tuple[dict[str, Any], ...] = ()  # maintenance windows and pins in force or to come
+    data: Mapping[str, DataFact] = field(default_factory=dict)  # node id -> clustersync data (max_data_lag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +377,7 @@ class Engine:
                 self._agreement_state_locked(time.time()),
                 self._board.maintenance,
                 self._control,
+                dict(self._board.data),
             )
 
     def _publish_locked(self, transitions: list[Transition]) -> None:

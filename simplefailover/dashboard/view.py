@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
@@ -92,6 +92,7 @@ class StatusView:
     events: tuple[EventRow, ...]  # newest first
     peers: dict[str, Any] | None = None  # agreement with the other instances (SF-5); None when alone
     control: tuple[dict[str, Any], ...] = ()  # maintenance windows and pins (SF-11)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> its data (max_data_lag)
 
     @property
     def all_down(self) -> tuple[HostnameRow, ...]:
@@ -196,6 +197,7 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
         events=tuple(_event_row(t) for t in reversed(recent)),
         peers=agreement_json(snapshot.agreement, snapshot.checks, table),
         control=snapshot.control,
+        data={k: {"ready": f.ready, "age": f.age, "reason": f.reason} for k, f in snapshot.data.items()},
     )
 
 
@@ -285,6 +287,8 @@ def as_json(view: StatusView) -> dict[str, Any]:
         ],
         "maintenance": [_control_json(e) for e in view.control if e["kind"] == "maintenance"],
         "pins": [_control_json(e) for e in view.control if e["kind"] == "pin"],
+        # Only with hostnames[].max_data_lag: each node's clustersync data as last read.
+        **({"data": view.data} if view.data else {}),
         # Only with peers configured, so a single instance's document is as before.
         **({"peers": view.peers} if view.peers is not None else {}),
     }

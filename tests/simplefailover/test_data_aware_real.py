@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from simplefailover.config import parse_config
+from simplefailover.dashboard.view import as_json, build_view
 from simplefailover.datawatch import DataWatch
 from simplefailover.engine import Engine
 from simplefailover.pollers.result import PollResult
@@ -47,6 +48,8 @@ def test_a_stopped_member_loses_the_answer_and_gets_it_back(tmp_path: Path) -> N
             why = answer("db")[1]
             assert "node1 skipped: data not ready (clustersync unreachable" in why, why
             assert answer("web")[0] == ("node1",)  # no max_data_lag: the checks alone decide
+            shown = as_json(build_view(engine.snapshot()))["data"]  # as /api/status shows it
+            assert shown["node1"]["ready"] is False and shown["node2"]["ready"] is True
         finally:
             os.kill(m1.proc.pid, signal.SIGCONT)
         wait_for(lambda: answer("db")[0] == ("node1",), 20, "the answer back on node1")
