@@ -52,7 +52,18 @@ def judge_dns(
     An instance's clock starts when the app went down or when the instance itself was running
     again (restarted or continued), whichever is later: a frozen instance cannot detect anything.
     Detection is timed on the instances that ran throughout the fault.
+
+    An all-down answer (every node's address: `when_all_down: all`, given by an instance
+    that sees every node KO, e.g. one cut off from everything while its own app is down)
+    names no node in particular: it is the configured last resort, not a failover to a dead
+    node, so it is no violation and counts as having moved (as in `judge_partitions`, and in
+    docs/agreement.md's survival property).
     """
+    everyone = set(addresses.values())
+
+    def names(answer: tuple[str, ...], address: str) -> bool:
+        return address in answer and (len(everyone) < 2 or set(answer) != everyone)
+
     resumes: dict[str, list[float]] = defaultdict(list)
     gaps: dict[str, list[Span]] = defaultdict(list)
     for gap in instance_gaps:
@@ -78,12 +89,12 @@ def judge_dns(
             inside = [s for s in seen if span.start <= s.t < span.end]
             for s in inside:
                 late = s.t - origin(instance, span, s.t)
-                if address in s.answer and late > bound:  # type: ignore[operator]
+                if names(s.answer, address) and late > bound:  # type: ignore[arg-type]
                     verdict.violations.append(
                         f"{instance} answered {span.node} ({address}) {late:.1f} s after its {span.kind}"
                         f" (bound {bound:.1f} s)"
                     )
-            showing = [k for k, s in enumerate(inside) if address in s.answer]  # type: ignore[operator]
+            showing = [k for k, s in enumerate(inside) if names(s.answer, address)]  # type: ignore[arg-type]
             if not showing or any(g.start < span.end and span.start < g.end for g in gaps[instance]):
                 continue
             if showing[-1] == len(inside) - 1:

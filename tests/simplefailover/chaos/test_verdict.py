@@ -80,3 +80,16 @@ def test_silent_samples_are_split_by_whether_that_instance_was_down() -> None:
         Sample(12.0, "node1", ("127.0.0.1",)),  # answered: not counted
     ]
     assert silent(samples, gaps, restart=3.0) == (2, 2)
+
+
+def test_an_all_down_answer_names_no_node_in_particular() -> None:
+    """Seed 20: node2 alone on its side of a partition, its app killed, sees every node KO
+    and answers every node (when_all_down: all); that is the configured last resort, not an
+    answer naming the dead node, and it counts as having moved away from it."""
+    down = [Span("n2", "app kill -9", 10.0, 25.0)]
+    everyone = ("127.0.0.1", "127.0.0.2")
+    seen = samples("b", [(11.0, N2), (13.0, everyone), (17.0, everyone), (24.0, everyone)])
+    verdict = judge_dns(seen, down, [], ADDRESSES, bound=5.0)
+    assert verdict.violations == [] and verdict.detections == [(down[0], 3.0)]
+    stuck = samples("b", [(11.0, N2), (16.0, N2), (17.0, everyone)])  # named alone past the bound
+    assert len(judge_dns(stuck, down, [], ADDRESSES, bound=5.0).violations) == 1
