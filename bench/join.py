@@ -30,9 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-from clustersync.protocol import Channel
-from clustersync.schema import quote
-from clustersync.store import Change, Store
+from clustersync.store.database import Change, Store
+from clustersync.store.schema import quote
+from clustersync.wire.protocol import Channel
 from tests.clustersync.conftest import content, make_db
 from tests.clustersync.nodes import NodeDir, make_nodes
 

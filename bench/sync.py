@@ -26,8 +26,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from clustersync.cli import main as clustersync
-from clustersync.daemon import Node
+from clustersync.cli.main import main as clustersync
+from clustersync.sync.daemon import Node
 from simplefailover.config import load_config
 from tests.clustersync.nodes import NodeDir, make_nodes
 

@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from clustersync import event_log
-from clustersync.cli import create_cluster, join_cluster, status_data
-from clustersync.control import remove_member, set_replication, stopped_reason
-from clustersync.errors import ClusterSyncError
-from clustersync.joining import JoinProgress
-from clustersync.local import cluster_of
-from clustersync.status import load_health
+from clustersync.cli.main import create_cluster, join_cluster, status_data
+from clustersync.core.errors import ClusterSyncError
+from clustersync.core.status import load_health
+from clustersync.join.joiner import JoinProgress
+from clustersync.ops import event_log
+from clustersync.ops.control import remove_member, set_replication, stopped_reason
+from clustersync.store.local import cluster_of
 
 from ..config import Config
 from ..pidfile import process_alive

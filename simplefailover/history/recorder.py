@@ -393,7 +393,7 @@ class HistoryService:
         """clustersync's three alarms, from the status file its `run` writes (what the HA page reads)."""
         cluster = self._config.cluster
         assert cluster is not None
-        from clustersync.status import alarms, load_health
+        from clustersync.core.status import alarms, load_health
 
         health = load_health(cluster.state_dir)
         if health is None:

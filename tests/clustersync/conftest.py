@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from clustersync.store import Store
+from clustersync.store.database import Store
 
 ITEMS = "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, v TEXT, n REAL, b BLOB)"
 PAIRS = "CREATE TABLE IF NOT EXISTS pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b))"

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from clustersync.codec import decode_row
-from clustersync.merge import NONE, Version, decode_clocks
-from clustersync.store import Change
+from clustersync.core.codec import decode_row
+from clustersync.core.merge import NONE, Version, decode_clocks
+from clustersync.store.database import Change
 
 Key = tuple[str, str]  # (table, key text)
 Entry = tuple[Key, str, str | None, Version]  # a conflict log entry: key, kind, column, loser

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from clustersync.store import Change, Store
+from clustersync.store.database import Change, Store
 
 from .conftest import sync_one_way
 from .oracle import Oracle

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clustersync.backup import (
+from clustersync.ops.backup import (
     CONFIG,
     DATABASE,
     SECRET,
@@ -32,7 +32,7 @@ from clustersync.backup import (
     TableCount,
     parse_manifest,
 )
-from clustersync.recovery import restore_backup
+from clustersync.ops.restore import restore_backup
 from simplefailover.config import load_config
 
 from .backup_data import APP_TABLES, REPLICATED, dump, fill, prepare

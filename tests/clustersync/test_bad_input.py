@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clustersync.cli import main as clustersync
-from clustersync.daemon import Node
-from clustersync.errors import RemoteError
-from clustersync.protocol import MAC, MAGIC, Channel, load_secret
-from clustersync.server import Server, open_channel
-from clustersync.session import Context, run_client, run_server
-from clustersync.store import Store
+from clustersync.cli.main import main as clustersync
+from clustersync.core.errors import RemoteError
+from clustersync.store.database import Store
+from clustersync.sync.daemon import Node
+from clustersync.sync.session import Context, run_client, run_server
+from clustersync.wire.protocol import MAC, MAGIC, Channel, load_secret
+from clustersync.wire.server import Server, open_channel
 from simplefailover.config import load_config
 
 from .conftest import content, make_db

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from clustersync.store import Store
+from clustersync.store.database import Store
 
 from .conftest import content, open_store, sync_one_way
 from .oracle import Entry, Oracle, key_of, logged

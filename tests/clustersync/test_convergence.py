@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from clustersync.store import Change, Store
+from clustersync.store.database import Change, Store
 
 from .conftest import content, open_store, sync_one_way
 from .oracle import Oracle, key_of

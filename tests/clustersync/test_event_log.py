@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clustersync import event_log
-from clustersync.events import Event
+from clustersync.core.events import Event
+from clustersync.ops import event_log
 
 
 def event(n: int) -> Event:

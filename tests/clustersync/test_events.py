@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clustersync.events import (
+from clustersync.core.events import (
     FAILBACK,
     FAILOVER,
     FAILURE,
@@ -18,7 +18,7 @@ from clustersync.events import (
     TIME_OK,
     events,
 )
-from clustersync.status import alarms
+from clustersync.core.status import alarms
 
 NOW = 1_800_000_000.0
 
@@ -129,7 +129,7 @@ def test_a_first_member_joining_a_lone_node_is_no_failback() -> None:
 
 
 def test_a_newcomer_that_does_not_run_yet_is_not_news_until_the_grace_is_over() -> None:
-    from clustersync.events import Newcomers, hold_newcomers
+    from clustersync.core.events import Newcomers, hold_newcomers
 
     members = Newcomers(grace=30)
     members.saw({"n2", "n3"}, now=0)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clustersync.errors import ProtocolError
-from clustersync.protocol import MAC, Channel
+from clustersync.core.errors import ProtocolError
+from clustersync.wire.protocol import MAC, Channel
 
 KEY = b"k" * 32
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from clustersync.store import Store
+from clustersync.store.database import Store
 
 from .conftest import open_store, sync_one_way
 

@@ -26,11 +26,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clustersync.errors import ProtocolError
-from clustersync.incoming import Incoming, IncomingError, JoinState
-from clustersync.protocol import Channel
-from clustersync.snapshot import SnapshotFile, chunk_count, digest, quick_check
-from clustersync.transfer import receive_chunks, send_chunks
+from clustersync.core.errors import ProtocolError
+from clustersync.join.incoming import Incoming, IncomingError, JoinState
+from clustersync.join.snapshot import SnapshotFile, chunk_count, digest, quick_check
+from clustersync.join.transfer import receive_chunks, send_chunks
+from clustersync.wire.protocol import Channel
 from tests.support.smtp import smtp_server
 
 from .conftest import content

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from clustersync.errors import SchemaError
-from clustersync.store import Store
+from clustersync.core.errors import SchemaError
+from clustersync.store.database import Store
 
 from .conftest import sync_one_way
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clustersync.events import CONFLICT, events
-from clustersync.merge import RowState, merge, write
+from clustersync.core.events import CONFLICT, events
+from clustersync.core.merge import RowState, merge, write
 
 BASE = {
     "readiness": {"ready": True, "reason": "provisioned and ready"},

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from clustersync.protocol import MAGIC
+from clustersync.wire.protocol import MAGIC
 
 from .ha import running_cluster, write_items
 from .nodes import wait_for

@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clustersync import __version__
-from clustersync.membership import admit, create
-from clustersync.ring import effective_positions, ring_order
-from clustersync.store import Member
+from clustersync.core.ring import effective_positions, ring_order
+from clustersync.join.members import admit, create
+from clustersync.store.database import Member
 
 from .conftest import open_store, sync_one_way
 from .ha import configure, members, status

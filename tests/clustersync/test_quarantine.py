@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clustersync.errors import ApplyError
-from clustersync.reads import ReadOnly
-from clustersync.store import Store
+from clustersync.core.errors import ApplyError
+from clustersync.store.database import Store
+from clustersync.store.reads import ReadOnly
 
 from .conftest import content, open_store, sync_one_way
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from clustersync.reads import ReadOnly
+from clustersync.store.reads import ReadOnly
 from simplefailover.config import load_config
 from simplefailover.dashboard import create_app
 from simplefailover.engine import Engine

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from clustersync.store import Change
+from clustersync.store.database import Change
 
 from .conftest import content, open_store, sync_one_way
 from .ha import members, running_cluster, status

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clustersync import event_log
-from clustersync.daemon import Node
-from clustersync.runner import RESTART_KEYS, plan_reload, reload_member
+from clustersync.ops import event_log
+from clustersync.sync.daemon import Node
+from clustersync.sync.runner import RESTART_KEYS, plan_reload, reload_member
 from simplefailover.config import Cluster, load_config
 
 from .nodes import NodeDir, make_nodes, wait_for

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from clustersync.cli import main as clustersync
-from clustersync.control import removed_refusal
-from clustersync.daemon import Node
-from clustersync.errors import ClusterSyncError
+from clustersync.cli.main import main as clustersync
+from clustersync.core.errors import ClusterSyncError
+from clustersync.ops.control import removed_refusal
+from clustersync.sync.daemon import Node
 from simplefailover.config import load_config
 
 from .conftest import content

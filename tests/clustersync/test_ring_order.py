@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clustersync.ring import choose_peers, ring_order
-from clustersync.store import Member
+from clustersync.core.ring import choose_peers, ring_order
+from clustersync.store.database import Member
 
 
 def ring(*positions: int) -> list[Member]:

@@ -39,7 +39,7 @@ def test_a_member_without_a_column_keeps_it_for_the_others(tmp_path: Path) -> No
 
 
 def test_a_joiner_takes_the_members_schema_version_not_its_old_one(tmp_path: Path) -> None:
-    from clustersync.incoming import Incoming, JoinState
+    from clustersync.join.incoming import Incoming, JoinState
 
     member, joiner = open_store(tmp_path / "member.db", "m"), open_store(tmp_path / "app.db", "j")
     member.set_meta("schema_version", 2)

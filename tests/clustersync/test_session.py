@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clustersync.cli import main as clustersync
-from clustersync.daemon import Node
-from clustersync.session import offset_of
+from clustersync.cli.main import main as clustersync
+from clustersync.sync.daemon import Node
+from clustersync.sync.session import offset_of
 from simplefailover.config import load_config
 
 from .conftest import content

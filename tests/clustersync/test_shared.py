@@ -21,10 +21,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from clustersync import event_log, shared
-from clustersync.cli import status_data
-from clustersync.errors import ClusterSyncError
-from clustersync.shared_node import SharedNode, create, join, remove
+from clustersync.cli.main import status_data
+from clustersync.core.errors import ClusterSyncError
+from clustersync.ops import event_log
+from clustersync.shared import membership as shared
+from clustersync.shared.node import SharedNode, create, join, remove
 from simplefailover.config import load_config
 from tests.support.smtp import Inbox, smtp_server
 

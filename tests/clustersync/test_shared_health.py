@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from clustersync.shared import safe_dsn, scrub
-from clustersync.shared_health import SharedHealth
-from clustersync.status import alarms
+from clustersync.core.status import alarms
+from clustersync.shared.health import SharedHealth
+from clustersync.shared.membership import safe_dsn, scrub
 
 passwords = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(
     lambda p: p not in "***" and p.strip() == p

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from clustersync.errors import SchemaError
-from clustersync.store import Store
+from clustersync.core.errors import SchemaError
+from clustersync.store.database import Store
 
 from .conftest import content, open_store, sync_one_way
 
@@ -140,7 +140,7 @@ def test_hlc_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_gc_drops_tombstones_every_member_has(tmp_path: Path) -> None:
-    from clustersync.store import Member
+    from clustersync.store.database import Member
 
     a = open_store(tmp_path / "a.db", "a")
     b = open_store(tmp_path / "b.db", "b")

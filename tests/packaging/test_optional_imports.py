@@ -14,7 +14,7 @@ import textwrap
 # Libraries the package must never need at import time: the `postgres` extra and the test tools.
 BLOCKED = ["psycopg", "psycopg_binary", "playwright", "trustme", "hypothesis", "pytest"]
 # The shared strategy's modules: they need the driver, and say how to install it.
-NEEDS_DRIVER = ["clustersync.driver", "clustersync.shared", "clustersync.shared_node"]
+NEEDS_DRIVER = ["clustersync.shared.driver", "clustersync.shared.membership", "clustersync.shared.node"]
 
 CHILD = textwrap.dedent(
     """
@@ -70,6 +70,6 @@ def test_every_module_imports_without_optional_libraries() -> None:
     assert {
         "simplefailover.daemon",
         "simplefailover.dashboard.ha",
-        "clustersync.cli",
-        "clustersync.daemon",
+        "clustersync.cli.main",
+        "clustersync.sync.daemon",
     } <= set(result["ok"])

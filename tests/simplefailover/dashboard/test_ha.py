@@ -17,9 +17,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from clustersync import event_log
-from clustersync.daemon import Node
-from clustersync.events import Event
+from clustersync.core.events import Event
+from clustersync.ops import event_log
+from clustersync.sync.daemon import Node
 from simplefailover.config import load_config
 from simplefailover.dashboard import create_app
 from simplefailover.dashboard.ha import KEY as HA_STATE
@@ -349,8 +349,8 @@ def test_while_an_action_runs_the_page_shows_its_progress_and_reloads(node1: HaN
 
 
 def test_page_lists_the_conflicts_waiting_for_acknowledgement(client1: FlaskClient, member: Node) -> None:
-    from clustersync import conflicts
-    from clustersync.merge import Lost
+    from clustersync.core.merge import Lost
+    from clustersync.store import conflicts
 
     lost = Lost("insert", None, (5, "n2"), {"id": 7, "v": "bob"}, (6, "n1"), {"id": 7, "v": "alice"})
     with member.ctx.lock:

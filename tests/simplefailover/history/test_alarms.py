@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clustersync.status import Health
+from clustersync.core.status import Health
 from simplefailover.config import parse_config
 from simplefailover.history import HistoryService, recorder, store
 from tests.support.bind import wait_until

@@ -1,0 +1,92 @@
+"""`clustersync conflicts [--json] [--all]` and `clustersync conflicts ack (ID... | --all)`.
+
+The conflict log is node-local: each entry is on the member(s) where the two versions
+met. Listing opens the database read-only; acknowledging only marks entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from simplefailover.config import Config
+
+from ..core.errors import ClusterSyncError
+
+Loader = Callable[[str], Config]
+
+
+def _database(config: Config) -> Any:
+    from ..store.local import cluster_of
+
+    cluster = cluster_of(config)
+    if cluster.strategy != "replicated" or cluster.database is None:
+        raise ClusterSyncError(f"{config.source}: strategy {cluster.strategy} keeps no conflict log")
+    return cluster
+
+
+def _describe(e: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+    what = "insert collision" if e["kind"] == "insert" else f"column {e['column']}" if e["column"] else "row"
+    state = " (acknowledged)" if e["acked"] else ""
+    return (
+        f"#{e['id']} {when} {e['table']} key {e['key']}: {what}{state}\n"
+        f"    kept     {e['winner_origin']} @{e['winner_hlc']}: {e['winner']}\n"
+        f"    replaced {e['loser_origin']} @{e['loser_hlc']}: {e['loser']}"
+    )
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from ..store.reads import ReadOnly
+
+    cluster = _database(args.load(args.config))
+    if args.action == "ack":
+        if not args.ids and not args.all:
+            raise ClusterSyncError("conflicts ack: give the entry numbers (ID...) or --all")
+        return _ack(cluster.database, None if args.all else args.ids)
+    with ReadOnly(cluster.database, cluster.node_id) as store:
+        entries = store.conflicts(acked=args.all)
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no conflicts waiting on {cluster.node_id}")
+        return 0
+    for e in entries:
+        print(_describe(e))
+    noun = "entry" if len(entries) == 1 else "entries"
+    print(f"{len(entries)} {noun}; acknowledge with: clustersync conflicts ack ID...")
+    return 0
+
+
+def _ack(database: Any, ids: list[int] | None) -> int:
+    from ..store.conflicts import acknowledge
+    from ..store.schema import connect, install
+
+    db = connect(str(database))
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        install(db, [], "conflicts ack")  # an older database gains the log's columns first
+        done = acknowledge(db, ids)
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise ClusterSyncError(f"acknowledging conflicts in {database}: {exc}") from exc
+    finally:
+        db.close()
+    print(f"{done} conflict(s) acknowledged")
+    return 0
+
+
+def add_parsers(sub: Any, load: Loader, default_config: str) -> None:
+    """Register `conflicts` on the clustersync parser's subcommands."""
+    cmd = sub.add_parser("conflicts", help="rows overwritten by concurrent writes, until acknowledged")
+    cmd.add_argument("action", nargs="?", choices=("list", "ack"), default="list")
+    cmd.add_argument("ids", nargs="*", type=int, metavar="ID", help="entries to acknowledge")
+    cmd.add_argument("--all", action="store_true", help="list: acknowledged ones too; ack: every entry")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.add_argument("-c", "--config", default=default_config)
+    cmd.set_defaults(func=cmd_conflicts, load=load)

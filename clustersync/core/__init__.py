@@ -1,0 +1,1 @@
+"""Pure logic: the hybrid clock, version vectors, the row merge, ring order, alarms, events, codec."""

@@ -1,0 +1,1 @@
+"""Creating a cluster and joining one: membership rows, snapshots, their transfer and swap."""

@@ -1,0 +1,1 @@
+"""Operator actions: member control, backup, restore, schema migration, the event log."""

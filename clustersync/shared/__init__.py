@@ -1,0 +1,1 @@
+"""The shared strategy: one PostgreSQL every member uses."""

@@ -1,0 +1,1 @@
+"""This node's SQLite database: clustersync's own tables, capture, versions, apply, reads."""

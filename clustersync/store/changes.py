@@ -1,0 +1,115 @@
+"""Versions of rows as stored, sent and applied; the consistent read that streams them to a peer.
+
+A Change is one version of one row: table, key (codec.encode_key), HLC and origin, a
+tombstone or the row's JSON copy, and the version it replaced (its base). A Snapshot reads
+the versions a peer lacks from the (origin, hlc) index, origin by origin from where the peer
+is, merged in HLC order and cut into batches bounded in rows and bytes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.vector import Vector
+
+BATCH_BYTES = 4 << 20  # a batch (one transaction) holds about this much row data
+
+
+@dataclass(frozen=True)
+class Change:
+    """One version of one row, as stored and as sent."""
+
+    tbl: str
+    pk: str
+    hlc: int
+    origin: str
+    deleted: bool
+    data: str | None
+    base_hlc: int
+    base_origin: str
+    clocks: str | None = None  # merge.encode_clocks: the row's incarnation, delete and column versions
+
+    def wire(self) -> list[Any]:
+        """The change as a JSON-ready list (8 fields when it has no clocks, as members before 19 send)."""
+        c = self
+        out = [c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin]
+        return out if c.clocks is None else [*out, c.clocks]
+
+    @classmethod
+    def from_wire(cls, item: object) -> Change:
+        """Check and build a change received from a peer; raise ValueError if malformed."""
+        if not isinstance(item, list) or len(item) not in (8, 9):
+            raise ValueError("a change is a list of 8 or 9 fields")
+        tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin = item[:8]
+        clocks = item[8] if len(item) == 9 else None
+        if clocks is not None and not isinstance(clocks, str):
+            raise ValueError("change clocks must be a string")
+        if not (isinstance(tbl, str) and isinstance(pk, str) and isinstance(origin, str)):
+            raise ValueError("change table, key and origin must be strings")
+        if type(hlc) is not int or type(base_hlc) is not int or not isinstance(base_origin, str):
+            raise ValueError("change versions must be integers")
+        if deleted not in (0, 1) or (data is None) != bool(deleted):
+            raise ValueError("a change is a tombstone without data or a row with data")
+        if data is not None and not isinstance(data, str):
+            raise ValueError("a change is a tombstone without data or a row with data")
+        return cls(tbl, pk, hlc, origin, bool(deleted), data, base_hlc, base_origin, clocks)
+
+
+@dataclass
+class ApplyResult:
+    """What one apply did."""
+
+    applied: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    collisions: int = 0  # two rows inserted under one key (merge.Lost kind "insert")
+    merged: int = 0  # rows whose merge matched neither side: versioned anew here
+    max_own: int = 0  # the highest of those new versions
+    stale: int = 0  # versions older than a collected tombstone, dropped
+    quarantined: int = 0  # versions recorded but refused by this database (quarantine.py)
+    max_hlc: int = 0
+    stamped: list[Change] = field(default_factory=list)  # local changes versioned first
+
+
+@dataclass
+class Snapshot:
+    """A consistent read of the database for one outgoing stream."""
+
+    db: sqlite3.Connection
+    vector: Vector = field(default_factory=dict)
+
+    def batches(self, peer: Vector, size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[Change]]:
+        """The current versions the peer lacks, in HLC order, in batches of at most size rows and
+        about max_bytes (a row larger than that goes alone).
+
+        Each origin is read from the (origin, hlc) index from where the peer is for it, so a
+        session with nothing to send costs a few index lookups whatever the table's size and
+        whichever origins have been idle for long.
+        """
+        sql = (
+            "SELECT tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks FROM _cs_rows "
+            "WHERE origin = ? AND hlc > ? ORDER BY hlc"
+        )
+        streams = [
+            (
+                Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8])
+                for r in self.db.execute(sql, (o, peer.get(o, 0)))
+            )
+            for o in sorted(self.vector)
+        ]
+        batch: list[Change] = []
+        used = 0
+        for change in heapq.merge(*streams, key=lambda c: (c.hlc, c.origin)):
+            cost = len(change.data or "") + len(change.clocks or "") + len(change.pk) + 64
+            if batch and (len(batch) >= size or used + cost > max_bytes):
+                yield batch
+                batch, used = [], 0
+            batch.append(change)
+            used += cost
+        if batch:
+            yield batch

@@ -1,0 +1,1 @@
+"""Syncing around the ring: one session between two members, the run loop, the service."""

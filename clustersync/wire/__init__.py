@@ -1,0 +1,1 @@
+"""The wire: message framing and authentication, the TCP servers, HTTP health and metrics."""
