@@ -176,7 +176,8 @@ def test_backup_is_a_consistent_snapshot_while_run_and_a_writer_write(tmp_path: 
             assert _rows(_manifest(out))["items"] == 20 + count
             counts.append(count)
         # The writer went on during the backups (they overlapped it), and run kept up.
-        assert counts[0] < counts[1] < counts[2] < _written(node.db)
+        assert counts[0] < counts[1] < counts[2]
+        wait_for(lambda: _written(node.db) > counts[2], 20, "the writer's next transaction")
         assert writer.poll() is None, "the writer stopped before the backups were done"
     finally:
         stop.touch()
