@@ -9,6 +9,7 @@ Nodes have priorities n1 > n2 > ...: every instance answers n1 before the fault.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -116,6 +117,20 @@ def apply(topology: Topology, fault: str) -> None:
         topology.kill_whole("n2")
     else:
         raise AssertionError(fault)
+
+
+LOCK = Path("/run/lock/sf15-agree.lock")
+
+
+@pytest.fixture(autouse=True)
+def exclusive() -> Iterator[None]:
+    """One row at a time on this host: every run uses 127.0.15.0/24 and chain SF15-agree, so a
+    second run of the matrix (another checkout, another CI job) waits here instead of having
+    its cluster cut by this run's rules."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture
