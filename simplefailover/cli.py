@@ -8,27 +8,15 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import Config, load_config
-from .errors import ConfigError, SimpleFailoverError
-
-DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
-
-
-def _load(path: str) -> Config | None:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return None
+from .errors import SimpleFailoverError
+from .ops.configfile import DEFAULT_CONFIG, load_or_report
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .check import as_json, exit_code, poll_once, render_table
-    from .delegation import check_delegation
+    from .ops.check import as_json, exit_code, poll_once, render_table
+    from .ops.delegation import check_delegation
 
-    config = _load(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 2
     rows, board = poll_once(config)
@@ -46,7 +34,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .daemon import Daemon
 
-    config = _load(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 2
     Daemon(args.config, config).run_forever()
@@ -97,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_control_commands(sub, DEFAULT_CONFIG)  # SF-11: maintenance and pins
 
-    from .admin import add_admin_commands
+    from .ops.admin import add_admin_commands
 
     add_admin_commands(sub)  # reload, install-service, service
     return parser

@@ -23,8 +23,8 @@ from .errors import ConfigError
 from .history import HistoryService, history_path
 from .metrics import Metrics
 from .notify import AlertService
+from .ops.pidfile import PidFile, pid_file_of, reload_status_file, write_reload_status
 from .peers.service import PeerService
-from .pidfile import PidFile, pid_file_of, reload_status_file, write_reload_status
 from .pollers.result import PollResult
 from .scheduler import PollScheduler
 from .service import ServiceGroup

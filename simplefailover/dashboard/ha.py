@@ -25,7 +25,7 @@ from clustersync.ops.control import remove_member, set_replication, stopped_reas
 from clustersync.store.local import cluster_of
 
 from ..config import Config
-from ..pidfile import process_alive
+from ..ops.pidfile import process_alive
 from ..service import start_thread
 from . import access, audit_trail, context
 from .actions import admin_required, admin_status

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from ..ops.configfile import load_or_report
 from . import formats, store
 from .formats import parse_time
 
@@ -31,9 +32,7 @@ def add_events_command(sub: Any, default_config: str) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from ..cli import _load
-
-    config = _load(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 2
     now = time.time()

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .. import __version__
 from ..config import Config
-from ..pidfile import process_alive
+from ..ops.pidfile import process_alive
 from ..pollers.result import PollResult
 from ..service import start_thread
 from ..state import Transition

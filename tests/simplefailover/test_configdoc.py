@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from simplefailover.config import Cluster, Config
-from simplefailover.configdoc import render
+from simplefailover.ops.configdoc import render
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def test_the_reference_is_up_to_date() -> None:
     assert DOC.read_text() == render(), (
-        "docs/configuration.md is stale: run `python -m simplefailover.configdoc > docs/configuration.md`"
+        "docs/configuration.md is stale: run `python -m simplefailover.ops.configdoc > docs/configuration.md`"
     )
 
 

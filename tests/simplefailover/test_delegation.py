@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from simplefailover.config import Config, parse_config
-from simplefailover.delegation import check_delegation, evaluate
+from simplefailover.ops.delegation import check_delegation, evaluate
 from tests.support.bind import Named, free_port, have_named, start_on_free_port
 
 CONFIG = """

@@ -185,7 +185,7 @@ def test_service_commands_without_systemd(tmp_path: Path) -> None:
 
 
 def test_service_commands_act_on_both_installed_units(tmp_path: Path) -> None:
-    from simplefailover.install import installed_units
+    from simplefailover.ops.install import installed_units
 
     assert installed_units(tmp_path) == ["simplefailover.service"]
     (tmp_path / "clustersync.service").write_text("[Service]\n")

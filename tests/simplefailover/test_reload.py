@@ -17,7 +17,7 @@ import dns.rdatatype
 import pytest
 
 from simplefailover.config import parse_config
-from simplefailover.pidfile import default_pid_file, pid_file_of
+from simplefailover.ops.pidfile import default_pid_file, pid_file_of
 from simplefailover.state import Status
 from tests.support.bind import wait_until
 from tests.support.cli import simplefailover as cli

@@ -27,7 +27,7 @@ import requests
 
 from simplefailover.config import load_config
 from simplefailover.dashboard.login import admin_file_text
-from simplefailover.units import RUNTIME_DIR, Unit, clustersync_unit, failover_unit, protect_home
+from simplefailover.ops.units import RUNTIME_DIR, Unit, clustersync_unit, failover_unit, protect_home
 from tests.clustersync.conftest import make_db
 from tests.support.bind import free_port, wait_until
 

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import SimpleFailoverError
-
-DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
+from ..errors import SimpleFailoverError
+from .configfile import DEFAULT_CONFIG, load_or_report
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
@@ -18,7 +17,6 @@ def cmd_reload(args: argparse.Namespace) -> int:
     Exit code: 0 applied; 1 the service could not apply it and keeps its running config (or
     did not answer within --wait seconds); 2 the file is invalid or no service runs.
     """
-    from .cli import _load
     from .pidfile import (
         find_service,
         pid_file_of,
@@ -28,7 +26,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
         wait_reload_status,
     )
 
-    config = _load(args.config)
+    config = load_or_report(args.config)
     if config is None:
         print("not reloading: the running service keeps its config", file=sys.stderr)
         return 2
@@ -97,10 +95,9 @@ def cmd_service(args: argparse.Namespace) -> int:
     from .install import installed_units, service_action, systemd_running
 
     if args.action == "status" and not systemd_running():
-        from .cli import _load
         from .pidfile import find_service
 
-        config = _load(args.config)
+        config = load_or_report(args.config)
         if config is None:
             return 2
         try:

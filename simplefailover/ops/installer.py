@@ -17,8 +17,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import Config, load_config, parse_config
-from .errors import ConfigError, SimpleFailoverError
+from ..config import Config, load_config, parse_config
+from ..errors import ConfigError, SimpleFailoverError
 from .install import UNIT_DIR, InstallRequest, render_config, systemctl, systemd_running, write_file
 from .units import Unit, clustersync_unit, failover_unit
 

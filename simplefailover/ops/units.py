@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
+from ..config import Config
 from .pidfile import pid_file_of
 
 RUNTIME_DIR = Path("/run/simplefailover")  # RuntimeDirectory= of simplefailover.service

@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Config
-from .pollers import poller_for
-from .pollers.certs import days_left
-from .pollers.result import PollResult
-from .state import HealthBoard
+from ..config import Config
+from ..pollers import poller_for
+from ..pollers.certs import days_left
+from ..pollers.result import PollResult
+from ..state import HealthBoard
 
 # What `check`'s answers rest on: it polls from this host alone, whatever peers are configured.
 BASIS = "alone"

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .errors import SimpleFailoverError
+from ..config import Config
+from ..errors import SimpleFailoverError
 
 logger = logging.getLogger(__name__)
 

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SimpleFailoverError
+from ..errors import SimpleFailoverError
+from .configfile import DEFAULT_CONFIG
 from .units import CLUSTERSYNC_UNIT, ENVIRONMENT_FILE, FAILOVER_UNIT, RUNTIME_DIR
 
 UNIT_NAME = FAILOVER_UNIT
 UNIT_DIR = Path("/etc/systemd/system")
-CONFIG_PATH = Path("/etc/simplefailover/config.yaml")
+CONFIG_PATH = Path(DEFAULT_CONFIG)
 PID_FILE = RUNTIME_DIR / "simplefailover.pid"  # the unit's RuntimeDirectory=
 
 

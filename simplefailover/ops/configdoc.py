@@ -1,6 +1,6 @@
 """Write docs/configuration.md from the config schema, so the reference cannot drift.
 
-Run: python -m simplefailover.configdoc > docs/configuration.md
+Run: python -m simplefailover.ops.configdoc > docs/configuration.md
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .config import Config
-from .pollings import CommandPolling, DnsPolling, HttpPolling, SipPolling, TcpPolling
+from ..config import Config
+from ..pollings import CommandPolling, DnsPolling, HttpPolling, SipPolling, TcpPolling
 
 INTRO = """\
 # Configuration reference
 
 Generated from the schema in `simplefailover/config.py` (the pollings in
 `simplefailover/pollings.py`, the monitoring section in `simplefailover/monitoring.py`) by
-`python -m simplefailover.configdoc > docs/configuration.md`; a test fails when it is stale.
+`python -m simplefailover.ops.configdoc > docs/configuration.md`; a test fails when it is stale.
 
 One file, `config.yaml`, configures both SimpleFailover and clustersync. Loading validates
 everything and reports every problem at once, each with its key path and line, for example

@@ -19,7 +19,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from .config import Config, parse_hostport
+from ..config import Config, parse_hostport
 
 
 @dataclass(frozen=True)
