@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from ..control.overrides import parse_duration, parse_time
-from . import access, context
+from . import access
+from .appcontext import context
 from .ha_model import csrf_ok, csrf_token
 from .login import ENABLE_HINT, SESSION_COOKIE, SESSION_SECONDS, Admin
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import context
+from .appcontext import context
 from .view import as_json, build_view
 
 bp = Blueprint("api", __name__)

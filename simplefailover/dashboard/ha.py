@@ -27,8 +27,9 @@ from clustersync.store.local import cluster_of
 from ..config import Config
 from ..ops.pidfile import process_alive
 from ..service import start_thread
-from . import access, audit_trail, context
+from . import access
 from .actions import admin_required, admin_status
+from .appcontext import audit_trail, context
 from .ha_model import STRATEGIES, JobBoard, check_choice, csrf_ok, csrf_token, local_addresses
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from ..history import HistoryService, formats, store
 from ..history.formats import parse_time
 from ..history.pictures import WINDOWS, build
 from ..history.timeline import failovers
-from . import context
+from .appcontext import context
 
 bp = Blueprint("history", __name__)
 T = TypeVar("T")

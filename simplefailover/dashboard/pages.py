@@ -6,8 +6,8 @@ import time
 
 from flask import Blueprint, render_template
 
-from . import context
 from .actions import admin_status
+from .appcontext import context
 from .view import build_view
 
 bp = Blueprint("pages", __name__)
