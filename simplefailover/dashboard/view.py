@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checkrow import CheckRow, bound_hostnames, check_row, serving_hostnames
 from ..config import Config
 from ..engine import Snapshot
 from ..peers.report import agreement_json
-from ..pollers.certs import days_left
 from ..state import CheckKey, CheckState, Status, Transition
 
 PAGE_EVENTS = 50
@@ -34,30 +34,6 @@ class HostnameRow:
     reason: str
     ttl: int
     basis: str = ""  # with peers: what the answer rests on (agreed, witness, kept, alone, heard)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRow:
-    """One (node, polling) pair: the table's row."""
-
-    priority: int
-    node_id: str
-    address: str
-    polling_id: str
-    method: str
-    hostnames: tuple[str, ...]  # fully qualified names bound to this polling
-    serving: tuple[str, ...]  # those of them this node answers for right now
-    status: str  # OK | KO | UNKNOWN
-    since: float | None
-    last_check: float | None
-    latency_ms: float | None
-    error: str
-    successes: int
-    failures: int
-    cert_expires: float | None = None  # TLS checks: the certificate's notAfter (Unix time)
-    cert_days_left: float | None = None
-    cert_warning: bool = False  # fewer days left than monitoring.cert_warning_days
-    maintenance: bool = False  # the node is in maintenance: shown as MAINT, never chosen (SF-11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +101,16 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
     table = snapshot.table
     now = time.time() if now is None else now
     hostnames: list[HostnameRow] = []
-    bound: dict[str, list[str]] = {}
-    serving: dict[tuple[str, str], list[str]] = {}
     for hostname in config.hostnames:
         fqdn = config.fqdn(hostname)
-        bound.setdefault(hostname.polling, []).append(fqdn)
         answer = table.answers.get(fqdn)
-        node_ids = answer.node_ids if answer else ()
-        for node_id in node_ids:
-            serving.setdefault((node_id, hostname.polling), []).append(fqdn)
         hostnames.append(
             HostnameRow(
                 name=hostname.name,
                 fqdn=fqdn,
                 polling=hostname.polling,
                 when_all_down=hostname.when_all_down,
-                node_ids=node_ids,
+                node_ids=answer.node_ids if answer else (),
                 addresses=answer.addresses if answer else (),
                 all_down=answer.all_down if answer else False,
                 reason=answer.reason if answer else "no answer yet",
@@ -151,33 +121,21 @@ def build_view(snapshot: Snapshot, now: float | None = None, events: int | None 
     # Grouped by polling, then priority (higher first, ties in config order), as
     # the answer choice reads them.
     nodes = sorted(config.nodes, key=lambda n: -n.priority)
+    bound = bound_hostnames(config)
+    serving = serving_hostnames(config, table.answers)
     checks: list[CheckRow] = []
     for polling in config.pollings:
-        names = tuple(bound.get(polling.id, ()))
         for node in nodes:
             state = snapshot.checks.get((node.id, polling.id)) or CheckState()
-            last = state.last
-            expires = last.cert_not_after if last else None
-            left = None if expires is None else round(days_left(expires, now), 1)
             checks.append(
-                CheckRow(
-                    priority=node.priority,
-                    node_id=node.id,
-                    address=str(node.address),
-                    polling_id=polling.id,
-                    method=polling.method,
-                    hostnames=names,
-                    serving=tuple(serving.get((node.id, polling.id), ())),
-                    status=state.status.value,
-                    since=state.since if state.status is not Status.UNKNOWN else None,
-                    last_check=last.at if last else None,
-                    latency_ms=round(last.latency * 1000, 3) if last else None,
-                    error=last.error if last else "",
-                    successes=state.successes,
-                    failures=state.failures,
-                    cert_expires=expires,
-                    cert_days_left=left,
-                    cert_warning=left is not None and left < config.monitoring.cert_warning_days,
+                check_row(
+                    node,
+                    polling,
+                    state,
+                    now,
+                    config.monitoring.cert_warning_days,
+                    hostnames=bound.get(polling.id, ()),
+                    serving=serving.get((node.id, polling.id), ()),
                     maintenance=node.id in snapshot.maintenance,
                 )
             )

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
+from ..checkrow import CheckRow, bound_hostnames, check_row, serving_hostnames
 from ..config import Config
 from ..pollers import poller_for
-from ..pollers.certs import days_left
-from ..pollers.result import PollResult
 from ..state import HealthBoard
 
 # What `check`'s answers rest on: it polls from this host alone, whatever peers are configured.
 BASIS = "alone"
 BASIS_TEXT = "own checks (alone: `check` polls from this host and asks no peer)"
-
-
-@dataclass(frozen=True)
-class CheckRow:
-    priority: int
-    node_id: str
-    address: str
-    polling_id: str
-    method: str
-    hostnames: str
-    result: PollResult
 
 
 def poll_once(config: Config) -> tuple[list[CheckRow], HealthBoard]:
@@ -35,26 +22,33 @@ def poll_once(config: Config) -> tuple[list[CheckRow], HealthBoard]:
     with ThreadPoolExecutor(max_workers=min(64, len(pairs))) as pool:
         results = list(pool.map(lambda pair: poller_for(pair[0]).check(pair[1]), pairs))
     board = HealthBoard(config)
-    rows = []
     for (polling, node), result in zip(pairs, results, strict=True):
         board.observe(node.id, polling.id, result)
-        names = ",".join(h.name for h in config.hostnames if h.polling == polling.id) or "-"
-        rows.append(
-            CheckRow(node.priority, node.id, str(node.address), polling.id, polling.method, names, result)
+    bound = bound_hostnames(config)
+    serving = serving_hostnames(config, board.table.answers)
+    rows = [
+        check_row(
+            node,
+            polling,
+            board.checks[(node.id, polling.id)],
+            result.at,  # certificate days as of the check, like the dashboard's as of now
+            config.monitoring.cert_warning_days,
+            hostnames=bound.get(polling.id, ()),
+            serving=serving.get((node.id, polling.id), ()),
         )
+        for (polling, node), result in zip(pairs, results, strict=True)
+    ]
     return rows, board
 
 
-def cert_days(result: PollResult) -> float | None:
-    """Days left on the TLS certificate the check saw, to one decimal; None without one."""
-    if result.cert_not_after is None:
-        return None
-    return round(days_left(result.cert_not_after, result.at), 1)
+def hostname_names(config: Config, polling_id: str) -> str:
+    """The (short) names of the hostnames bound to a polling, comma-separated; "-" for none."""
+    return ",".join(h.name for h in config.hostnames if h.polling == polling_id) or "-"
 
 
 def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> str:
     """The table a person reads, then the answer per hostname."""
-    certs = any(r.result.cert_not_after is not None for r in rows)  # a column only when there are some
+    certs = any(r.cert_expires is not None for r in rows)  # a column only when there are some
     header: tuple[str, ...] = (
         "PRIO",
         "NODE",
@@ -73,11 +67,11 @@ def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> st
             r.address,
             r.polling_id,
             r.method,
-            r.hostnames,
-            r.result.status,
-            f"{r.result.latency * 1000:.1f} ms",
-            *((_cert_cell(r.result, config),) if certs else ()),
-            r.result.error or "-",
+            hostname_names(config, r.polling_id),
+            r.status,
+            "-" if r.latency_ms is None else f"{r.latency_ms:.1f} ms",
+            *((_cert_cell(r),) if certs else ()),
+            r.error or "-",
         )
         for r in rows
     ]
@@ -95,11 +89,10 @@ def render_table(config: Config, rows: list[CheckRow], board: HealthBoard) -> st
     return "\n".join(out)
 
 
-def _cert_cell(result: PollResult, config: Config) -> str:
-    days = cert_days(result)
-    if days is None:
+def _cert_cell(row: CheckRow) -> str:
+    if row.cert_days_left is None:
         return "-"
-    return f"{days:.0f} days" + (" (!)" if days < config.monitoring.cert_warning_days else "")
+    return f"{row.cert_days_left:.0f} days" + (" (!)" if row.cert_warning else "")
 
 
 def as_json(
@@ -115,11 +108,11 @@ def as_json(
                 "address": r.address,
                 "polling": r.polling_id,
                 "method": r.method,
-                "hostnames": r.hostnames.split(","),
-                "status": r.result.status,
-                "latency_ms": round(r.result.latency * 1000, 3),
-                "error": r.result.error,
-                "cert_days_left": cert_days(r.result),
+                "hostnames": hostname_names(config, r.polling_id).split(","),
+                "status": r.status,
+                "latency_ms": r.latency_ms,
+                "error": r.error,
+                "cert_days_left": r.cert_days_left,
             }
             for r in rows
         ],
