@@ -1,14 +1,20 @@
-"""The one way to serve a WSGI app (dashboard, demo application): waitress, stopped cleanly."""
+"""The one way to serve a WSGI app (dashboard, demo application): waitress, stopped cleanly.
+
+Through waitress's public API: `create_server` binds (so a bad address fails in the caller,
+with the reason), `server.run()` serves in a thread of ours until every socket of its map is
+closed, and `server.close()` closes the listeners. The open connections are closed with them,
+from the serving thread when it runs: the server's wake-up pipe (`server.trigger`, the one
+every response already pulls) runs the close there, so no socket is closed under the loop.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from waitress import wasyncore
-from waitress.server import create_server
-from waitress.trigger import trigger
+import waitress
 
 from .errors import BindError, bind_fix
 from .service import start_thread
@@ -18,32 +24,31 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# How long the serving loop may sleep before it notices a stop request that
-# could not wake it (normally the trigger wakes it at once).
-LOOP_TIMEOUT = 0.5
+STOP_TIMEOUT = 10.0  # seconds stop() waits for the serving thread
 
 
 class WsgiServer:
-    """One waitress server on one listen address, run by our own loop so it stops cleanly."""
+    """One waitress server on one listen address, served by server.run() in its own thread."""
 
     def __init__(
         self, app: WSGIApplication, listen: str, threads: int = 4, what: str = "dashboard.listen"
     ) -> None:
         self.listen = listen
-        self._map: dict[int, wasyncore.dispatcher] = {}
-        self._stopping = threading.Event()
+        # waitress's socket map: the listeners, their wake-up pipe and the open connections.
+        self._map: dict[int, Any] = {}
         self._thread: threading.Thread | None = None
         try:
-            self._server = create_server(
+            self._server: Any = waitress.create_server(
                 app,
+                map=self._map,
                 listen=listen,
                 threads=threads,
-                map=self._map,
                 ident="simplefailover",
                 expose_tracebacks=False,
+                asyncore_use_poll=True,  # select() fails beyond 1024 descriptors
             )
         except (OSError, ValueError) as exc:
-            wasyncore.close_all(self._map, ignore_all=True)
+            self._close_sockets()  # what was opened before the bind failed
             port = int(listen.rsplit(":", 1)[-1]) if listen.rsplit(":", 1)[-1].isdigit() else 0
             why = bind_fix(exc, port, what) if isinstance(exc, OSError) else str(exc)
             raise BindError(f"{what} {listen}: cannot listen: {why}") from exc
@@ -52,32 +57,43 @@ class WsgiServer:
     def addresses(self) -> list[tuple[str, int]]:
         """The (host, port) pairs actually bound (port 0 resolved)."""
         server = self._server
-        if hasattr(server, "effective_listen"):
+        if hasattr(server, "effective_listen"):  # several listeners (a name with several addresses)
             return [(str(host), int(port)) for host, port in server.effective_listen]
         return [(str(server.effective_host), int(server.effective_port))]
 
     def start(self) -> None:
-        self._thread = start_thread(f"wsgi {self.listen}", self._loop)
+        self._thread = start_thread(f"wsgi {self.listen}", self._serve)
 
-    def _loop(self) -> None:
+    def _serve(self) -> None:
         try:
-            while not self._stopping.is_set():
-                wasyncore.loop(timeout=LOOP_TIMEOUT, map=self._map, use_poll=True, count=1)
+            self._server.run()  # returns once every socket of the map is closed
         finally:
-            # Closed from the loop's own thread: nothing else touches the sockets.
-            wasyncore.close_all(self._map, ignore_all=True)
             self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+    def _close(self) -> None:
+        """Close the listeners, then every connection still open."""
+        with contextlib.suppress(OSError):
+            self._server.close()
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        for dispatcher in list(self._map.values()):
+            with contextlib.suppress(OSError):
+                dispatcher.close()
 
     def stop(self) -> None:
-        self._stopping.set()
-        for item in list(self._map.values()):
-            if isinstance(item, trigger):
-                item.pull_trigger()
-                break
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            if self._thread.is_alive():
-                logger.warning("web server on %s did not stop within 10 s", self.listen)
-        else:
-            wasyncore.close_all(self._map, ignore_all=True)
+        thread = self._thread
+        trigger = getattr(self._server, "trigger", None)  # one listener: its wake-up pipe
+        if thread is None or not thread.is_alive():
+            self._close()
             self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            return
+        if trigger is not None:
+            trigger.pull_trigger(self._close)  # runs in the serving thread, which it wakes
+        else:
+            # Several listeners: waitress's close() closes them all and every connection; the
+            # loop notices within its asyncore_loop_timeout (1 s).
+            self._close()
+        thread.join(timeout=STOP_TIMEOUT)
+        if thread.is_alive():
+            logger.warning("web server on %s did not stop within %g s", self.listen, STOP_TIMEOUT)
