@@ -1,20 +1,31 @@
-"""Pure: a row's replicated state and its column-level merge (SPEC CL-15), cr-sqlite style.
+"""Pure: a row's replicated state and its merge (SPEC CL-5, CL-15): per-column last-writer-wins.
 
-A row's state is one incarnation (the insert that created it: its `born` version, and what
-its inserter had seen of the key: `born_base`, NONE or a delete), the highest delete seen
-(`dead`), and per column the version that wrote its value and the version it replaced.
-Columns not in `cols` carry the born version (an insert writes every column at once).
+A row's state is a map of last-writer-wins registers plus a last-writer-wins existence flag,
+each ordered by its version (hlc, origin) on the hybrid clock:
 
-Merging two states is a join (commutative, associative, idempotent), so every member ends
-with the same row whatever order the changes arrive in:
+- every column holds the value of its latest write and that write's version (and the version
+  the writer replaced: its base, to tell a plain update from a concurrent one); an insert
+  writes every column at its version, an update the columns it changed;
+- `dead` is the latest delete; the row exists while its newest write (an insert or an update
+  of any column) is later than `dead`;
+- a tombstone keeps its columns' versions and values, so that an update later than the
+  delete, from a member that had not seen it, brings the row back with the right value in
+  every column, whatever order the changes arrive in;
+- `born` is the latest insert, and `born_base` the delete its inserter had seen: only to tell
+  an insert collision (an insert whose writer had not seen an existing row of that key).
 
-- different incarnations: the later-born one wins whole (two inserts under one key are two
-  different rows, never mixed column by column); the other is an insert collision when its
-  winner's inserter had not seen it;
-- one incarnation: per column the higher (hlc, origin) wins; the loser is a conflict when
-  the winner's writer did not replace exactly that version (it had not seen it);
-- the row is alive while its highest delete is older than its incarnation: a delete wins
-  over concurrent updates, and a re-insert after a delete wins over everything older.
+Merging two states takes the maximum of every register, so it is a join (commutative,
+associative, idempotent) and every member ends with the same row whatever order changes
+arrive in. A re-insert after a delete writes every column at its version, so the older
+incarnation's values never leak into it; an update of the older incarnation later (by the
+hybrid clock) than the re-insert wins its column, like any later write. Columns not in `cols`
+carry the born version.
+
+Overwritten writes the merge can tell were concurrent are returned (the conflict log):
+"column", a value its winner's writer had not replaced; "insert", a live row replaced by an
+insert whose writer had not seen it (the columns of either row written later still win);
+"delete", an update that lost to a later delete whose writer had not seen it (the loser has
+values) or a delete that lost to a later write from a member that had not seen it (no values).
 """
 
 from __future__ import annotations
@@ -23,9 +34,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .codec import decode_row, encode_json
+
 Version = tuple[int, str]  # (hlc, origin); compared as a tuple, ties to the higher origin id
 NONE: Version = (0, "")
 Values = dict[str, Any]
+_V2 = 2  # clocks of a state the form before per-column LWW cannot hold (see encode_clocks)
 
 
 @dataclass(frozen=True)
@@ -36,12 +50,16 @@ class RowState:
     born_base: Version = NONE
     dead: Version = NONE
     cols: dict[str, tuple[Version, Version]] = field(default_factory=dict)  # col -> (version, base)
-    values: Values | None = None  # the row when alive
+    values: Values | None = None  # every column's value (kept by a tombstone; None: unknown)
+
+    def newest(self) -> Version:
+        """The version of the row's newest write (insert or update)."""
+        return max(self.born, *(v for v, _ in self.cols.values())) if self.cols else self.born
 
     @property
     def alive(self) -> bool:
-        """Whether the row exists (its last delete is older than its incarnation)."""
-        return self.dead < self.born and self.values is not None
+        """Whether the row exists (its newest write is later than its last delete)."""
+        return self.values is not None and self.newest() > self.dead
 
     def version(self, col: str) -> Version:
         """The version that wrote a column's value (NONE: this state lacks the column)."""
@@ -55,7 +73,7 @@ class RowState:
 
     def label(self) -> Version:
         """The state's newest version: its version as stored and sent."""
-        return max(self.born, self.dead, *(v for v, _ in self.cols.values()))
+        return max(self.newest(), self.dead)
 
     def same(self, other: RowState) -> bool:
         """Whether two states are the same (labels aside; values compared with their types)."""
@@ -74,9 +92,9 @@ class RowState:
 
 @dataclass(frozen=True)
 class Lost:
-    """A value overwritten by a concurrent write (kept in the conflict log)."""
+    """A write overwritten by a concurrent one (kept in the conflict log)."""
 
-    kind: Literal["column", "insert"]
+    kind: Literal["column", "insert", "delete"]
     column: str | None
     loser: Version
     loser_values: Values | None
@@ -89,34 +107,51 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def merge(a: RowState, b: RowState) -> tuple[RowState, list[Lost]]:
-    """The join of two states of one row, and the concurrent values it overwrote."""
-    dead = max(a.dead, b.dead)
+    """The join of two states of one row, and the concurrent writes it overwrote."""
+    first = a if (a.born, a.born_base) >= (b.born, b.born_base) else b
+    born, born_base, dead = first.born, first.born_base, max(a.dead, b.dead)
+    lost: list[Lost] = []
+    cols: dict[str, tuple[Version, Version]] = {}
+    values: Values | None = None
+    if a.values is not None or b.values is not None:
+        values = {}
+        for col in sorted({*(a.values or ()), *(b.values or ())}):
+            va, vb = a.version(col), b.version(col)
+            win, lose = (a, b) if va >= vb else (b, a)
+            v, base = win.version(col), win.base(col)
+            values[col] = (win.values or {})[col]
+            if v != born:
+                cols[col] = (v, base)
+            if va != vb and _concurrent(win, lose, col):
+                was = {col: (lose.values or {}).get(col)}
+                lost.append(Lost("column", col, lose.version(col), was, v, {col: values[col]}))
+    out = RowState(born, born_base, dead, cols, values)
     if a.born != b.born:
         win, lose = (a, b) if a.born > b.born else (b, a)
-        lost = []
-        if lose.alive and win.born_base < lose.born:
-            lost.append(Lost("insert", None, lose.born, lose.values, win.born, win.values))
-        return _settle(RowState(win.born, win.born_base, dead, win.cols, win.values)), lost
-    if dead >= a.born or a.values is None or b.values is None:
-        return RowState(a.born, a.born_base, dead, {}, None), []
-    cols: dict[str, tuple[Version, Version]] = {}
-    values: Values = {}
+        if lose.values is not None and lose.dead < lose.born and win.born_base < lose.born:
+            lost.append(Lost("insert", None, lose.born, lose.values, win.born, values))
+    return out, lost + _deletes(a, b, out)
+
+
+def _concurrent(win: RowState, lose: RowState, col: str) -> bool:
+    """Whether the winner's write of a column had not seen the loser's value."""
+    lv, wv, base = lose.version(col), win.version(col), win.base(col)
+    if lv == NONE or base == lv or wv == win.born:
+        return False  # nothing lost, replaced knowingly, or an insert's value (a collision or re-insert)
+    if lv == lose.born:  # an insert's value: only an update of an older incarnation had not seen it
+        return base < lv
+    return True
+
+
+def _deletes(a: RowState, b: RowState, out: RowState) -> list[Lost]:
+    """An update that lost to a later delete, or a delete to a later write, unseen by its writer."""
     lost = []
-    for col in sorted({*a.values, *b.values}):
-        va, vb = a.version(col), b.version(col)
-        win, lose = (a, b) if va >= vb else (b, a)
-        values[col] = win.values[col] if win.values is not None else None
-        if col in win.cols:
-            cols[col] = win.cols[col]
-        if va != vb and lose.version(col) != NONE and win.base(col) != lose.version(col):
-            lv = lose.values or {}
-            lost.append(Lost("column", col, lose.version(col), {col: lv.get(col)}, win.version(col),
-                             {col: values[col]}))  # fmt: skip
-    return RowState(a.born, a.born_base, dead, cols, values), lost
-
-
-def _settle(s: RowState) -> RowState:
-    return s if s.dead < s.born else RowState(s.born, s.born_base, s.dead, {}, None)
+    for s, t in ((a, b), (b, a)):
+        if out.alive and not s.alive and s.dead == out.dead and t.dead < s.dead:
+            lost.append(Lost("delete", None, s.dead, None, out.newest(), out.values))
+        elif not out.alive and s.alive and t.newest() < s.newest():
+            lost.append(Lost("delete", None, s.newest(), s.values, out.dead, None))
+    return lost
 
 
 def write(prev: RowState | None, values: Values | None, v: Version) -> RowState | None:
@@ -125,10 +160,14 @@ def write(prev: RowState | None, values: Values | None, v: Version) -> RowState 
     if values is None:
         if prev is None or not prev.alive:
             return None
-        return RowState(prev.born, prev.born_base, v, {}, None)
-    if prev is None or not prev.alive:
-        seen = prev.dead if prev is not None else NONE
-        return RowState(v, seen, seen, {}, values)  # the caller's dict, built for this write
+        return RowState(prev.born, prev.born_base, v, prev.cols, prev.values)  # keeps its values
+    if prev is None:
+        return RowState(v, NONE, NONE, {}, values)  # the caller's dict, built for this write
+    if not prev.alive:  # a re-insert: every column at its version, the delete it saw as its base
+        old = prev.values or {}
+        kept = {c: (prev.version(c), prev.base(c)) for c in old if c not in values}
+        # Columns this member's table lacks (added on others, not migrated here yet) keep theirs.
+        return RowState(v, prev.dead, prev.dead, kept, {**old, **values} if kept else values)
     old = prev.values or {}
     cols = dict(prev.cols)
     for col, value in values.items():
@@ -136,17 +175,27 @@ def write(prev: RowState | None, values: Values | None, v: Version) -> RowState 
             cols[col] = (v, prev.version(col))
     if cols == prev.cols:
         return None
-    # Columns this member's table lacks (added on others, not migrated here yet) keep theirs.
     return RowState(prev.born, prev.born_base, prev.dead, cols, {**old, **values})
 
 
 def encode_clocks(s: RowState, label: Version) -> str | None:
     """The state's clocks as stored and sent under a version; None for a plain insert (born
-    is the version; its born_base travels as the change's base)."""
-    if s.dead == NONE and not s.cols and s.born == label:
+    is the version; its born_base travels as the change's base).
+
+    A live row whose last delete is older than its insert keeps the form members before
+    per-column LWW wrote ([born, born_base, dead, cols]); a tombstone (its values ride in
+    the clocks: a tombstone's change has no data) or a row written again after a delete
+    without a re-insert is [2, born, born_base, dead, cols, values]. Members of different
+    versions never exchange rows (the session's version gate), so only this member's own
+    stored rows and its backups are ever in the older form.
+    """
+    if s.dead == NONE and not s.cols and s.born == label and s.values is not None:
         return None
     cols = {c: [v[0], v[1], b[0], b[1]] for c, (v, b) in s.cols.items()}
-    return json.dumps([*s.born, *s.born_base, *s.dead, cols], separators=(",", ":"))
+    if s.values is None or (s.alive and s.dead < s.born):  # (a tombstone of the older form: no values)
+        return json.dumps([*s.born, *s.born_base, *s.dead, cols], separators=(",", ":"))
+    data = None if s.alive else encode_json(s.values)
+    return json.dumps([_V2, *s.born, *s.born_base, *s.dead, cols, data], separators=(",", ":"))
 
 
 def decode_clocks(clocks: str | None, label: Version, values: Values | None, base: Version) -> RowState:
@@ -156,9 +205,22 @@ def decode_clocks(clocks: str | None, label: Version, values: Values | None, bas
             return RowState(base, NONE, label, {}, None)
         return RowState(label, base, NONE, {}, values)
     try:
-        bh, bo, xh, xo, dh, do, raw = json.loads(clocks)
+        fields = json.loads(clocks)
+        older = len(fields) == 7
+        if older:
+            bh, bo, xh, xo, dh, do, raw = fields
+        else:
+            v2, bh, bo, xh, xo, dh, do, raw, data = fields
+            if v2 != _V2 or (data is None) == (values is None):
+                raise ValueError("a tombstone's values ride in its clocks, a live row's in its data")
+            values = decode_row(data) if values is None else values
         cols = {str(c): ((int(v[0]), str(v[1])), (int(v[2]), str(v[3]))) for c, v in dict(raw).items()}
         state = RowState((int(bh), str(bo)), (int(xh), str(xo)), (int(dh), str(do)), cols, values)
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ValueError(f"bad row clocks: {exc}") from exc
-    return _settle(state)
+    if older and state.dead >= state.born:  # the older form's tombstone: no values kept
+        return RowState(state.born, state.born_base, state.dead, {}, None)
+    if not older and state.alive != (fields[-1] is None):
+        said = "alive" if state.alive else "gone"
+        raise ValueError(f"bad row clocks: the versions say the row is {said}, the change the opposite")
+    return state

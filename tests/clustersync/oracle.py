@@ -1,10 +1,10 @@
 """Per-column last-writer-wins on the hybrid clock, computed from every local write ever made.
 
 Independent of merge.py's pairwise join: each stamped change is read back as the write it
-was (an insert of a new incarnation, an update of some columns of one, a delete), and the
-expected row is found by plain maxima over all writes of a key: the latest insert is the
-incarnation; the row exists while no delete is as late; each column holds the value of the
-latest write of that incarnation that set it. Also what the conflict logs must hold.
+was (an insert, an update of some columns, a delete), and the expected row is found by plain
+maxima over all writes of a key: the row exists while its newest insert or update is later
+than its newest delete; each column holds the value of the latest write that set it (an
+insert sets every column). Also what the conflict logs must hold at least.
 """
 
 from __future__ import annotations
@@ -56,28 +56,32 @@ class Oracle:
                 changed = {col: (values[col], base) for col, (ver, base) in s.cols.items() if ver == v}
                 w.updates[(v, s.born)] = changed
 
-    def _columns(self, w: Writes, born: Version) -> dict[str, list[tuple[Version, Any]]]:
-        cols: dict[str, list[tuple[Version, Any]]] = {c: [(born, x)] for c, x in w.inserts[born].items()}
-        for (v, inc), changed in w.updates.items():
-            if inc == born:
-                for col, (value, _) in changed.items():
-                    cols.setdefault(col, []).append((v, value))
+    def _columns(self, w: Writes) -> dict[str, list[tuple[Version, Any]]]:
+        """Per column, every write that set it: (version, value)."""
+        cols: dict[str, list[tuple[Version, Any]]] = {}
+        for v, row in w.inserts.items():
+            for col, x in row.items():
+                cols.setdefault(col, []).append((v, x))
+        for (v, _), changed in w.updates.items():
+            for col, (value, _) in changed.items():
+                cols.setdefault(col, []).append((v, value))
         return cols
 
     def rows(self) -> dict[Key, dict[str, Any]]:
         """(table, key text) -> the row expected on every member (absent keys: no row)."""
         out = {}
         for pk, w in self.keys.items():
-            if not w.inserts:
+            newest = max([*w.inserts, *(v for v, _ in w.updates)], default=NONE)
+            if newest <= max(w.deletes, default=NONE):
                 continue
-            born = max(w.inserts)
-            if max(w.deletes, default=NONE) >= born:
-                continue
-            out[pk] = {col: max(ws, key=lambda x: x[0])[1] for col, ws in self._columns(w, born).items()}
+            out[pk] = {col: max(ws, key=lambda x: x[0])[1] for col, ws in self._columns(w).items()}
         return out
 
     def expected_conflicts(self) -> set[Entry]:
-        """((table, key), kind, column, loser version) that some member's conflict log must hold."""
+        """((table, key), kind, column, loser version) that some member's conflict log must hold:
+        an insert no delete followed, replaced by a later insert (whose writer cannot have seen
+        it); an update later than the latest insert, overwritten by a write that did not
+        replace exactly it."""
         out: set[Entry] = set()
         for pk, w in self.keys.items():
             if not w.inserts:
@@ -85,14 +89,14 @@ class Oracle:
             born = max(w.inserts)
             dead = max(w.deletes, default=NONE)
             out |= {(pk, "insert", None, i) for i in w.inserts if i != born and dead < i}
-            if dead >= born:
-                continue
-            for col, ws in self._columns(w, born).items():
+            for col, ws in self._columns(w).items():
                 final = max(v for v, _ in ws)
-                superseded = {
-                    ch[col][1] for (_, inc), ch in w.updates.items() if inc == born and col in ch
-                }  # versions some writer replaced knowingly
-                out |= {(pk, "column", col, v) for v, _ in ws if v != final and v not in superseded}
+                superseded = {ch[col][1] for ch in w.updates.values() if col in ch}  # replaced knowingly
+                out |= {
+                    (pk, "column", col, v)
+                    for v, _ in ws
+                    if v != final and v > born and v not in w.inserts and v not in superseded
+                }
         return out
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from clustersync.core.events import CONFLICT, events
-from clustersync.core.merge import RowState, merge, write
+from clustersync.core.merge import RowState, decode_clocks, encode_clocks, merge, write
 
 BASE = {
     "readiness": {"ready": True, "reason": "provisioned and ready"},
@@ -53,17 +54,73 @@ def test_merge_is_commutative_associative_idempotent(ops: list[tuple[int, str, s
     assert merge(merge(a, b)[0], c)[0].same(merge(a, merge(b, c)[0])[0])
 
 
-def test_a_re_insert_after_a_delete_wins_over_older_columns() -> None:
-    born = write(None, {"a": 1, "b": 1}, (1, "x"))
-    assert born is not None
-    edited = write(born, {"a": 2, "b": 1}, (3, "y"))  # y edits a, not having seen the delete
-    gone = write(born, None, (2, "x"))
-    assert edited is not None and gone is not None
-    assert not merge(edited, gone)[0].alive  # a delete wins over a concurrent update
-    again = write(gone, {"a": 5, "b": 5}, (4, "x"))
-    assert again is not None
-    row, lost = merge(again, merge(edited, gone)[0])
-    assert row.alive and row.values == {"a": 5, "b": 5} and lost == []
+def _w(prev: RowState | None, values: dict[str, object] | None, v: tuple[int, str]) -> RowState:
+    s = write(prev, values, v)
+    assert s is not None
+    return s
+
+
+def test_a_delete_then_a_later_concurrent_update_keeps_the_row_with_the_update() -> None:
+    # Chaos finding (seed 102): x deletes at 2; y, not having seen it, updates a at 3.
+    born = _w(None, {"a": 1, "b": 1}, (1, "x"))
+    gone = _w(born, None, (2, "x"))
+    edited = _w(born, {"a": 2, "b": 1}, (3, "y"))
+    for row, lost in (merge(gone, edited), merge(edited, gone)):
+        assert row.alive and row.values == {"a": 2, "b": 1}
+        assert [(x.kind, x.loser, x.winner) for x in lost] == [("delete", (2, "x"), (3, "y"))]
+    # An update earlier than the delete loses to it (the update is logged as lost to a delete).
+    early = _w(born, {"a": 7, "b": 1}, (2, "w"))
+    late = _w(born, None, (3, "x"))
+    row, lost = merge(early, late)
+    assert not row.alive and row.values == {"a": 7, "b": 1}  # the tombstone keeps the values
+    assert [(x.kind, x.loser, x.loser_values) for x in lost] == [("delete", (2, "w"), {"a": 7, "b": 1})]
+
+
+def test_an_update_of_the_older_incarnation_later_than_a_re_insert_wins_its_column() -> None:
+    # Chaos finding (seeds 107, 108): x deletes and re-inserts; y, not having seen either,
+    # updates a later (by the hybrid clock) than the re-insert.
+    born = _w(None, {"a": 1, "b": 1}, (1, "x"))
+    again = _w(_w(born, None, (2, "x")), {"a": 5, "b": 5}, (3, "x"))
+    edited = _w(born, {"a": 2, "b": 1}, (4, "y"))
+    for row, lost in (merge(again, edited), merge(edited, again)):
+        assert row.alive and row.values == {"a": 2, "b": 5}
+        assert [(x.kind, x.column, x.loser, x.loser_values) for x in lost] == [
+            ("column", "a", (3, "x"), {"a": 5})
+        ]
+    # An update of the older incarnation earlier than the re-insert leaks nothing into it.
+    stale = _w(born, {"a": 9, "b": 9}, (2, "y"))
+    assert merge(stale, again)[0].values == {"a": 5, "b": 5}
+
+
+def test_an_insert_collision_keeps_both_versions_and_later_columns_of_either() -> None:
+    first = _w(None, {"a": 1, "b": 1}, (1, "x"))
+    second = _w(None, {"a": 2, "b": 2}, (2, "y"))  # y had not seen x's row
+    edited = _w(first, {"a": 1, "b": 3}, (3, "x"))  # x edits its own row later still
+    row, lost = merge(second, edited)
+    assert row.born == (2, "y") and row.values == {"a": 2, "b": 3}
+    (collision,) = [x for x in lost if x.kind == "insert"]
+    assert (collision.loser, collision.loser_values) == ((1, "x"), {"a": 1, "b": 3})
+    assert (collision.winner, collision.winner_values) == ((2, "y"), {"a": 2, "b": 3})
+
+
+def test_clocks_round_trip_and_refuse_a_mismatch() -> None:
+    born = _w(None, {"a": 1, "b": b"\x00"}, (1, "x"))
+    states = [born, _w(born, {"a": 2, "b": b"\x00"}, (2, "y"))]
+    states += [_w(states[1], None, (3, "x"))]
+    states += [merge(states[2], _w(states[1], {"a": 4, "b": b"\x00"}, (4, "z")))[0]]
+    for s in states:
+        label = s.label()
+        clocks = encode_clocks(s, label)
+        data = s.values if s.alive else None
+        assert decode_clocks(clocks, label, data, s.born_base).same(s)
+        if clocks is not None and clocks.startswith("[2,"):  # the form that carries a tombstone's values
+            with pytest.raises(ValueError, match="bad row clocks"):
+                decode_clocks(clocks, label, None if s.alive else {"a": 1}, s.born_base)
+    # The form before per-column LWW: a tombstone without values; a live row as it was.
+    old = decode_clocks('[1,"x",0,"",3,"x",{}]', (3, "x"), None, (0, ""))
+    assert not old.alive and old.values is None
+    assert not merge(old, states[1])[0].alive  # a delete later than every write
+    assert merge(old, states[3])[0].values == {"a": 4, "b": b"\x00"}  # a write later than the delete
 
 
 def test_more_insert_collisions_mail_one_conflict_event() -> None:
