@@ -32,11 +32,13 @@ def _database(config: Config) -> Any:
 def _describe(e: dict[str, Any]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
     what = "insert collision" if e["kind"] == "insert" else f"column {e['column']}" if e["column"] else "row"
+    if e["kind"] == "delete":  # merge.Lost: the loser has no row when the delete lost
+        what = "delete lost to a later write" if e["loser"] is None else "update lost to a later delete"
     state = " (acknowledged)" if e["acked"] else ""
     return (
         f"#{e['id']} {when} {e['table']} key {e['key']}: {what}{state}\n"
-        f"    kept     {e['winner_origin']} @{e['winner_hlc']}: {e['winner']}\n"
-        f"    replaced {e['loser_origin']} @{e['loser_hlc']}: {e['loser']}"
+        f"    kept     {e['winner_origin']} @{e['winner_hlc']}: {e['winner'] or '(no row)'}\n"
+        f"    replaced {e['loser_origin']} @{e['loser_hlc']}: {e['loser'] or '(no row)'}"
     )
 
 

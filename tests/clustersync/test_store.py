@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,55 @@ def test_gc_drops_tombstones_every_member_has(tmp_path: Path) -> None:
     a.learn(b.known())
     assert a.gc() == 1
     assert a.db.execute("SELECT count(*) FROM _cs_rows WHERE deleted = 1").fetchone()[0] == 0
+
+
+def test_a_later_update_beats_an_earlier_delete_it_had_not_seen(tmp_path: Path) -> None:
+    # The network drill's finding (seed 102), on real databases: a deletes, then b, which had
+    # not heard of the delete, updates the row later by the hybrid clock.
+    a = open_store(tmp_path / "a.db", "a")
+    b = open_store(tmp_path / "b.db", "b")
+    write(a.path, "INSERT INTO items (id, v, n) VALUES (1, 'base', 7)")
+    a.stamp()
+    sync_one_way(a, b)
+    t = time.time()
+    a.clock, b.clock = (lambda: t + 10), (lambda: t + 11)
+    write(a.path, "DELETE FROM items WHERE id = 1")
+    a.stamp()
+    clocks = a.db.execute("SELECT deleted, clocks FROM _cs_rows").fetchone()
+    assert clocks[0] == 1 and 'base' in clocks[1]  # the tombstone keeps the row's values
+    write(b.path, "UPDATE items SET v = 'later on b' WHERE id = 1")
+    b.stamp()
+    sync_one_way(a, b)
+    sync_one_way(b, a)
+    assert content(a.path) == content(b.path) == {1: (1, "later on b", 7.0, None)}
+    kinds = {k for s in (a, b) for (k,) in s.db.execute("SELECT kind FROM _cs_conflicts")}
+    assert kinds == {"delete"}
+    # Deleted again, later: gone everywhere, and the tombstone is collected as before.
+    write(a.path, "DELETE FROM items WHERE id = 1")
+    a.clock = lambda: t + 12
+    a.stamp()
+    sync_one_way(a, b)
+    assert content(a.path) == content(b.path) == {}
+
+
+def test_an_old_row_update_later_than_a_re_insert_wins_its_column(tmp_path: Path) -> None:
+    # The network drill's finding (seeds 107, 108): a deletes and re-inserts; b updates the
+    # row it had (the older one) later by the hybrid clock: b's column wins, the rest is a's.
+    a = open_store(tmp_path / "a.db", "a")
+    b = open_store(tmp_path / "b.db", "b")
+    write(a.path, "INSERT INTO items (id, v, n) VALUES (1, 'base', 7)")
+    a.stamp()
+    sync_one_way(a, b)
+    t = time.time()
+    a.clock, b.clock = (lambda: t + 10), (lambda: t + 11)
+    write(a.path, "DELETE FROM items WHERE id = 1")
+    a.stamp()
+    write(a.path, "INSERT INTO items (id, v, n) VALUES (1, 'again', 8)")
+    a.stamp()
+    write(b.path, "UPDATE items SET v = 'later on b' WHERE id = 1")
+    b.stamp()
+    sync_one_way(b, a)
+    sync_one_way(a, b)
+    assert content(a.path) == content(b.path) == {1: (1, "later on b", 8.0, None)}
+    logged = {(k, c) for s in (a, b) for k, c in s.db.execute("SELECT kind, col FROM _cs_conflicts")}
+    assert logged == {("column", "v")}  # a's re-inserted value of v, overwritten unseen
