@@ -1,4 +1,5 @@
-"""merge.py's join laws on states grown by random writes and merges, and the conflict event."""
+"""merge.py: the join laws on any well-formed states and on states grown by random writes and
+merges; the rule's cases (the network drill's findings among them); the conflict event."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clustersync.core.events import CONFLICT, events
-from clustersync.core.merge import RowState, decode_clocks, encode_clocks, merge, write
+from clustersync.core.merge import NONE, RowState, decode_clocks, encode_clocks, merge, write
 
 BASE = {
     "readiness": {"ready": True, "reason": "provisioned and ready"},
@@ -52,6 +53,41 @@ def test_merge_is_commutative_associative_idempotent(ops: list[tuple[int, str, s
     assert merge(a, a)[0].same(a)
     assert merge(a, b)[0].same(merge(b, a)[0])
     assert merge(merge(a, b)[0], c)[0].same(merge(a, merge(b, c)[0])[0])
+
+
+def _version(kind: str, n: int) -> tuple[int, str]:
+    return (n, kind)  # inserts, updates and deletes from disjoint pools: one version, one write
+
+
+@st.composite
+def states(draw: st.DrawFn) -> RowState:
+    """Any well-formed state: every write's value and base are fixed by its version (as they
+    are in a cluster), columns a, b, c maybe missing (a member on an older schema), or no
+    values at all (a tombstone stored before per-column LWW)."""
+    born = draw(st.integers(1, 4))
+    dead = draw(st.sampled_from([NONE, *(_version("d", n) for n in range(1, 5))]))
+    values = None
+    cols: dict[str, tuple[tuple[int, str], tuple[int, str]]] = {}
+    if draw(st.integers(0, 9)):
+        names = draw(st.sets(st.sampled_from("abc"), min_size=1))
+        for col in sorted(names):
+            n = draw(st.integers(0, 6))  # 0: the insert's value
+            if n:
+                cols[col] = (_version("u", n), _version("u", n - 1) if n > 1 else _version("i", 1))
+        values = {c: f"{c}@{cols[c][0] if c in cols else _version('i', born)}" for c in names}
+    return RowState(_version("i", born), _version("d", born // 2) if born > 1 else NONE, dead, cols, values)
+
+
+@given(states(), states(), states())
+def test_merge_of_any_states_is_a_join(a: RowState, b: RowState, c: RowState) -> None:
+    ab = merge(a, b)[0]
+    assert merge(a, a)[0].same(a)
+    assert ab.same(merge(b, a)[0])
+    assert merge(ab, c)[0].same(merge(a, merge(b, c)[0])[0])
+    assert merge(ab, a)[0].same(ab)  # an upper bound of both
+    for col in {*(a.values or ()), *(b.values or ())}:
+        assert ab.version(col) == max(a.version(col), b.version(col))
+    assert ab.alive == (ab.values is not None and max(a.newest(), b.newest()) > max(a.dead, b.dead))
 
 
 def _w(prev: RowState | None, values: dict[str, object] | None, v: tuple[int, str]) -> RowState:
