@@ -155,11 +155,14 @@ def _deletes(a: RowState, b: RowState, out: RowState) -> list[Lost]:
 
 
 def write(prev: RowState | None, values: Values | None, v: Version) -> RowState | None:
-    """The state after a local write read back as `values` (None: the row is gone); None if
-    the write changed nothing replicated."""
+    """The state after a local write read back as `values` (None: the row is gone), called
+    only when the row was written since the last stamp; None if nothing replicated changed."""
     if values is None:
-        if prev is None or not prev.alive:
-            return None
+        # A delete, or a row inserted and deleted again between two stamps: its delete is still
+        # a write later than anything another member wrote meanwhile (per-key LWW), so it is
+        # versioned even if this member never versioned the row or had it deleted already.
+        if prev is None:
+            return RowState(NONE, NONE, v, {}, None)
         return RowState(prev.born, prev.born_base, v, prev.cols, prev.values)  # keeps its values
     if prev is None:
         return RowState(v, NONE, NONE, {}, values)  # the caller's dict, built for this write

@@ -208,3 +208,30 @@ def test_an_old_row_update_later_than_a_re_insert_wins_its_column(tmp_path: Path
     assert content(a.path) == content(b.path) == {1: (1, "later on b", 8.0, None)}
     logged = {(k, c) for s in (a, b) for k, c in s.db.execute("SELECT kind, col FROM _cs_conflicts")}
     assert logged == {("column", "v")}  # a's re-inserted value of v, overwritten unseen
+
+
+def test_an_insert_and_delete_between_two_stamps_still_deletes_later_writes(tmp_path: Path) -> None:
+    # The network drill's finding (seed 107 with per-column LWW): b's clustersync was down
+    # while its app inserted a deleted row again and deleted it; a re-inserted the row
+    # meanwhile, earlier than b's delete. The delete is the later write: no row.
+    a = open_store(tmp_path / "a.db", "a")
+    b = open_store(tmp_path / "b.db", "b")
+    write(a.path, "INSERT INTO items (id, v) VALUES (1, 'base')")
+    write(a.path, "INSERT INTO items (id, v) VALUES (2, 'other')")
+    a.stamp()
+    write(a.path, "DELETE FROM items WHERE id = 1")
+    a.stamp()
+    sync_one_way(a, b)
+    t = time.time()
+    a.clock, b.clock = (lambda: t + 10), (lambda: t + 11)
+    write(b.path, "INSERT INTO items (id, v) VALUES (1, 'brief on b')")  # not stamped
+    write(b.path, "DELETE FROM items WHERE id = 1")
+    write(b.path, "INSERT INTO items (id, v) VALUES (3, 'brief on b')")  # a key b never versioned
+    write(b.path, "DELETE FROM items WHERE id = 3")
+    write(a.path, "INSERT INTO items (id, v) VALUES (1, 'again on a')")
+    write(a.path, "INSERT INTO items (id, v) VALUES (3, 'new on a')")
+    a.stamp()
+    assert {(c.pk, c.deleted) for c in b.stamp()} == {("[1]", True), ("[3]", True)}
+    sync_one_way(a, b)
+    sync_one_way(b, a)
+    assert content(a.path) == content(b.path) == {2: (2, "other", None, None)}
