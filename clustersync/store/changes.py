@@ -12,16 +12,15 @@ import heapq
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core.vector import Vector
 
 BATCH_BYTES = 4 << 20  # a batch (one transaction) holds about this much row data
 
 
-@dataclass(frozen=True)
-class Change:
-    """One version of one row, as stored and as sent."""
+class Change(NamedTuple):
+    """One version of one row, as stored and as sent (a named tuple: thousands are built per batch)."""
 
     tbl: str
     pk: str
@@ -104,7 +103,8 @@ class Snapshot:
         ]
         batch: list[Change] = []
         used = 0
-        for change in heapq.merge(*streams, key=lambda c: (c.hlc, c.origin)):
+        ordered = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda c: (c.hlc, c.origin))
+        for change in ordered:
             cost = len(change.data or "") + len(change.clocks or "") + len(change.pk) + 64
             if batch and (len(batch) >= size or used + cost > max_bytes):
                 yield batch

@@ -19,21 +19,16 @@ from typing import Any
 
 from ..core import vector as vectors
 from ..core.clock import HybridClock
-from ..core.codec import Row, decode_key, decode_row, encode_key
+from ..core.codec import Row
 from ..core.errors import ApplyError
-from ..core.merge import decode_clocks, merge, write
 from ..core.vector import Vector
-from . import conflicts, quarantine, reads, rowstate
+from . import capture, conflicts, quarantine, reads, rowstate
+from .applying import Applier
 from .changes import ApplyResult, Change, Snapshot
 from .reads import Member
-from .schema import KEY_COLUMNS, MEMBERS, TableInfo, connect, install, quote, table_info, upsert_sql
+from .schema import MEMBERS, TableInfo, connect, install, table_info
 
 logger = logging.getLogger(__name__)
-
-_VERSION = "SELECT hlc, origin FROM _cs_rows WHERE tbl = ? AND pk = ?"
-_LOCAL = (
-    "SELECT hlc, origin, deleted, data, base_hlc, base_origin, clocks FROM _cs_rows WHERE tbl = ? AND pk = ?"
-)
 
 
 class Store:
@@ -42,6 +37,9 @@ class Store:
     # False: whole-row last-writer-wins on apply (the path before issue 19), kept only so that
     # bench/sync.py can measure what the column merge costs; never set in production.
     column_merge = True
+    # False: row by row (applying.Applier.each) instead of reading and writing a batch's rows
+    # together; the property tests compare both, the bench measures the difference.
+    batch_apply = True
 
     def __init__(
         self,
@@ -55,8 +53,7 @@ class Store:
         self.node_id = node_id
         self.clock = clock
         self._lock = threading.RLock()
-        self._upserts: dict[tuple[str, tuple[str, ...]], str] = {}  # SQL per table and column set
-        self._values: Row | None = None  # the applied row's values when the merge decoded them already
+        self._applier = Applier(self)
         self.db = connect(str(path))
         # A row's JSON copy in _cs_rows must fit SQLite's value limit (1e9 bytes by default:
         # BLOBs up to about 700 MiB, as base64): a larger row is left out, said, and counted.
@@ -140,74 +137,18 @@ class Store:
             return self._stamp(db)
 
     def _stamp(self, db: sqlite3.Connection) -> list[Change]:
-        rows = db.execute(
-            f"SELECT seq, tbl, wall, {', '.join(KEY_COLUMNS)} FROM _cs_pending ORDER BY seq"
-        ).fetchall()
-        if not rows:
-            return []
-        latest: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
-        for _, tbl, wall, *keys in rows:
-            info = self.tables.get(tbl)
-            if info is None:
-                continue  # a table no longer replicated: its old triggers' notes are dropped
-            values = tuple(keys[: len(info.pk)])
-            pk = encode_key(values)
-            latest.pop((tbl, pk), None)  # keep the order of each row's last change
-            latest[(tbl, pk)] = (wall, values)
-        offset = self.now_ms() - int(time.time() * 1000)  # the test clock offset, if any
-        out = []
-        columns: dict[str, tuple[str, ...]] = {}
-        for (tbl, pk), (wall, values) in latest.items():
-            info = self.tables[tbl]
-            hlc = self.hlc.tick(wall + offset)
-            where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
-            found = db.execute(f"SELECT * FROM {quote(tbl)} WHERE {where}", values).fetchone()
-            if found is not None and tbl not in columns:
-                columns[tbl] = tuple(
-                    d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description
-                )
-            now = None if found is None else dict(zip(columns[tbl], found, strict=True))
-            local = db.execute(_LOCAL, (tbl, pk)).fetchone()
-            state = write(rowstate.state(local), now, (hlc, self.node_id))
-            if state is None:
-                continue  # nothing replicated changed (same values, or a row born and gone between stamps)
-            change = rowstate.change(tbl, pk, (hlc, self.node_id), state)
-            if len(change.data or "") > self.max_copy:  # ASCII JSON: characters are bytes
-                logger.error("%s key %s: its copy (%d bytes) is above SQLite's limit: not replicated",
-                             tbl, pk[:80], len(change.data or ""))  # fmt: skip
-                self._bump(db, "too_large", 1)
-                continue
-            self._put(db, change)
-            out.append(change)
-        db.execute("DELETE FROM _cs_pending WHERE seq <= ?", (rows[-1][0],))
-        if out:
-            db.execute(
-                "INSERT OR REPLACE INTO _cs_vector (origin, hlc) VALUES (?, ?)", (self.node_id, out[-1].hlc)
-            )
-        self.set_meta("hlc", self.hlc.last, db)
-        return out
+        return capture.stamp(self, db)
 
     def backfill(self) -> int:
         """Capture every existing row of the replicated tables (the data becomes the cluster's)."""
         with self._write() as db:
-            count = 0
-            for info in self.tables.values():
-                keys = ", ".join(quote(c) for c in info.pk)
-                count += db.execute(
-                    f"INSERT INTO _cs_pending (tbl, wall, {', '.join(KEY_COLUMNS[: len(info.pk)])}) "
-                    f"SELECT ?, ?, {keys} FROM {quote(info.name)}",
-                    (info.name, int(time.time() * 1000)),
-                ).rowcount
+            count = capture.note_all(self, db)
             self._stamp(db)
         return count
 
     @staticmethod
     def _put(db: sqlite3.Connection, c: Change) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, "
-            "clocks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin, c.clocks),
-        )
+        rowstate.put(db, c)
 
     # ------------------------------------------------------------ sending
 
@@ -244,8 +185,10 @@ class Store:
                 if changes:
                     db.execute("UPDATE _cs_flag SET applying = 1")
                     held = quarantine.count(db)
-                    for change in changes:
-                        self._apply_one(db, change, result, current, held)
+                    if self.batch_apply:
+                        self._applier.batch(db, changes, result, current, held)
+                    else:
+                        self._applier.each(db, changes, result, current, held)
                     db.execute("UPDATE _cs_flag SET applying = 0")
                 advanced = vectors.advance({}, ((c.origin, c.hlc) for c in changes))
                 if result.max_own:  # rows merged into a new version here (Store._merge)
@@ -273,73 +216,6 @@ class Store:
             current = reads.vector(self.db)
         return any(hlc > current.get(origin, 0) for origin, hlc in final.items())
 
-    def _apply_one(
-        self, db: sqlite3.Connection, c: Change, result: ApplyResult, current: Vector, held: int
-    ) -> None:
-        info = self.tables.get(c.tbl)
-        if info is None:
-            raise ValueError(f"change for table {c.tbl!r}, which is not replicated here")
-        result.max_hlc = max(result.max_hlc, c.hlc)
-        local = db.execute(_LOCAL, (c.tbl, c.pk)).fetchone()
-        if local is None and c.hlc <= current.get(c.origin, 0):
-            # Seen before, and no version of the row is kept: it was deleted since and the
-            # tombstone collected (a removed or long-lagging member re-sends an old version).
-            result.stale += 1
-            return
-        self._values = None
-        if local is not None:
-            if (local[0], local[1]) == (c.hlc, c.origin):
-                result.duplicates += 1
-                return
-            merged = self._merge(db, c, local, result) if self.column_merge else self._whole(c, local, result)
-            if merged is None:
-                return
-            c = merged
-        self._put(db, c)
-        result.applied += 1
-        try:  # one statement: a refused one is undone alone, the transaction goes on
-            self._write_row(db, info, c, self._values)
-        except (sqlite3.IntegrityError, ApplyError) as exc:
-            quarantine.hold(db, c, quarantine.describe(exc))
-            result.quarantined += 1
-            return
-        if held:
-            quarantine.release(db, c.tbl, c.pk)  # a newer version was written: the old one is moot
-
-    def _merge(self, db: sqlite3.Connection, c: Change, local: Any, result: ApplyResult) -> Change | None:
-        """Merge an incoming version with the local one (merge.py): the change to store and
-        write, or None when the local row already holds everything the incoming one has."""
-        mine = rowstate.state(local)
-        assert mine is not None
-        self._values = None if c.data is None else decode_row(c.data)
-        theirs = decode_clocks(c.clocks, (c.hlc, c.origin), self._values,
-                               (c.base_hlc, c.base_origin))  # fmt: skip
-        merged, lost = merge(mine, theirs)
-        if lost:
-            result.conflicts += len(lost)
-            result.collisions += sum(1 for x in lost if x.kind == "insert")
-            conflicts.record(db, c.tbl, c.pk, lost)
-        if merged.same(mine):
-            result.kept += 1
-            return None
-        if merged.same(theirs):
-            return c
-        # A row neither side had: this member versions it, so it flows on like a local write.
-        self.hlc.observe(c.hlc)
-        self._values = merged.values
-        merged_change = rowstate.change(c.tbl, c.pk, (self.hlc.tick(self.now_ms()), self.node_id), merged)
-        result.merged += 1
-        result.max_own = merged_change.hlc
-        return merged_change
-
-    @staticmethod
-    def _whole(c: Change, local: Any, result: ApplyResult) -> Change | None:
-        """Whole-row last-writer-wins (Store.column_merge False: the bench's baseline)."""
-        if (c.hlc, c.origin) > (local[0], local[1]):
-            return c
-        result.kept += 1
-        return None
-
     def schema_version(self) -> int:
         """The schema version `clustersync migrate` gave this database (0: never migrated)."""
         return int(self.meta("schema_version") or 0)
@@ -356,7 +232,7 @@ class Store:
         with self._write() as db:
             db.execute("UPDATE _cs_flag SET applying = 1")
             written = quarantine.retry(
-                db, lambda tbl: self._refresh(db, tbl) if tbl in self.tables else None, self._write_row
+                db, lambda tbl: self.refresh(db, tbl) if tbl in self.tables else None, self._write_row
             )
             db.execute("UPDATE _cs_flag SET applying = 0")
             self._bump(db, "released", written)
@@ -364,27 +240,9 @@ class Store:
 
     def _write_row(self, db: sqlite3.Connection, info: TableInfo, c: Change, row: Row | None = None) -> None:
         """Write one version's row (upsert: columns the sender lacks keep their value)."""
-        if c.data is None:
-            keys = decode_key(c.pk, len(info.pk))
-            where = " AND ".join(f"{quote(col)} IS ?" for col in info.pk)
-            db.execute(f"DELETE FROM {quote(info.name)} WHERE {where}", keys)
-            return
-        row = decode_row(c.data) if row is None else row
-        if any(col not in info.columns for col in row):
-            info = self._refresh(db, info.name)
-            unknown = [col for col in row if col not in info.columns]
-            if unknown:
-                raise ApplyError(
-                    f"column(s) {', '.join(unknown)} of table {info.name!r} do not exist here "
-                    "(add them with ALTER TABLE: the change is applied then)"
-                )
-        columns = tuple(row)
-        sql = self._upserts.get((info.name, columns))
-        if sql is None:
-            sql = self._upserts[(info.name, columns)] = upsert_sql(info, columns)
-        db.execute(sql, [row[col] for col in columns])
+        self._applier.write_row(db, info, c, row)
 
-    def _refresh(self, db: sqlite3.Connection, name: str) -> TableInfo:
+    def refresh(self, db: sqlite3.Connection, name: str) -> TableInfo:
         """Re-read a table's columns (the application may have added one since the start)."""
         self.tables[name] = table_info(db, name, "cluster.tables")
         rowstate.fill_added(db, self.tables[name])

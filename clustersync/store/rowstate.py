@@ -57,3 +57,23 @@ def fill_added(db: sqlite3.Connection, info: TableInfo) -> None:
                 db.execute(sql, [row.get(c) for c in added] + decode_key(pk, len(info.pk)))
         db.execute("UPDATE _cs_flag SET applying = 0")
     db.execute("INSERT OR REPLACE INTO _cs_meta (key, value) VALUES (?, ?)", (key, encode_json(info.columns)))
+
+
+_PUT = (
+    "INSERT OR REPLACE INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def put(db: sqlite3.Connection, c: Change) -> None:
+    """Store a version as the row's current one."""
+    db.execute(_PUT, _stored(c))
+
+
+def put_many(db: sqlite3.Connection, changes: list[Change]) -> None:
+    """Store versions of distinct rows as their current ones."""
+    db.executemany(_PUT, [_stored(c) for c in changes])
+
+
+def _stored(c: Change) -> tuple[Any, ...]:
+    return (c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin, c.clocks)
