@@ -84,7 +84,15 @@ class Snapshot:
 
     def batches(self, peer: Vector, size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[Change]]:
         """The current versions the peer lacks, in HLC order, in batches of at most size rows and
-        about max_bytes (a row larger than that goes alone).
+        about max_bytes (a row larger than that goes alone)."""
+        for rows, _ in self.wire_batches(peer, size, max_bytes):
+            yield [Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], *r[8:]) for r in rows]
+
+    def wire_batches(
+        self, peer: Vector, size: int, max_bytes: int = BATCH_BYTES
+    ) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+        """The batches of `batches`, each version as sent (Change.wire's fields, read as stored:
+        no object per row), with the bytes of row data in the batch.
 
         Each origin is read from the (origin, hlc) index from where the peer is for it, so a
         session with nothing to send costs a few index lookups whatever the table's size and
@@ -94,22 +102,18 @@ class Snapshot:
             "SELECT tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks FROM _cs_rows "
             "WHERE origin = ? AND hlc > ? ORDER BY hlc"
         )
-        streams = [
-            (
-                Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8])
-                for r in self.db.execute(sql, (o, peer.get(o, 0)))
-            )
-            for o in sorted(self.vector)
-        ]
-        batch: list[Change] = []
-        used = 0
-        ordered = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda c: (c.hlc, c.origin))
-        for change in ordered:
-            cost = len(change.data or "") + len(change.clocks or "") + len(change.pk) + 64
+        streams = [self.db.execute(sql, (o, peer.get(o, 0))) for o in sorted(self.vector)]
+        ordered = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda r: (r[2], r[3]))
+        batch: list[tuple[Any, ...]] = []
+        used = data = 0
+        for r in ordered:
+            length = len(r[5] or "")
+            cost = length + len(r[8] or "") + len(r[1]) + 64
             if batch and (len(batch) >= size or used + cost > max_bytes):
-                yield batch
-                batch, used = [], 0
-            batch.append(change)
+                yield batch, data
+                batch, used, data = [], 0, 0
+            batch.append(r[:8] if r[8] is None else r)  # 8 fields without clocks, as Change.wire
             used += cost
+            data += length
         if batch:
-            yield batch
+            yield batch, data

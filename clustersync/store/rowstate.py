@@ -67,13 +67,9 @@ _PUT = (
 
 def put(db: sqlite3.Connection, c: Change) -> None:
     """Store a version as the row's current one."""
-    db.execute(_PUT, _stored(c))
+    db.execute(_PUT, c)  # a Change's fields are _cs_rows' columns, in order (deleted: bool binds as 0/1)
 
 
 def put_many(db: sqlite3.Connection, changes: list[Change]) -> None:
     """Store versions of distinct rows as their current ones."""
-    db.executemany(_PUT, [_stored(c) for c in changes])
-
-
-def _stored(c: Change) -> tuple[Any, ...]:
-    return (c.tbl, c.pk, c.hlc, c.origin, int(c.deleted), c.data, c.base_hlc, c.base_origin, c.clocks)
+    db.executemany(_PUT, changes)

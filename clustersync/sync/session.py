@@ -75,11 +75,11 @@ def send_changes(ch: Channel, ctx: Context, peer_vector: Vector) -> int:
     """Stream the versions the peer lacks, then our vector; return how many were sent."""
     sent = 0
     with ctx.store.snapshot() as snap:
-        for batch in snap.batches(peer_vector, ctx.batch_rows):
-            ch.send({"type": "batch", "changes": [c.wire() for c in batch]})
+        for batch, data in snap.wire_batches(peer_vector, ctx.batch_rows):
+            ch.send({"type": "batch", "changes": batch})
             sent += len(batch)
             # The peer applies this batch while we send the next one or wait for its answer.
-            ch.patience = sum(len(c.data or "") for c in batch) / APPLY_RATE
+            ch.patience = data / APPLY_RATE
         ch.send({"type": "done", "vector": snap.vector})
     return sent
 
