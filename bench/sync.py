@@ -1,13 +1,17 @@
-"""clustersync throughput and propagation (goal: >= 20,000 rows/s of 200-byte rows applied).
+"""clustersync throughput and propagation (issue 19's goal: 100,000 rows/s of 200-byte rows applied).
 
 1. Two members in this process on 127.0.0.78-79, real TCP session: one has N new rows of
-   200 bytes, the other pulls them with one `run_round()`; rows/s applied and CPU (both
-   sides, this process) per 1,000 rows. Change capture (versioning N rows) is timed too.
-   Then the N rows are updated (one column) and pulled again, alternately with the column
-   merge on and with whole-row last-writer-wins (Store.column_merge False): the merge's cost.
+   200 bytes, the other pulls them with one `run_round()`; rows/s applied and CPU per 1,000
+   rows, of both sides together and of the receiving side alone (the thread that runs the
+   session and applies; the sender is the other member's server thread). Change capture
+   (versioning N rows) is timed too. Then N more new rows are pulled, alternately with the
+   batch apply and row by row (Store.batch_apply False, the apply before it), twice each.
+   Then the N first rows are updated (one column) and pulled again, alternately with the
+   column merge on and with whole-row last-writer-wins (Store.column_merge False): the
+   merge's cost.
 2. Five real `clustersync run` processes on 127.0.0.73-77: a row is written on one member
    (round robin) and each other member's database is polled until it appears; p50/p99 of
-   the time until every member has it. Bounded: --writes rows, 20 s each at most.
+   the time until every member has it. Bounded: --writes rows, 20 s each at most (0: skip).
 
 Run: .venv/bin/python -m bench.sync [--rows 50000] [--writes 40]
 """
@@ -72,18 +76,23 @@ def throughput(folder: Path, rows: int) -> dict[str, float]:
         cpu, wall = time.process_time(), time.perf_counter()
         first.store.stamp()
         capture_s, capture_cpu = time.perf_counter() - wall, time.process_time() - cpu
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, mine, wall = time.process_time(), time.thread_time(), time.perf_counter()
         report = second.run_round()
         elapsed, used = time.perf_counter() - wall, time.process_time() - cpu
+        receiving = time.thread_time() - mine
         assert report is not None and report.ok and report.received == rows, report
+        paths = inserts(first, second, rows)
         u = updates(first, second, rows)
         return {
             "update_merge_rows_per_s": u["merge"],
             "update_whole_rows_per_s": u["whole"],
+            "insert_batch_rows_per_s": paths["batch"],
+            "insert_each_rows_per_s": paths["each"],
             "rows": rows,
             "apply_rows_per_s": rows / elapsed,
             "session_s": elapsed,
             "cpu_ms_per_1000": used / rows * 1e6,
+            "receiver_cpu_ms_per_1000": receiving / rows * 1e6,
             "capture_rows_per_s": rows / capture_s,
             "capture_cpu_ms_per_1000": capture_cpu / rows * 1e6,
         }
@@ -96,6 +105,21 @@ def _update(path: Path, count: int, tag: str) -> None:
             "UPDATE items SET v = ? WHERE id = ?", ((f"{tag}{i:08d}" + "y" * 190, i) for i in range(count))
         )
     db.close()
+
+
+def inserts(first: Node, second: Node, rows: int) -> dict[str, float]:
+    """Rows/s applied for new rows with the batch apply and row by row, alternately."""
+    out: dict[str, list[float]] = {"batch": [], "each": []}
+    for turn, mode in enumerate(["batch", "each", "batch", "each"]):
+        second.store.batch_apply = mode == "batch"
+        _insert(first.store.path, rows * (turn + 1), rows)
+        first.store.stamp()
+        wall = time.perf_counter()
+        report = second.run_round()
+        assert report is not None and report.ok and report.received == rows, report
+        out[mode].append(rows / (time.perf_counter() - wall))
+    second.store.batch_apply = True
+    return {mode: max(rates) for mode, rates in out.items()}
 
 
 def updates(first: Node, second: Node, rows: int) -> dict[str, float]:
@@ -179,7 +203,13 @@ def main() -> int:
         print(
             f"apply between two members: {t['apply_rows_per_s']:,.0f} rows/s of 200-byte rows "
             f"({t['rows']:,} rows in {t['session_s']:.2f} s, one session); "
-            f"CPU {t['cpu_ms_per_1000']:.1f} ms per 1,000 rows (both sides)"
+            f"CPU {t['cpu_ms_per_1000']:.1f} ms per 1,000 rows (both sides), "
+            f"{t['receiver_cpu_ms_per_1000']:.1f} ms receiving and applying"
+        )
+        print(
+            f"apply of new rows: batch {t['insert_batch_rows_per_s']:,.0f} rows/s, "
+            f"row by row {t['insert_each_rows_per_s']:,.0f} rows/s "
+            f"(ratio {t['insert_batch_rows_per_s'] / t['insert_each_rows_per_s']:.2f}, best of 2 each)"
         )
         print(
             f"apply of updates to existing rows: column merge {t['update_merge_rows_per_s']:,.0f} rows/s, "
@@ -190,6 +220,8 @@ def main() -> int:
             f"change capture (versioning): {t['capture_rows_per_s']:,.0f} rows/s, "
             f"CPU {t['capture_cpu_ms_per_1000']:.1f} ms per 1,000 rows"
         )
+        if not args.writes:
+            return 0
         p = propagation(Path(tmp) / "ring", args.writes)
         print(
             f"propagation around a 5-member ring (sync_interval 0.5 s): every member has the write after "
