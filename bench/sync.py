@@ -8,7 +8,9 @@
    batch apply and row by row (Store.batch_apply False, the apply before it), twice each.
    Then the N first rows are updated (one column) and pulled again, alternately with the
    column merge on and with whole-row last-writer-wins (Store.column_merge False): the
-   merge's cost.
+   merge's cost. Then the same new-row pulls with the sending member in a process of its
+   own (forked; told over a pipe to stamp its rows before each session): no GIL shared, as
+   between two machines.
 2. Five real `clustersync run` processes on 127.0.0.73-77: a row is written on one member
    (round robin) and each other member's database is polled until it appears; p50/p99 of
    the time until every member has it. Bounded: --writes rows, 20 s each at most (0: skip).
@@ -22,12 +24,14 @@ import argparse
 import contextlib
 import io
 import logging
+import multiprocessing
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from clustersync.cli.main import main as clustersync
@@ -67,6 +71,73 @@ def pair(folder: Path, addresses: list[str], **config: object) -> Iterator[tuple
             second.stop()
     finally:
         first.stop()
+
+
+def _serve(config: Path, commands: Connection) -> None:
+    """The sending member in a process of its own: serves sessions; stamps, reports its CPU."""
+    logging.basicConfig(level=logging.ERROR)
+    node = Node(load_config(config))
+    node.start(loop=False)
+    try:
+        while (command := commands.recv()) != "stop":
+            if command == "stamp":
+                node.store.stamp()
+            commands.send(time.process_time())
+    finally:
+        node.stop()
+
+
+def two_processes(folder: Path, rows: int) -> dict[str, float]:
+    """New rows pulled from a member in another process (as between two machines: no GIL
+    shared), alternately with the batch apply and row by row; CPU per 1,000 rows each side."""
+    a, b = make_nodes(folder, ["127.0.0.78", "127.0.0.79"])
+    for node in (a, b):
+        node.write_config(batch_rows=2000)
+    with contextlib.redirect_stdout(io.StringIO()):
+        clustersync(["create", "-c", str(a.config)])
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    child = multiprocessing.get_context("fork").Process(target=_serve, args=(a.config, theirs), daemon=True)
+    child.start()
+    out: dict[str, list[float]] = {
+        "batch": [],
+        "each": [],
+        "batch_receiver": [],
+        "each_receiver": [],
+        "sender": [],
+    }
+    try:
+        ours.send("cpu")
+        ours.recv()  # serving
+        with contextlib.redirect_stdout(io.StringIO()):
+            clustersync(["join", "-c", str(b.config), "--peer", a.peer])
+        second = Node(load_config(b.config))
+        second.start(loop=False)
+        try:
+            for turn, mode in enumerate(["batch", "each", "batch", "each"]):
+                second.store.batch_apply = mode == "batch"
+                _insert(a.db, rows * turn, rows)
+                ours.send("stamp")
+                sender = ours.recv()
+                mine, wall = time.thread_time(), time.perf_counter()
+                report = second.run_round()
+                out[mode].append(rows / (time.perf_counter() - wall))
+                receiving = time.thread_time() - mine
+                ours.send("cpu")
+                assert report is not None and report.ok and report.received == rows, report
+                out[f"{mode}_receiver"].append(receiving / rows * 1e6)
+                out["sender"].append((ours.recv() - sender) / rows * 1e6)
+        finally:
+            second.stop()
+    finally:
+        ours.send("stop")
+        child.join(30)
+    return {
+        "batch_rows_per_s": max(out["batch"]),
+        "each_rows_per_s": max(out["each"]),
+        "receiver_cpu_ms_per_1000": min(out["batch_receiver"]),
+        "each_receiver_cpu_ms_per_1000": min(out["each_receiver"]),
+        "sender_cpu_ms_per_1000": min(out["sender"]),
+    }
 
 
 def throughput(folder: Path, rows: int) -> dict[str, float]:
@@ -219,6 +290,14 @@ def main() -> int:
         print(
             f"change capture (versioning): {t['capture_rows_per_s']:,.0f} rows/s, "
             f"CPU {t['capture_cpu_ms_per_1000']:.1f} ms per 1,000 rows"
+        )
+        x = two_processes(Path(tmp) / "apart", args.rows)
+        print(
+            f"apply of new rows from a member in another process: batch {x['batch_rows_per_s']:,.0f} rows/s, "
+            f"row by row {x['each_rows_per_s']:,.0f} rows/s (best of 2 each); CPU per 1,000 rows: "
+            f"receiver {x['receiver_cpu_ms_per_1000']:.1f} ms "
+            f"(row by row {x['each_receiver_cpu_ms_per_1000']:.1f}), "
+            f"sender {x['sender_cpu_ms_per_1000']:.1f} ms"
         )
         if not args.writes:
             return 0
