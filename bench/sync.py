@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -178,35 +178,37 @@ def _update(path: Path, count: int, tag: str) -> None:
     db.close()
 
 
-def inserts(first: Node, second: Node, rows: int) -> dict[str, float]:
-    """Rows/s applied for new rows with the batch apply and row by row, alternately."""
-    out: dict[str, list[float]] = {"batch": [], "each": []}
-    for turn, mode in enumerate(["batch", "each", "batch", "each"]):
-        second.store.batch_apply = mode == "batch"
-        _insert(first.store.path, rows * (turn + 1), rows)
+def _alternate(
+    first: Node, second: Node, rows: int, flag: str, order: tuple[str, str], write: Callable[[int], None]
+) -> dict[str, float]:
+    """Rows/s of `rows` versions pulled four times, the modes of `order` alternately (the
+    receiver's Store `flag` True for "batch" and "merge"), best of 2 each; `write(turn)`
+    makes the versions of each turn."""
+    out: dict[str, list[float]] = {mode: [] for mode in order}
+    for turn in range(4):
+        mode = order[turn % 2]
+        setattr(second.store, flag, mode in ("batch", "merge"))
+        write(turn)
         first.store.stamp()
         wall = time.perf_counter()
         report = second.run_round()
         assert report is not None and report.ok and report.received == rows, report
         out[mode].append(rows / (time.perf_counter() - wall))
-    second.store.batch_apply = True
+    setattr(second.store, flag, True)
     return {mode: max(rates) for mode, rates in out.items()}
+
+
+def inserts(first: Node, second: Node, rows: int) -> dict[str, float]:
+    """Rows/s applied for new rows with the batch apply and row by row, alternately."""
+    return _alternate(first, second, rows, "batch_apply", ("batch", "each"),
+                      lambda turn: _insert(first.store.path, rows * (turn + 1), rows))  # fmt: skip
 
 
 def updates(first: Node, second: Node, rows: int) -> dict[str, float]:
     """Rows/s applied when every row already exists on the receiver (each goes through the
     merge), with the column merge on and with whole-row last-writer-wins, alternately."""
-    out: dict[str, list[float]] = {"whole": [], "merge": []}
-    for turn, mode in enumerate(["whole", "merge", "whole", "merge"]):
-        second.store.column_merge = mode == "merge"
-        _update(first.store.path, rows, f"u{turn}")
-        first.store.stamp()
-        wall = time.perf_counter()
-        report = second.run_round()
-        assert report is not None and report.ok and report.received == rows, report
-        out[mode].append(rows / (time.perf_counter() - wall))
-    second.store.column_merge = True
-    return {mode: max(rates) for mode, rates in out.items()}
+    return _alternate(first, second, rows, "column_merge", ("whole", "merge"),
+                      lambda turn: _update(first.store.path, rows, f"u{turn}"))  # fmt: skip
 
 
 def _has(path: Path, key: int) -> bool:
