@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ApplyError
+from .changes import Change
 
 if TYPE_CHECKING:
-    from .database import Change
     from .schema import TableInfo
 
 SHOWN = 20  # quarantined changes listed by status
@@ -67,8 +67,6 @@ def retry(
     write: Callable[[sqlite3.Connection, TableInfo, Change], None],
 ) -> int:
     """Write every held change whose cause is gone (inside the caller's transaction); return how many."""
-    from .database import Change
-
     written = 0
     held = db.execute("SELECT tbl, pk, hlc, origin FROM _cs_quarantine").fetchall()
     for tbl, pk, hlc, origin in held:
