@@ -25,7 +25,10 @@ def _default(value: object) -> object:
 def _hook(obj: dict[str, Any]) -> object:
     # SQLite values are never objects, so {"$b": ...} can only be an encoded blob.
     if len(obj) == 1 and "$b" in obj:
-        return base64.b64decode(obj["$b"])
+        encoded = obj["$b"]
+        if not isinstance(encoded, str):  # b64decode would raise TypeError: a bad row, not a bug
+            raise ValueError(f"a blob must be base64 text, not {type(encoded).__name__}")
+        return base64.b64decode(encoded, validate=True)
     return obj
 
 
