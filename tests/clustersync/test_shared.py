@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from clustersync import __version__
 from clustersync.cli.main import status_data
 from clustersync.core.errors import ClusterSyncError
 from clustersync.ops import event_log
@@ -262,7 +263,7 @@ def test_shared_time_alignment_and_versions(tmp_path: Path, postgres: Postgres) 
     create(load_config(n1.config))
     with (
         psycopg.connect(postgres.dsn(db), autocommit=True) as conn,
-        pytest.raises(ClusterSyncError, match=re.escape("version mismatch: n2 runs 0.0.9, n1 runs 0.1.0")),
+        pytest.raises(ClusterSyncError, match=re.escape(f"n2 runs 0.0.9, n1 runs {__version__}")),
     ):
         shared.join(conn, "n2", n2.address, n2.port, n1.address, version="0.0.9")
     n2.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"')
@@ -286,7 +287,7 @@ def test_shared_time_alignment_and_versions(tmp_path: Path, postgres: Postgres) 
     assert status(n1)["alarms"]["readiness"] == {
         "ready": False,
         "state": "red",
-        "reason": "version mismatch: n2 runs 0.0.9, this node 0.1.0",
+        "reason": f"version mismatch: n2 runs 0.0.9, this node {__version__}",
     }
     node.stop()
 
