@@ -51,7 +51,7 @@ chaos: venv
 	$(BIN)/python -m simplefailover.chaos $(CHAOS_ARGS)
 
 lint: venv
-	$(BIN)/ruff check simplefailover clustersync tests bench
+	$(BIN)/ruff check habase simplefailover clustersync tests bench
 
 typecheck: venv
 	$(BIN)/mypy

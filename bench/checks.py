@@ -28,12 +28,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from aiosmtpd.controller import Controller
 
 from bench import mail
+from habase.notify import Notifier
 from simplefailover.config import Config, Monitoring, parse_config
 from simplefailover.demo.procs import free_port
 from simplefailover.dns.service import DnsService
 from simplefailover.engine import Engine
 from simplefailover.metrics import Metrics
-from simplefailover.notify import Notifier
 from simplefailover.pollers import poller_for
 from simplefailover.pollers.result import PollResult
 

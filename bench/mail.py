@@ -21,10 +21,11 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from habase.notify import Notifier
 from simplefailover.config import Monitoring, parse_config
 from simplefailover.demo.procs import free_port
 from simplefailover.engine import Engine
-from simplefailover.notify import AlertService, Notifier
+from simplefailover.notify import AlertService
 from simplefailover.pollers.result import PollResult
 
 HOST = "127.0.0.58"

@@ -35,8 +35,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from clustersync.cli.main import main as clustersync
+from clustersync.config import load_settings
 from clustersync.sync.daemon import Node
-from simplefailover.config import load_config
 from tests.clustersync.nodes import NodeDir, make_nodes
 
 
@@ -58,12 +58,12 @@ def pair(folder: Path, addresses: list[str], **config: object) -> Iterator[tuple
         node.write_config(batch_rows=2000, **config)
     with contextlib.redirect_stdout(io.StringIO()):
         clustersync(["create", "-c", str(a.config)])
-    first = Node(load_config(a.config))
+    first = Node(load_settings(a.config))
     first.start(loop=False)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             clustersync(["join", "-c", str(b.config), "--peer", a.peer])
-        second = Node(load_config(b.config))
+        second = Node(load_settings(b.config))
         second.start(loop=False)
         try:
             yield first, second

@@ -1,5 +1,5 @@
 """clustersync: keep the cluster nodes' application data in sync around a ring."""
 
-from simplefailover import __version__  # one distribution, one version: the one peers compare (CL-10)
+from habase import __version__  # one distribution, one version: the one peers compare (CL-10)
 
 __all__ = ["__version__"]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import SimpleFailoverError
+from .errors import ConfigError, SimpleFailoverError
 from .ops.configfile import DEFAULT_CONFIG, load_or_report
 
 
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except SimpleFailoverError as exc:
+    except (SimpleFailoverError, ConfigError) as exc:
         print(f"simplefailover: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

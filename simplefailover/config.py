@@ -2,93 +2,36 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    ValidationError,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from .configbase import Model as _Model
-from .configbase import resolve_path as _resolve
-from .errors import ConfigError
-from .monitoring import Monitoring
-from .monitoring import Smtp as Smtp  # the monitoring models, importable from here too
-from .monitoring import Webhook as Webhook
+from clustersync.api import Cluster
+from habase.configbase import Model as _Model
+from habase.configbase import resolve_path as _resolve
+from habase.hostport import IPAddress, check_ip_hostport, ip_hostport, is_loopback
+from habase.hostport import format_hostport as format_hostport  # importable from here too
+from habase.hostport import parse_hostport as parse_hostport
+from habase.loader import Problem, describe, parse_model, read_text
+from habase.settings import Monitoring, Runtime
+from habase.settings import Smtp as Smtp  # the shared settings models, importable from here too
+from habase.settings import Webhook as Webhook
+from habase.yamlsource import YamlSource
+
 from .pollings import METHOD_TAGS, AnyPolling, Polling
 from .pollings import CommandPolling as CommandPolling  # the polling models, importable from here too
 from .pollings import DnsPolling as DnsPolling
 from .pollings import HttpPolling as HttpPolling
 from .pollings import SipPolling as SipPolling
 from .pollings import TcpPolling as TcpPolling
-from .yamlsource import YamlSource, format_path, load_yaml
 
-
-def _to_ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
-    try:
-        return ipaddress.ip_address(str(value).strip())
-    except ValueError:
-        raise ValueError("value is not a valid IPv4 or IPv6 address") from None
-
-
-IPAddress = Annotated[
-    ipaddress.IPv4Address | ipaddress.IPv6Address,
-    PlainValidator(_to_ip),
-    PlainSerializer(str),
-    WithJsonSchema({"type": "string", "format": "ip-address"}),
-]
-
-
-def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
-    """Split 'host:port' or '[v6]:port' into (host, port)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep:
-            raise ValueError(f"{text!r}: missing ']' after IPv6 address")
-        port_text = rest[1:] if rest.startswith(":") else ""
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{text!r}: expected ':port' after ']'")
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    elif text.count(":") > 1:
-        raise ValueError(f"{text!r}: put an IPv6 address in brackets, as [::1]:53")
-    else:
-        host, port_text = text, ""
-    if not port_text:
-        if default_port is None:
-            raise ValueError(f"{text!r}: missing port")
-        return host, default_port
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"{text!r}: port must be a number from 0 to 65535")
-    return host, int(port_text)
-
-
-def format_hostport(host: str, port: int) -> str:
-    """Join (host, port) as 'host:port', an IPv6 host in brackets: parse_hostport's inverse."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+# 'address[:port]' whose address is an IP literal, with the default port of each setting.
+DnsHostPort = Annotated[str, ip_hostport(53)]
+PeerHostPort = Annotated[str, ip_hostport(52710)]
 
 
 # ---------------------------------------------------------------- zone
@@ -123,19 +66,11 @@ class Zone(_Model):
         default_factory=list, description="NS records at the apex; glue is served for in-zone names"
     )
     soa: Soa = Field(default_factory=Soa)
-    domain_dns_server: str | None = Field(
+    domain_dns_server: DnsHostPort | None = Field(
         None,
         description="the parent's DNS server (host[:port]); `check` asks it whether the delegation "
         "leads to the nodes",
     )
-
-    @field_validator("domain_dns_server")
-    @classmethod
-    def _server(cls, value: str | None) -> str | None:
-        if value is not None:
-            host, _ = parse_hostport(value, 53)
-            _to_ip(host)
-        return value
 
     @field_validator("name")
     @classmethod
@@ -322,10 +257,7 @@ class Dns(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: list[str]) -> list[str]:
-        for item in value:
-            host, _ = parse_hostport(item, 53)
-            ipaddress.ip_address(host)
-        return value
+        return [check_ip_hostport(item, 53) for item in value]
 
     def addresses(self) -> list[tuple[str, int]]:
         """Listen addresses as (host, port)."""
@@ -349,7 +281,7 @@ class Dashboard(_Model):
     @classmethod
     def _loopback(cls, value: str) -> str:
         host, _ = parse_hostport(value, 81)
-        if not _is_loopback(host):
+        if not is_loopback(host):
             raise ValueError(
                 f"{host} is not a loopback address; the dashboard listens on the local host "
                 "only (127.0.0.1, [::1] or localhost)"
@@ -359,109 +291,6 @@ class Dashboard(_Model):
     def address(self) -> tuple[str, int]:
         """Listen address as (host, port)."""
         return parse_hostport(self.listen, 81)
-
-
-class Tables(_Model):
-    replicated: list[str] = Field(default_factory=list)
-    history: list[str] = Field(default_factory=list)
-
-
-class JoinHooks(_Model):
-    """Commands run around `clustersync join` (e.g. stop, then restart, the node's applications)."""
-
-    before: str | None = Field(None, description="shell command run before the join; a failure stops it")
-    after: str | None = Field(None, description="shell command run after the join, whether it worked or not")
-    timeout: float = Field(300, gt=0, description="seconds each hook may take")
-
-
-class Cluster(_Model):
-    node_id: str = Field(default_factory=socket.gethostname, min_length=1)
-    address: IPAddress | None = None
-    port: int = Field(52700, ge=1, le=65535)
-    secret_file: Path | None = None
-    strategy: Literal["replicated", "shared"] = "replicated"
-    database: Path | None = None
-    dsn: str | None = None
-    tables: Tables = Field(default_factory=Tables)
-    state_dir: Path = Path("/var/lib/clustersync")
-    sync_interval: float = Field(5, gt=0)
-    retry_interval: float = Field(30, gt=0)
-    max_clock_offset: float = Field(15, gt=0)
-    data_port: int | None = Field(
-        None, ge=1, le=65535, description="TCP port of data sync (production: above 52700); default port + 1"
-    )
-    timeout: float = Field(5, gt=0, le=300, description="seconds to wait for a peer before trying the next")
-    batch_rows: int = Field(
-        2000,
-        ge=1,
-        le=100000,
-        description="changes sent per batch (one transaction; also cut at about 4 MiB of rows)",
-    )
-    max_message: int = Field(
-        16 * 1024 * 1024,
-        ge=65536,
-        description="largest sync frame accepted, bytes (larger are refused unread); "
-        "a larger message, such as a big row, is sent in frames of up to 1 MiB",
-    )
-    gc_interval: float = Field(
-        300, gt=0, description="seconds between removals of tombstones every member already has"
-    )
-    test_clock_offset: float = Field(
-        0, description="TEST ONLY: seconds added to this node's clock, to test time alignment"
-    )
-    join_hooks: JoinHooks = Field(default_factory=JoinHooks)
-    join_chunk: int = Field(
-        8 * 1024 * 1024, ge=65536, le=256 * 1024 * 1024, description="bytes per checksummed join chunk"
-    )
-    join_retries: int = Field(
-        5, ge=0, le=1000, description="reconnections after a dropped join stream, within one join command"
-    )
-    join_keep: float = Field(
-        3600, gt=0, description="seconds a member keeps a join snapshot so an interrupted join can resume"
-    )
-    test_join_drop_after: int = Field(
-        0, ge=0, description="TEST ONLY: a member drops each join stream after sending this many bytes"
-    )
-    test_join_corrupt_chunk: int = Field(
-        -1, description="TEST ONLY: a member alters this chunk number once, to test chunk checksums"
-    )
-    test_free_disk: int | None = Field(
-        None, ge=0, description="TEST ONLY: free bytes the join disk check sees instead of the real figure"
-    )
-    test_version: str | None = Field(
-        None, description="TEST ONLY: the clustersync version this node claims (to test version mismatch)"
-    )
-
-    _resolve_paths = field_validator("secret_file", "database", "state_dir")(_resolve)
-
-    def sync_port(self) -> int:
-        """The data sync port: data_port, else port + 1."""
-        return self.data_port if self.data_port is not None else self.port + 1
-
-    def secret_path(self) -> Path:
-        """Where the cluster secret is: secret_file, else state_dir/cluster.secret."""
-        return self.secret_file if self.secret_file is not None else self.state_dir / "cluster.secret"
-
-    @model_validator(mode="after")
-    def _strategy_needs(self) -> Cluster:
-        if self.strategy == "shared" and not self.dsn:
-            raise ValueError("dsn: required for strategy shared")
-        return self
-
-
-class Runtime(_Model):
-    pid_file: Path | None = Field(
-        None, description="where `run` writes its pid for `reload`; default derived from the config path"
-    )
-    watch_config: float = Field(
-        2,
-        ge=0,
-        le=3600,
-        description="seconds between looks at the config file; a saved change reloads it as SIGHUP does"
-        " (0: only on SIGHUP or `simplefailover reload`)",
-    )
-
-    _resolve_pid_file = field_validator("pid_file")(_resolve)
 
 
 class History(_Model):
@@ -493,19 +322,12 @@ class PeerMember(_Model):
     """One SimpleFailover instance of the cluster, as its peers reach it."""
 
     id: str = Field(min_length=1, description="the instance's member id")
-    address: str = Field(description="host:port where that instance receives peer messages (UDP)")
+    address: PeerHostPort = Field(description="host:port where that instance receives peer messages (UDP)")
     role: Literal["node", "witness"] = Field(
         "node",
         description="node: an instance on a cluster node (its id names that node); witness: an instance"
         " on a third host that polls and votes, breaks 1-1 ties, and need not serve DNS",
     )
-
-    @field_validator("address")
-    @classmethod
-    def _hostport(cls, value: str) -> str:
-        host, _ = parse_hostport(value, 52710)
-        ipaddress.ip_address(host)
-        return value
 
     def hostport(self) -> tuple[str, int]:
         """The address as (host, port)."""
@@ -518,7 +340,9 @@ class Peers(_Model):
     id: str | None = Field(
         None, description="this instance's member id; default cluster.node_id, else the host name"
     )
-    listen: str = Field("0.0.0.0:52710", description="host:port (UDP) where peer messages are received")
+    listen: PeerHostPort = Field(
+        "0.0.0.0:52710", description="host:port (UDP) where peer messages are received"
+    )
     members: list[PeerMember] = Field(
         default_factory=list, description="every instance of the cluster, this one included"
     )
@@ -541,13 +365,6 @@ class Peers(_Model):
     test_drop_traffic: bool = Field(False, description="TEST ONLY: drop every peer message sent and received")
 
     _resolve_secret_file = field_validator("secret_file")(_resolve)
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        host, _ = parse_hostport(value, 52710)
-        ipaddress.ip_address(host)
-        return value
 
     @model_validator(mode="after")
     def _members(self) -> Peers:
@@ -618,73 +435,26 @@ class Config(_Model):
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Load and validate a config file; raise ConfigError listing every problem."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot read: {exc.strerror or exc}"]) from exc
-    return parse_config(text, filename=str(file), base_dir=file.resolve().parent)
+    text, filename, base_dir = read_text(path)
+    return parse_config(text, filename=filename, base_dir=base_dir)
 
 
 def parse_config(text: str, filename: str = "<memory>", base_dir: Path | None = None) -> Config:
     """Validate YAML text; raise ConfigError listing every problem with path and line."""
-    where = Path(filename).name
-    try:
-        source = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"not valid YAML: {problem} ({where}{line})"]) from exc
-    if not isinstance(source.data, dict):
-        raise ConfigError([f"(top level): expected a mapping of sections ({where}, line 1)"])
-
-    problems: list[tuple[int, str]] = []
-
-    def add(path: tuple[str | int, ...], message: str) -> None:
-        line = source.line_of(path)
-        suffix = f"{where}, line {line}" if line else where
-        problems.append((line or 0, f"{format_path(path)}: {message} ({suffix})"))
-
-    for path, _, message in source.problems:
-        add(path, message)
-    config: Config | None = None
-    try:
-        config = Config.model_validate({**source.data, "source": filename}, context={"base_dir": base_dir})
-    except ValidationError as exc:
-        for error in exc.errors():
-            path, message = _describe(error)
-            add(path, message)
-    for path, message in _cross_checks(source):
-        add(path, message)
-    if problems or config is None:
-        problems.sort(key=lambda item: item[0])
-        raise ConfigError([message for _, message in dict.fromkeys(problems)])
-    return config
+    return parse_model(text, Config, filename, base_dir, explain=_describe, cross_checks=_cross_checks)
 
 
-def _describe(error: Any) -> tuple[tuple[str | int, ...], str]:
-    """Turn one pydantic error into (path, message a person can act on)."""
+def _describe(error: Any) -> Problem:
+    """habase's describe, with the polling method pydantic puts in the location of pollings[i]."""
     loc = list(error["loc"])
-    method = None
-    # Drop the union tag pydantic puts in the location of pollings[i].
-    if len(loc) >= 3 and loc[0] == "pollings" and loc[2] in METHOD_TAGS:
-        method = loc.pop(2)
-    path = tuple(loc)
-    kind = error["type"]
-    if kind == "method":
-        return (*path, "method"), str(error["msg"])
-    if kind == "missing":
-        return path, f"required for method {method}" if method else "required"
-    if kind == "extra_forbidden":
-        return path, "unknown key"
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ")
-    if message.startswith("dsn: "):
-        return (*path, "dsn"), message[5:]
-    if message.startswith("members: "):
-        return (*path, "members"), message[9:]
-    return path, message
+    if error["type"] == "method":  # no known method: the error is about the key itself
+        return (*loc, "method"), str(error["msg"])
+    if not (len(loc) >= 3 and loc[0] == "pollings" and loc[2] in METHOD_TAGS):
+        return describe(error)
+    method = loc.pop(2)
+    if error["type"] == "missing":
+        return tuple(loc), f"required for method {method}"
+    return describe(error, tuple(loc))
 
 
 def _ids(items: Any) -> Iterable[tuple[int, str]]:
@@ -694,7 +464,7 @@ def _ids(items: Any) -> Iterable[tuple[int, str]]:
                 yield index, item["id"]
 
 
-def _cross_checks(source: YamlSource) -> list[tuple[tuple[str | int, ...], str]]:
+def _cross_checks(source: YamlSource) -> list[Problem]:
     """Checks across sections, done on the raw data so they add to schema errors."""
     data = source.data
     found: list[tuple[tuple[str | int, ...], str]] = []

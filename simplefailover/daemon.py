@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from . import sdnotify
+from habase import sdnotify
+from habase.config_watch import ConfigWatch
+from habase.service import ServiceGroup
+
 from .config import Config, load_config
-from .config_watch import ConfigWatch
 from .control.service import ControlService
 from .control.store import control_path
 from .dashboard.server import DashboardService
@@ -27,7 +29,6 @@ from .ops.pidfile import PidFile, pid_file_of, reload_status_file, write_reload_
 from .peers.service import PeerService
 from .pollers.result import PollResult
 from .scheduler import PollScheduler
-from .service import ServiceGroup
 from .state import Transition
 
 logger = logging.getLogger(__name__)

@@ -16,10 +16,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from habase.service import start_thread
+
 from .config import Config
 from .datalag import DataFact
 from .engine import Engine
-from .service import start_thread
 
 logger = logging.getLogger(__name__)
 

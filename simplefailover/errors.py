@@ -1,42 +1,14 @@
-"""The project's exceptions."""
+"""The project's exceptions (the config error and the bind advice are habase's, shared with clustersync)."""
 
 from __future__ import annotations
 
-import errno
-import sys
+from habase.errors import ConfigError as ConfigError
+from habase.errors import bind_fix as bind_fix
 
 
 class SimpleFailoverError(Exception):
-    """Base of every error this package raises on purpose."""
-
-
-class ConfigError(SimpleFailoverError):
-    """The configuration is invalid; .problems lists every problem found."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+    """Base of every error this package raises on purpose (and ConfigError, from habase)."""
 
 
 class BindError(SimpleFailoverError):
     """A listening socket could not be opened; the message says how to fix it."""
-
-
-def bind_fix(exc: OSError, port: int, setting: str) -> str:
-    """Why a listening socket could not be opened and how to fix it, for the end of a BindError."""
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return (
-            f"permission denied. Ports below 1024 need the right to bind them (CAP_NET_BIND_SERVICE): "
-            f"run as root, or as the installed systemd unit (`simplefailover install-service` grants that "
-            f"right alone), or allow this Python with "
-            f"`setcap cap_net_bind_service=+ep $(readlink -f {sys.executable})`; "
-            f"or use a port above 1023 in {setting}"
-        )
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"the port is already in use: another program uses it (which: `ss -lntup 'sport = :{port}'`); "
-            f"stop it or choose another port in {setting}"
-        )
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"that address is not one of this host's; fix {setting}"
-    return f"{exc.strerror or exc}; check {setting}"

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
 
-from .configbase import Model, resolve_path
+from habase.configbase import Model, resolve_path
 
 NODE_PLACEHOLDERS = ("{address}", "{id}", "{polling}")  # what a command may take from the node
 

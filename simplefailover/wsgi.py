@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import waitress
 
+from habase.service import start_thread
+
 from .errors import BindError, bind_fix
-from .service import start_thread
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

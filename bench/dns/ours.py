@@ -22,11 +22,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from habase.service import ServiceGroup
 from simplefailover.daemon import Daemon
 from simplefailover.demo.mailsink import MailSink
 from simplefailover.demo.procs import free_port
 from simplefailover.metrics import Metrics
-from simplefailover.service import ServiceGroup
 
 PROBE_DOWN_AFTER = 2.0  # seconds after ready
 

@@ -6,11 +6,10 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from simplefailover.config import Config
-
+from ..config import ClusterConfig
 from ..ops.control import remove_member, set_replication, stopped_reason, upgrade_check
 
-Loader = Callable[[str], Config]
+Loader = Callable[[str], ClusterConfig]
 
 
 def _cmd_remove(load: Loader) -> Callable[[argparse.Namespace], int]:

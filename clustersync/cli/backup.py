@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from simplefailover.config import Config
+from ..config import ClusterConfig
 
-Loader = Callable[[str], Config]
+Loader = Callable[[str], ClusterConfig]
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

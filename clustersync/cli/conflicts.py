@@ -13,14 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from simplefailover.config import Config
-
+from ..config import ClusterConfig
 from ..core.errors import ClusterSyncError
 
-Loader = Callable[[str], Config]
+Loader = Callable[[str], ClusterConfig]
 
 
-def _database(config: Config) -> Any:
+def _database(config: ClusterConfig) -> Any:
     from ..store.local import cluster_of
 
     cluster = cluster_of(config)

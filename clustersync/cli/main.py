@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simplefailover.config import Config, load_config, parse_hostport
-from simplefailover.errors import ConfigError
+from habase.errors import ConfigError
+from habase.hostport import parse_hostport
 
 from .. import __version__
+from ..config import ClusterConfig, load_settings
 from ..core.errors import ClusterSyncError
 from ..core.status import alarms, lag_seconds, load_health
 from ..join.joiner import Progress, join_readiness
@@ -32,9 +33,9 @@ SHOWN_CONFLICTS = 50  # entries of the conflict log in status --json and on the 
 COUNTERS = ("applied", "duplicates", "conflicts", "stale", "quarantined", "released", "too_large")
 
 
-def _load(path: str) -> Config:
+def _load(path: str) -> ClusterConfig:
     try:
-        return load_config(path)
+        return load_settings(path)
     except ConfigError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems)
         raise SystemExit(
@@ -53,7 +54,7 @@ class Created:
     secret_created: bool
 
 
-def create_cluster(config: Config) -> Created:
+def create_cluster(config: ClusterConfig) -> Created:
     """Make this node the first member (the CLI's create and the dashboard's wizard both call this)."""
     from ..join.members import create
 
@@ -99,7 +100,7 @@ class Joined:
     warnings: tuple[str, ...] = ()
 
 
-def join_cluster(config: Config, peer: str, progress: Progress | None = None) -> Joined:
+def join_cluster(config: ClusterConfig, peer: str, progress: Progress | None = None) -> Joined:
     """Join through a member at peer (ADDRESS[:PORT]); the CLI's join and the dashboard's wizard call this.
 
     progress, if given, is called with a JoinProgress (phase, bytes, MB/s, ETA) as the join goes.
@@ -156,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(config, Path(args.config))
 
 
-def status_data(config: Config) -> dict[str, Any]:
+def status_data(config: ClusterConfig) -> dict[str, Any]:
     """Members, strategy, alarms and counters of this node, as JSON-ready data."""
     cluster = cluster_of(config)
     if cluster.strategy == "shared":

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
-from simplefailover.config import Cluster, Config, parse_hostport
-from simplefailover.notify.notifier import Notifier
+from habase.hostport import parse_hostport
+from habase.notify import Notifier
 
 from .. import __version__
+from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from ..store.database import Store
 from ..sync.session import Context, run_client
@@ -131,7 +132,7 @@ def run_hook(which: str, command: str | None, timeout: float) -> None:
         )
 
 
-def join_replicated(config: Config, peer: str, progress: Progress | None = None) -> JoinOutcome:
+def join_replicated(config: ClusterConfig, peer: str, progress: Progress | None = None) -> JoinOutcome:
     """Join through a member at peer: before hook, fetch, verify, swap, after hook, mail."""
     cluster = config.cluster
     assert cluster is not None and cluster.database is not None and cluster.address is not None
@@ -175,7 +176,7 @@ def join_replicated(config: Config, peer: str, progress: Progress | None = None)
         notifier.stop()
 
 
-def _join(config: Config, cluster: Cluster, peer: str, show: Progress, started: float) -> JoinOutcome:
+def _join(config: ClusterConfig, cluster: Cluster, peer: str, show: Progress, started: float) -> JoinOutcome:
     assert cluster.database is not None
     incoming = Incoming(cluster.database, cluster.state_dir)
     if is_member(cluster.database):
@@ -248,7 +249,7 @@ class _Meter:
 
 
 def _finish(
-    config: Config, incoming: Incoming, state: JoinState, host: str, port: int, show: Progress,
+    config: ClusterConfig, incoming: Incoming, state: JoinState, host: str, port: int, show: Progress,
     started: float, received: int,
 ) -> JoinOutcome:  # fmt: skip
     from ..store.local import open_store

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from simplefailover.config import Cluster, format_hostport
+from habase.hostport import format_hostport
 
 from .. import __version__
+from ..config import Cluster
 from ..core.errors import ClusterSyncError, ProtocolError, Refused
 from ..store.database import Member, Store
 from ..store.schema import MEMBERS

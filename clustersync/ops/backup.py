@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from simplefailover.config import Cluster, Config
-
 from .. import __version__
+from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError
 from ..store.local import cluster_of
 from ..store.schema import quote
@@ -232,7 +231,7 @@ def _write_archive(out: Path, manifest: Manifest, paths: dict[str, Path]) -> Non
 
 
 def make_backup(
-    config: Config, config_path: Path, kind: Kind, out: Path, include_secret: bool = False
+    config: ClusterConfig, config_path: Path, kind: Kind, out: Path, include_secret: bool = False
 ) -> Manifest:
     """Back up this node (full or light) into the archive out; return its manifest."""
     cluster = cluster_of(config)

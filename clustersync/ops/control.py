@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from simplefailover.config import Cluster, Config
-
 from .. import __version__
+from ..config import Cluster, ClusterConfig
 from ..core.codec import encode_key
 from ..core.errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from ..core.ring import ring_order
@@ -147,7 +146,7 @@ def check_removable(members: Sequence[Member], node_id: str) -> None:
         raise ClusterSyncError(f"{node_id!r} is the only member: there is no cluster left to remove it from")
 
 
-def remove_member(config: Config, node_id: str) -> Removed:
+def remove_member(config: ClusterConfig, node_id: str) -> Removed:
     """Remove a member from the cluster, from any member (the CLI's remove and the dashboard call this)."""
     from ..store.local import cluster_of, open_store
 
@@ -255,7 +254,7 @@ def ask_version(cluster: Cluster, member: Member) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def upgrade_check(config: Config) -> UpgradeCheck:
+def upgrade_check(config: ClusterConfig) -> UpgradeCheck:
     """Warn when this node is updated before the first node (the CLI's upgrade-check)."""
     from ..store.local import cluster_of
     from ..store.reads import ReadOnly

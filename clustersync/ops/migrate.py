@@ -23,8 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from simplefailover.config import Cluster, Config
-
+from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError, ProtocolError, RemoteError
 from ..store import reads, rowstate
 from ..store.schema import connect, install
@@ -32,7 +31,7 @@ from ..wire.protocol import Channel, Message
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[str], Config]
+Loader = Callable[[str], ClusterConfig]
 KEY = "schema_version"
 
 
@@ -99,7 +98,7 @@ def serve_migrate(ch: Channel, first: Message, cluster: Cluster, woken: Callable
     woken()  # sync at once: the members already migrated hold rows for this one
 
 
-def migrate_ring(config: Config, script: str, expect: int | None) -> list[str]:
+def migrate_ring(config: ClusterConfig, script: str, expect: int | None) -> list[str]:
     """Apply the script on every member in ring order; return one line per member done."""
     from ..store.local import cluster_of, open_store
     from ..wire.protocol import load_secret

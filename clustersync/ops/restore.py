@@ -25,9 +25,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from simplefailover.config import Cluster, Config
-
 from .. import __version__
+from ..config import Cluster, ClusterConfig
 from ..core.errors import SchemaError
 from ..store.database import Store
 from ..store.local import cluster_of, open_store
@@ -106,7 +105,7 @@ def read_archive(path: Path, workdir: Path) -> tuple[Manifest, dict[str, Path]]:
     return manifest, files
 
 
-def membership(config: Config) -> tuple[bool, list[str]]:
+def membership(config: ClusterConfig) -> tuple[bool, list[str]]:
     """Whether this node is a cluster member, and the members it knows (empty: no database yet)."""
     cluster = cluster_of(config)
     assert cluster.database is not None
@@ -130,7 +129,7 @@ def membership(config: Config) -> tuple[bool, list[str]]:
         store.close()
 
 
-def refuse_member(config: Config) -> None:
+def refuse_member(config: ClusterConfig) -> None:
     """Raise BackupError, saying what to do, when this node is a cluster member."""
     cluster = cluster_of(config)
     member, members = membership(config)
@@ -244,7 +243,7 @@ def _side_files(
     return config_copy, secret_at
 
 
-def restore_backup(config: Config, config_path: Path, archive: Path) -> Restored:
+def restore_backup(config: ClusterConfig, config_path: Path, archive: Path) -> Restored:
     """Verify archive and restore it into this node's database (refused on a member)."""
     cluster = cluster_of(config)
     if cluster.strategy != "replicated" or cluster.database is None:

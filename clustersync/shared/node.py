@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from simplefailover.config import Cluster, Config, parse_hostport
-from simplefailover.notify import Notifier
+from habase.hostport import parse_hostport
+from habase.notify import Notifier
 
+from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError
 from ..core.events import READY, TIME_OK, events
 from ..core.status import alarms, load_health
@@ -43,7 +44,7 @@ def _connect(cluster: Cluster) -> psycopg.Connection[Any]:
     return shared.connect(cluster.dsn, cluster.timeout, cluster.node_id)
 
 
-def create(config: Config) -> str:
+def create(config: ClusterConfig) -> str:
     """Make this node the first member of a cluster in the shared database; return the cluster id."""
     cluster = shared_cluster(config)
     assert cluster.dsn is not None
@@ -53,7 +54,7 @@ def create(config: Config) -> str:
     return cid
 
 
-def join(config: Config, peer: str) -> tuple[str, int]:
+def join(config: ClusterConfig, peer: str) -> tuple[str, int]:
     """Join the cluster recorded in the shared database, of which peer is a member."""
     cluster = shared_cluster(config)
     assert cluster.dsn is not None
@@ -69,7 +70,7 @@ def join(config: Config, peer: str) -> tuple[str, int]:
     return cid, position
 
 
-def remove(config: Config, node_id: str) -> None:
+def remove(config: ClusterConfig, node_id: str) -> None:
     """Remove a member from the shared database's cluster (this node's marker too, if it is this one)."""
     cluster = shared_cluster(config)
     with _connect(cluster) as conn:
@@ -92,7 +93,7 @@ def _stale_after(cluster: Cluster) -> float:
 class SharedNode:
     """A running shared member: a heartbeat loop against the database; transitions are mailed."""
 
-    def __init__(self, config: Config, on_event: EventHook | None = None) -> None:
+    def __init__(self, config: ClusterConfig, on_event: EventHook | None = None) -> None:
         self.config = config
         self.cluster = shared_cluster(config)
         assert self.cluster.dsn is not None
@@ -112,7 +113,7 @@ class SharedNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def apply(self, config: Config) -> None:
+    def apply(self, config: ClusterConfig) -> None:
         """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
         cluster = shared_cluster(config)
         self.notifier.reconfigure(config.monitoring)
@@ -219,7 +220,7 @@ class SharedNode:
         self.last_alarms = new
 
 
-def status_data(config: Config) -> dict[str, Any]:
+def status_data(config: ClusterConfig) -> dict[str, Any]:
     """Members, strategy and alarms of a shared member, as JSON-ready data (same shape as replicated)."""
     cluster = shared_cluster(config)
     assert cluster.dsn is not None

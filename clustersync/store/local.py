@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import time
 
-from simplefailover.config import Cluster, Config
-
+from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError
 from .database import Store
 
 
-def shared_cluster(config: Config) -> Cluster:
+def shared_cluster(config: ClusterConfig) -> Cluster:
     """The cluster section, checked for what a shared member needs."""
     cluster, where = config.cluster, config.source
     if cluster is None:
@@ -25,7 +24,7 @@ def shared_cluster(config: Config) -> Cluster:
     return cluster
 
 
-def cluster_of(config: Config) -> Cluster:
+def cluster_of(config: ClusterConfig) -> Cluster:
     """The cluster section, checked for what a replicated member needs."""
     cluster = config.cluster
     where = config.source
@@ -40,7 +39,7 @@ def cluster_of(config: Config) -> Cluster:
     return cluster
 
 
-def open_store(config: Config) -> Store:
+def open_store(config: ClusterConfig) -> Store:
     """Open this node's database with capture installed."""
     cluster = cluster_of(config)
     if cluster.strategy != "replicated" or cluster.database is None:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from simplefailover.config import Config
-from simplefailover.notify import Notifier
+from habase.notify import Notifier
 
+from ..config import ClusterConfig
 from ..core.errors import ApplyError, ClusterSyncError, ProtocolError, Refused, RemoteError
 from ..core.events import Newcomers, events, hold_newcomers
 from ..core.ring import choose_peers, ring_order
@@ -48,7 +48,7 @@ TICK = 0.1  # seconds between looks for new local changes
 class Node:
     """A running member: two servers and the ring loop."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.cluster = cluster_of(config)
         self.store = open_store(config)
@@ -99,7 +99,7 @@ class Node:
     def _secret(self) -> bytes:
         return self.secret
 
-    def apply(self, config: Config) -> None:
+    def apply(self, config: ClusterConfig) -> None:
         """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
         cluster = cluster_of(config)
         self.notifier.reconfigure(config.monitoring)  # first: what can fail, before anything changed

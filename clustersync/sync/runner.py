@@ -19,11 +19,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
-from simplefailover import sdnotify
-from simplefailover.config import Cluster, Config, load_config
-from simplefailover.config_watch import ConfigWatch
-from simplefailover.errors import ConfigError
+from habase import sdnotify
+from habase.config_watch import ConfigWatch
+from habase.errors import ConfigError
 
+from ..config import Cluster, ClusterConfig, load_settings
 from ..core.events import Event
 from ..ops import event_log
 from ..store.local import cluster_of
@@ -43,14 +43,14 @@ RESTART_KEYS = (
 class Member(Protocol):
     """A running member, replicated (daemon.Node) or shared (shared_node.SharedNode)."""
 
-    config: Config
+    config: ClusterConfig
     cluster: Cluster
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
-    def apply(self, config: Config) -> None: ...
+    def apply(self, config: ClusterConfig) -> None: ...
 
 
 def plan_reload(old: Cluster, new: Cluster) -> tuple[Cluster, list[str]]:
@@ -83,7 +83,7 @@ def reload_member(member: Member, config_path: Path) -> tuple[bool, str]:
 
 def _reload(member: Member, config_path: Path) -> tuple[bool, str]:
     try:
-        config = load_config(config_path)
+        config = load_settings(config_path)
     except ConfigError as exc:
         logger.error(
             "reload of %s rejected (%d problem(s)); keeping the running config:",
@@ -163,7 +163,7 @@ class Runner:
             sdnotify.ready(f"serving; last reload {'applied' if ok else 'FAILED'}: {detail}")
 
 
-def run(config: Config, config_path: Path) -> int:
+def run(config: ClusterConfig, config_path: Path) -> int:
     """`clustersync run`: the member for the configured strategy, as a service."""
 
     def make() -> Member:

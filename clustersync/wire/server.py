@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from simplefailover.errors import bind_fix
+from habase.errors import bind_fix
 
 from ..core.errors import ApplyError, ClusterSyncError, ProtocolError, Refused, RemoteError
 from .protocol import Channel, Message

@@ -24,7 +24,7 @@ CACHE = Path("/var/tmp/simplefailover-chaos")
 # The wheel without extras runs every command (SPEC X-6): the drill installs it as a user would.
 EXTRAS = ""
 KEEP_OLD = 3600.0  # seconds: older venvs of other builds are removed
-SOURCES = ("pyproject.toml", "README.md", "simplefailover", "clustersync")
+SOURCES = ("pyproject.toml", "README.md", "habase", "simplefailover", "clustersync")
 
 
 class InstallError(RuntimeError):

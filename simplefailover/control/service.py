@@ -12,13 +12,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from habase.notify import Notifier
+from habase.service import start_thread
+
 from ..config import Config
 from ..engine import Engine, Listener
 from ..history import HistoryService
-from ..notify import Notifier
 from ..notify.messages import origin_of
 from ..peers.settings import self_id
-from ..service import start_thread
 from ..state import Transition
 from . import store
 from .overrides import FOREVER, MAINTENANCE, PIN, Entry, Overrides, preflight, read_entries, when

@@ -23,10 +23,10 @@ from clustersync.join.joiner import JoinProgress
 from clustersync.ops import event_log
 from clustersync.ops.control import remove_member, set_replication, stopped_reason
 from clustersync.store.local import cluster_of
+from habase.service import start_thread
 
 from ..config import Config
 from ..ops.pidfile import process_alive
-from ..service import start_thread
 from . import access
 from .actions import admin_required, admin_status
 from .appcontext import audit_trail, context

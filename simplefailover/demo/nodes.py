@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from habase.service import start_thread
+
 from ..config import Config, Node, TcpPolling
 from ..errors import BindError
-from ..service import start_thread
 from ..wsgi import WsgiServer
 from .contacts import create_contacts_app
 

@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from habase.service import start_thread
+
 from ..errors import BindError, bind_fix
-from ..service import start_thread
 from . import batch
 
 logger = logging.getLogger(__name__)

@@ -6,10 +6,11 @@ import logging
 import socket
 import threading
 
+from habase.service import start_thread
+
 from ..config import Config, format_hostport
 from ..engine import Engine
 from ..metrics import Metrics
-from ..service import start_thread
 from ..state import Transition
 from .answers import RCODE_NAMES
 from .responder import Responder

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from habase.service import start_thread
+
 from ..config import Config, DnsUpdate
 from ..engine import Engine
 from ..metrics import Metrics
-from ..service import start_thread
 from ..state import Transition
 from .update_client import PrerequisiteFailed, UpdateClient, UpdateError
 from .update_plan import Records, backoff, changed_names, plan_change, update_zone, wanted_records

@@ -18,8 +18,9 @@ import sys
 import threading
 from multiprocessing.connection import Connection, wait
 
+from habase.service import start_thread
+
 from ..errors import BindError
-from ..service import start_thread
 from .responder import Responder
 from .server import DnsServer, open_socket
 from .zone import ZoneData

@@ -26,11 +26,12 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from habase.service import start_thread
+
 from .. import __version__
 from ..config import Config
 from ..ops.pidfile import process_alive
 from ..pollers.result import PollResult
-from ..service import start_thread
 from ..state import Transition
 from . import store
 from .accounting import LatencyAccount, TimeAccount, merge_latency, merge_spans

@@ -1,10 +1,8 @@
-"""Email notifications: one mailer shared by simplefailover and clustersync.
+"""simplefailover's notifications: the engine's transitions as mails (texts, digests, certificates).
 
-`Notifier.notify(subject, body)` is the generic API (queued, retried, sent off the
-caller's thread); `AlertService` turns the engine's transitions into mails on top of it.
+They go out through habase.notify's `Notifier`, the one mailer both products share.
 """
 
 from .alerts import AlertService
-from .notifier import Notifier
 
-__all__ = ["AlertService", "Notifier"]
+__all__ = ["AlertService"]

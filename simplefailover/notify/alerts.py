@@ -8,15 +8,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from habase.notify import Notifier
+from habase.service import start_thread
+
 from ..config import Config
 from ..engine import Engine
 from ..pollers.result import PollResult
-from ..service import start_thread
 from ..state import AnswerTable, Transition
 from .certs import CertWarnings
 from .digest import StormGate
 from .messages import DNS_UPDATE, Mail, Origin, is_notable, origin_of, render, render_digest
-from .notifier import Notifier
 
 logger = logging.getLogger(__name__)
 

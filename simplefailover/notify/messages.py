@@ -7,19 +7,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from habase.notify import Mail
+
 from ..config import Config
 from ..state import AnswerTable, Transition
 
 DNS_UPDATE = "dns_update"  # Transition.kind of a failed external DNS update (RFC 2136)
 CERT_EXPIRY = "cert_expiry"  # Transition.kind of a TLS certificate running out (notify.certs)
-
-
-@dataclass(frozen=True, slots=True)
-class Mail:
-    """One notification: subject and plain-text body."""
-
-    subject: str
-    body: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,11 @@ from ..pollings import CommandPolling, DnsPolling, HttpPolling, SipPolling, TcpP
 INTRO = """\
 # Configuration reference
 
-Generated from the schema in `simplefailover/config.py` (the pollings in
-`simplefailover/pollings.py`, the monitoring section in `simplefailover/monitoring.py`) by
-`python -m simplefailover.ops.configdoc > docs/configuration.md`; a test fails when it is stale.
+Generated from the schemas by `python -m simplefailover.ops.configdoc > docs/configuration.md`;
+a test fails when it is stale. simplefailover's sections are in `simplefailover/config.py`
+(the pollings in `simplefailover/pollings.py`); the `cluster` section is clustersync's own, in
+`clustersync/config.py` (simplefailover reaches it through `clustersync.api`); the sections
+both read, `monitoring` and `service`, are in `habase/settings.py`.
 
 One file, `config.yaml`, configures both SimpleFailover and clustersync. Loading validates
 everything and reports every problem at once, each with its key path and line, for example

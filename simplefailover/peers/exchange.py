@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from habase.service import start_thread
+
 from ..errors import BindError, bind_fix
-from ..service import start_thread
 from .auth import MAX_MESSAGE, AuthError, Opened, ReplayGuard, open_sealed, seal
 
 logger = logging.getLogger(__name__)

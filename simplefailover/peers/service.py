@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
 
+from habase.notify import Notifier
+from habase.service import start_thread
+
 from ..config import Config
 from ..engine import Engine, Listener
 from ..errors import ConfigError
 from ..metrics import Metrics
-from ..notify import Notifier
-from ..service import start_thread
 from ..state import Transition
 from . import settings
 from .auth import Opened

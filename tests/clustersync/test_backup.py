@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clustersync.config import load_settings
 from clustersync.ops.backup import (
     CONFIG,
     DATABASE,
@@ -33,7 +34,6 @@ from clustersync.ops.backup import (
     parse_manifest,
 )
 from clustersync.ops.restore import restore_backup
-from simplefailover.config import load_config
 
 from .backup_data import APP_TABLES, REPLICATED, dump, fill, prepare
 from .nodes import ROOT, NodeDir, make_nodes, wait_for
@@ -275,7 +275,7 @@ def test_corrupt_archive_is_refused_and_changes_nothing(
     before = dump(node.db)
     listing = sorted(os.listdir(node.folder))
     with pytest.raises(BackupError) as caught:
-        restore_backup(load_config(node.config), node.config, bad)
+        restore_backup(load_settings(node.config), node.config, bad)
     assert str(bad) in str(caught.value) and message in str(caught.value)
     assert dump(node.db) == before
     assert sorted(os.listdir(node.folder)) == listing  # no temporary file left, nothing kept aside
@@ -303,7 +303,7 @@ def test_restore_refused_while_an_application_holds_the_database(tmp_path: Path,
         assert app.execute("SELECT count(*) FROM items").fetchone() == (5,)
         before = dump(node.db)
         with pytest.raises(BackupError, match="in use by another process"):
-            restore_backup(load_config(node.config), node.config, light_archive)
+            restore_backup(load_settings(node.config), node.config, light_archive)
         assert dump(node.db) == before
         assert not list(node.folder.glob("app.db.before-restore-*")) and not list(
             node.folder.glob(".restore-*")
@@ -311,7 +311,7 @@ def test_restore_refused_while_an_application_holds_the_database(tmp_path: Path,
     finally:
         app.close()
     # Once the application has stopped, the same restore goes through.
-    restore_backup(load_config(node.config), node.config, light_archive)
+    restore_backup(load_settings(node.config), node.config, light_archive)
     assert [r[0] for r in dump(node.db)["local_settings"]][:2] == ["setting1", "setting10"]
     assert len(list(node.folder.glob("app.db.before-restore-*"))) == 1
 
@@ -420,7 +420,7 @@ def test_a_backup_without_a_table_this_node_replicates_is_refused(
     node = _node(tmp_path, "b", "127.0.0.131", with_db=False)
     node.write_config(tables="{replicated: [items, pairs, calls, invoices], history: [calls]}")
     with pytest.raises(BackupError) as caught:
-        restore_backup(load_config(node.config), node.config, light_archive)
+        restore_backup(load_settings(node.config), node.config, light_archive)
     assert "'invoices'" in str(caught.value) and "does not exist" in str(caught.value)
     assert "cluster.tables.replicated" in str(caught.value)
     assert sorted(p.name for p in node.folder.iterdir()) == ["config.yaml"]  # no database, nothing left

@@ -18,13 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clustersync.cli.main import main as clustersync
+from clustersync.config import load_settings
 from clustersync.core.errors import RemoteError
 from clustersync.store.database import Store
 from clustersync.sync.daemon import Node
 from clustersync.sync.session import Context, run_client, run_server
 from clustersync.wire.protocol import MAC, MAGIC, Channel, load_secret
 from clustersync.wire.server import Server, open_channel
-from simplefailover.config import load_config
 
 from .conftest import content, make_db
 from .nodes import NodeDir, free_port, make_nodes
@@ -38,7 +38,7 @@ def member(tmp_path: Path) -> Iterator[tuple[Node, NodeDir]]:
         db.execute("INSERT INTO items (id, v) VALUES (1, 'keep me')")
     db.close()
     assert clustersync(["create", "-c", str(a.config)]) == 0
-    node = Node(load_config(a.config))
+    node = Node(load_settings(a.config))
     node.start(loop=False)
     yield node, a
     node.stop()

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clustersync.config import Cluster, load_settings
 from clustersync.ops import event_log
 from clustersync.sync.daemon import Node
 from clustersync.sync.runner import RESTART_KEYS, plan_reload, reload_member
-from simplefailover.config import Cluster, load_config
 
 from .nodes import NodeDir, make_nodes, wait_for
 
@@ -49,7 +49,7 @@ def test_replicated_tables_wait_for_a_restart_history_tables_do_not() -> None:
 def member(tmp_path: Path) -> Iterator[tuple[Node, NodeDir]]:
     (node,) = make_nodes(tmp_path, ["127.0.16.51"])
     node.cli("create")
-    running = Node(load_config(node.config))
+    running = Node(load_settings(node.config))
     try:
         yield running, node
     finally:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from clustersync.cli.main import main as clustersync
+from clustersync.config import load_settings
 from clustersync.core.errors import ClusterSyncError
 from clustersync.ops.control import removed_refusal
 from clustersync.sync.daemon import Node
-from simplefailover.config import load_config
 
 from .conftest import content
 from .ha import configure, http, members, metric, running_cluster, status, write_items
@@ -96,15 +96,15 @@ def test_node_id_and_address_are_immutable(tmp_path: Path) -> None:
     (a,) = make_nodes(tmp_path, ["127.0.0.107"])
     configure(a)
     assert clustersync(["create", "-c", str(a.config)]) == 0
-    Node(load_config(a.config)).store.close()  # records the node id
+    Node(load_settings(a.config)).store.close()  # records the node id
     configure(a, address="127.0.0.108")
     with pytest.raises(ClusterSyncError, match="address cannot change"):
-        Node(load_config(a.config))
+        Node(load_settings(a.config))
     configure(a, node_id="renamed")
     with pytest.raises(ClusterSyncError, match="node id cannot change"):
-        Node(load_config(a.config))
+        Node(load_settings(a.config))
     configure(a)
-    Node(load_config(a.config)).store.close()
+    Node(load_settings(a.config)).store.close()
 
 
 def test_a_member_refuses_a_removed_node_but_not_one_admitted_again() -> None:

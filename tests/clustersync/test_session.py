@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from clustersync.cli.main import main as clustersync
+from clustersync.config import load_settings
 from clustersync.sync.daemon import Node
 from clustersync.sync.session import offset_of
-from simplefailover.config import load_config
 
 from .conftest import content
 from .nodes import NodeDir, make_nodes, wait_for
@@ -37,7 +37,7 @@ def pair(tmp_path: Path) -> Iterator[tuple[NodeDir, NodeDir]]:
 
 
 def started(node: NodeDir) -> Node:
-    member = Node(load_config(node.config))
+    member = Node(load_settings(node.config))
     member.start(loop=False)  # the test drives the rounds
     return member
 

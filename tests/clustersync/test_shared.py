@@ -23,11 +23,11 @@ import pytest
 
 from clustersync import __version__
 from clustersync.cli.main import status_data
+from clustersync.config import load_settings
 from clustersync.core.errors import ClusterSyncError
 from clustersync.ops import event_log
 from clustersync.shared import membership as shared
 from clustersync.shared.node import SharedNode, create, join, remove
-from simplefailover.config import load_config
 from tests.support.smtp import Inbox, smtp_server
 
 from .nodes import ROOT, NodeDir, make_nodes, wait_for
@@ -70,7 +70,7 @@ def shared_nodes(
 
 def status(node: NodeDir) -> dict[str, Any]:
     """The node's status, as `clustersync status --json` computes it."""
-    return status_data(load_config(node.config))
+    return status_data(load_settings(node.config))
 
 
 def start(node: NodeDir) -> None:
@@ -134,7 +134,7 @@ def test_shared_members_follow_the_database(
         with psycopg.connect(postgres.dsn(db), autocommit=True) as conn:
             conn.execute("CREATE TABLE contacts (id integer PRIMARY KEY, name text)")
             conn.execute("INSERT INTO contacts VALUES (1, 'Ada')")
-        n2_dsn = str(load_config(n2.config).cluster.dsn)  # type: ignore[union-attr]
+        n2_dsn = str(load_settings(n2.config).cluster.dsn)  # type: ignore[union-attr]
         with psycopg.connect(n2_dsn) as conn:
             assert conn.execute("SELECT name FROM contacts").fetchall() == [("Ada",)]
 
@@ -195,7 +195,7 @@ def test_shared_membership_rules(tmp_path: Path, postgres: Postgres) -> None:
     """Refusals, an idempotent join, remove; the heartbeat sees a removal (in-process, same code)."""
     db = postgres.new_database("shared_rules")
     n1, n2, n3 = shared_nodes(tmp_path, postgres, db, 3)
-    c1, c2 = (load_config(n.config) for n in (n1, n2))
+    c1, c2 = (load_settings(n.config) for n in (n1, n2))
     with pytest.raises(ClusterSyncError, match="no cluster: run clustersync create first"):
         join(c2, n1.peer)
     cluster = create(c1)
@@ -214,7 +214,7 @@ def test_shared_membership_rules(tmp_path: Path, postgres: Postgres) -> None:
     with pytest.raises(
         ClusterSyncError, match=re.escape("address 127.0.0.142 is already used by member 'n2'")
     ):
-        join(load_config(n3.config), n1.address)
+        join(load_settings(n3.config), n1.address)
 
     node = SharedNode(c2)
     node.check()
@@ -260,17 +260,17 @@ def test_shared_time_alignment_and_versions(tmp_path: Path, postgres: Postgres) 
     """A clock 30 s off the database's turns time alignment red; another version, readiness."""
     db = postgres.new_database("shared_alarms")
     n1, n2 = shared_nodes(tmp_path, postgres, db, 2)
-    create(load_config(n1.config))
+    create(load_settings(n1.config))
     with (
         psycopg.connect(postgres.dsn(db), autocommit=True) as conn,
         pytest.raises(ClusterSyncError, match=re.escape(f"n2 runs 0.0.9, n1 runs {__version__}")),
     ):
         shared.join(conn, "n2", n2.address, n2.port, n1.address, version="0.0.9")
     n2.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"')
-    join(load_config(n2.config), n1.address)
+    join(load_settings(n2.config), n1.address)
 
     n1.write_config(strategy="shared", dsn=f'"{postgres.dsn(db)}"', test_clock_offset=30)
-    node = SharedNode(load_config(n1.config))
+    node = SharedNode(load_settings(n1.config))
     node.check()
     alarms = status(n1)["alarms"]
     assert alarms["time_alignment"]["state"] == "red"
@@ -296,7 +296,7 @@ def test_hung_database_is_cut(tmp_path: Path, postgres: Postgres) -> None:
     """A server that hangs (stopped, its kernel still acknowledging) does not hang the check."""
     db = postgres.new_database("shared_hung")
     (n1,) = shared_nodes(tmp_path, postgres, db, 1)
-    config = load_config(n1.config)
+    config = load_settings(n1.config)
     create(config)
     node = SharedNode(config)
     node.check()
@@ -323,7 +323,7 @@ def test_schema_made_by_a_dba_and_concurrent_joins(tmp_path: Path, postgres: Pos
     postgres.admin("GRANT USAGE ON SCHEMA clustersync TO ha", db)
     postgres.admin("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA clustersync TO ha", db)
     nodes = shared_nodes(tmp_path, postgres, db, 5)
-    configs = [load_config(n.config) for n in nodes]
+    configs = [load_settings(n.config) for n in nodes]
     with psycopg.connect(postgres.dsn(db)) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("CREATE SCHEMA clustersync")  # the role really may not
     create(configs[0])

@@ -31,7 +31,7 @@ CHILD = textwrap.dedent(
 
     sys.meta_path.insert(0, Block())
     result = {"ok": [], "failed": {}, "driver": {}}
-    for top in ("simplefailover", "clustersync"):
+    for top in ("habase", "simplefailover", "clustersync"):
         package = importlib.import_module(top)
         names = [top] + [m.name for m in pkgutil.walk_packages(package.__path__, top + ".")]
         for name in names:

@@ -177,7 +177,8 @@ def test_installed_wheel_runs_both_services_and_reloads_them(site: Site, product
     py = site.cmd(
         "python",
         "-c",
-        "import simplefailover, clustersync; print(simplefailover.__file__, clustersync.__file__)",
+        "import habase, simplefailover, clustersync;"
+        " print(habase.__file__, simplefailover.__file__, clustersync.__file__)",
     )
     assert all(Path(p).is_relative_to(product.venv) for p in py.stdout.split()), py.stdout
     assert not any(Path(p).is_relative_to(ROOT) for p in py.stdout.split())

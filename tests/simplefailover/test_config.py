@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from habase.errors import ConfigError
 from simplefailover.config import format_hostport, load_config, parse_config, parse_hostport
-from simplefailover.errors import ConfigError
 
 CASES = Path(__file__).parent / "config"
 ROOT = Path(__file__).parents[2]

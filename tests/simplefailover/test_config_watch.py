@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from simplefailover.config_watch import ConfigWatch
+from habase.config_watch import ConfigWatch
 
 
 class FakeStat:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simplefailover.config import Cluster, Config
+from clustersync.config import Cluster
+from simplefailover.config import Config
 from simplefailover.ops.configdoc import render
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from habase.errors import ConfigError
 from simplefailover.config import Config, parse_config
 from simplefailover.datalag import DataFact, usable
 from simplefailover.datawatch import fact_of, fetch
-from simplefailover.errors import ConfigError
 from simplefailover.pollers.result import PollResult
 from simplefailover.state import HealthBoard
 from tests.support.bind import free_port

@@ -19,7 +19,7 @@ import dns.message
 import dns.query
 import pytest
 
-from simplefailover.sdnotify import notify
+from habase.sdnotify import notify
 from tests.clustersync.nodes import make_nodes
 from tests.support.bind import free_port
 from tests.support.procs import stop_process

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from habase.service import ServiceGroup
 from simplefailover.config import Config, parse_config
-from simplefailover.service import ServiceGroup
 
 CONFIG = parse_config(
     "zone: {name: t.test}\nnodes: [{id: a, address: 127.0.0.1}]\n"

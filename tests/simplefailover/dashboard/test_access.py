@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
+from habase.errors import ConfigError
 from simplefailover.dashboard.access import client_allowed, host_allowed
 from simplefailover.engine import Engine
-from simplefailover.errors import ConfigError
 
 from .conftest import CONFIG, feed_all, make_config
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import trustme
 
+from habase.notify import Notifier
+from habase.notify.queue import RetryPolicy
 from simplefailover.config import Monitoring
-from simplefailover.notify import Notifier
-from simplefailover.notify.queue import RetryPolicy
 from tests.support.bind import wait_until
 
 from .conftest import PASSWORD, SMTP_HOST, USER, SmtpServer

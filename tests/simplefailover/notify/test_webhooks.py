@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from habase.notify import Notifier
 from simplefailover.config import Monitoring, parse_config
 from simplefailover.daemon import Daemon
 from simplefailover.engine import Engine
-from simplefailover.notify import AlertService, Notifier
+from simplefailover.notify import AlertService
 from simplefailover.pollers.result import PollResult
 from tests.support.bind import free_port, wait_until
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from habase.errors import ConfigError
 from simplefailover.config import parse_config
-from simplefailover.errors import ConfigError
 from simplefailover.peers import settings
 
 BASE = """zone: {name: x.test}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from habase.errors import ConfigError
 from simplefailover.config import parse_config
-from simplefailover.errors import ConfigError
 
 BASE = """zone: {name: imagicle.example.com, ttl: 30}
 nodes: [{id: n1, address: 127.0.0.81}]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Protocol, runtime_checkable
-
-from .config import Config
+from typing import Any, Protocol, runtime_checkable
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +25,7 @@ class Service(Protocol):
 class Reconfigurable(Protocol):
     """A service that can take a new config without a restart."""
 
-    def reconfigure(self, config: Config) -> None: ...
+    def reconfigure(self, config: Any) -> None: ...
 
 
 def start_thread(name: str, target: Callable[[], object]) -> threading.Thread:
@@ -76,7 +74,7 @@ class ServiceGroup:
             except Exception:
                 logger.exception("stopping %s failed", service.name)
 
-    def reconfigure(self, config: Config) -> list[str]:
+    def reconfigure(self, config: Any) -> list[str]:
         """Give every service the new config; one that fails does not stop the others.
 
         Returns the names of the services that could not follow (each failure is logged).

@@ -1,6 +1,5 @@
-"""The `monitoring` section of config.yaml: mail (SMTP, recipients), webhooks and their limits.
-
-Shared by simplefailover and clustersync: both notify through simplefailover.notify.
+"""The config.yaml sections both products read: `monitoring` (mail, webhooks and their limits;
+both notify through habase.notify) and `service` (how a service runs: the config watch).
 """
 
 from __future__ import annotations
@@ -125,3 +124,18 @@ class Monitoring(_Model):
                 f"the same url twice: {', '.join(twice)} (each would get every notification twice)"
             )
         return value
+
+
+class Runtime(_Model):
+    pid_file: Path | None = Field(
+        None, description="where `run` writes its pid for `reload`; default derived from the config path"
+    )
+    watch_config: float = Field(
+        2,
+        ge=0,
+        le=3600,
+        description="seconds between looks at the config file; a saved change reloads it as SIGHUP does"
+        " (0: only on SIGHUP or `simplefailover reload`)",
+    )
+
+    _resolve_pid_file = field_validator("pid_file")(_resolve)

@@ -8,12 +8,21 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
 
-from ..config import Smtp
-from .messages import Mail
+from ..settings import Smtp
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One notification: subject and plain-text body."""
+
+    subject: str
+    body: str
+
 
 Send = Callable[[Mail], None]
 

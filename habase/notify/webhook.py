@@ -24,9 +24,8 @@ from typing import Any
 
 import requests
 
-from ..config import Webhook
-from .mailer import MailError
-from .messages import Mail
+from ..settings import Webhook
+from .mailer import Mail, MailError
 from .queue import RetryPolicy, SendQueue
 
 SIGNATURE = "X-SimpleFailover-Signature"

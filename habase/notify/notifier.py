@@ -11,9 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..config import Monitoring, Webhook
-from .mailer import Mailer
-from .messages import Mail
+from ..settings import Monitoring, Webhook
+from .mailer import Mail, Mailer
 from .queue import RetryPolicy, SendQueue
 from .webhook import Notice, WebhookQueue
 

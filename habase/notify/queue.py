@@ -1,6 +1,6 @@
 """The sending queue: its own thread, retries with exponential back-off, nothing lost while running.
 
-One queue per destination: the SMTP server, and each webhook (simplefailover.notify.webhook).
+One queue per destination: the SMTP server, and each webhook (habase.notify.webhook).
 """
 
 from __future__ import annotations
