@@ -22,7 +22,7 @@ INTRO = """\
 # Configuration reference
 
 Generated from the schemas by `python -m simplefailover.ops.configdoc > docs/configuration.md`;
-a test fails when it is stale. simplefailover's sections are in `simplefailover/config.py`
+a test fails when it is stale. simplefailover's sections are in `simplefailover/config/`
 (the pollings in `simplefailover/pollings.py`); the `cluster` section is clustersync's own, in
 `clustersync/config.py` (simplefailover reaches it through `clustersync.api`); the sections
 both read, `monitoring` and `service`, are in `habase/settings.py`.
