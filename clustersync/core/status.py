@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from habase.atomic import read_mapping, write_atomic
+
 from .clock import wall_ms
 
 STATUS_FILE = "status.json"
@@ -96,21 +98,18 @@ class Health:
         return asdict(self)
 
     def save(self, state_dir: Path) -> None:
-        """Write atomically, for `clustersync status`."""
+        """Write atomically, for `clustersync status`.
+
+        Not synced to disk: the running member rewrites it at every change and every cycle, and a
+        crash loses nothing the next start does not write again.
+        """
         self.updated = time.time()
-        state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = state_dir / (STATUS_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.snapshot(), indent=1))
-        os.replace(tmp, state_dir / STATUS_FILE)
+        write_atomic(state_dir / STATUS_FILE, json.dumps(self.snapshot(), indent=1), durable=False)
 
 
 def load_health(state_dir: Path) -> dict[str, Any] | None:
     """The running daemon's last status, or None."""
-    try:
-        data = json.loads((state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_mapping(state_dir / STATUS_FILE)
 
 
 def _readiness(member: bool, running: bool, health: Mapping[str, Any] | None) -> dict[str, Any]:

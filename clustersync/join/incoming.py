@@ -20,6 +20,8 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from habase.atomic import sync_folder, write_atomic
+
 from ..core.errors import ClusterSyncError
 from ..store.schema import quote
 from .snapshot import LOCAL_OWN, REPLICATED_OWN, chunk_count, digest
@@ -91,11 +93,8 @@ class Incoming:
             return None
 
     def save(self, state: JoinState) -> None:
-        """Save the state atomically."""
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(state)))
-        os.replace(tmp, self.state_path)
+        """Save the state atomically and durably: a join resumes from it after a crash."""
+        write_atomic(self.state_path, json.dumps(asdict(state)))
 
     def begin(self, state: JoinState) -> JoinState:
         """Start receiving a new snapshot: forget any other one."""
@@ -223,11 +222,7 @@ class Incoming:
                 )
             Path(db + "-shm").unlink(missing_ok=True)
         os.replace(self.partial, db)
-        folder = os.open(os.path.dirname(db) or ".", os.O_RDONLY)
-        try:
-            os.fsync(folder)  # the rename itself is durable
-        finally:
-            os.close(folder)
+        sync_folder(Path(db).parent)  # the rename itself is durable
 
 
 def _internal(name: str) -> bool:

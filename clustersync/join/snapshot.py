@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from habase.atomic import write_atomic
+
 from ..core.vector import Vector
 from ..store.schema import MEMBERS, quote
 
@@ -136,9 +138,7 @@ class Snapshots:
 
     def save(self, snap: SnapshotFile) -> None:
         """Write the sidecar atomically (digests computed so far included)."""
-        tmp = self._sidecar(snap.id).with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(snap)))
-        os.replace(tmp, self._sidecar(snap.id))
+        write_atomic(self._sidecar(snap.id), json.dumps(asdict(snap)))
 
     def discard(self, snap_id: str) -> None:
         """Delete a snapshot and its sidecar."""

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import sqlite3
 import tarfile
 import tempfile
@@ -24,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from habase.atomic import atomic_file
 
 from .. import __version__
 from ..config import Cluster, ClusterConfig
@@ -200,34 +201,20 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 def _write_archive(out: Path, manifest: Manifest, paths: dict[str, Path]) -> None:
     """Write the tar.gz next to out, sync it, then rename it over out (mode 0600)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as raw:
-            # Level 6: the size of level 9 on SQLite pages, in a third of the time.
-            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
-                body = manifest.to_json()
-                info = tarfile.TarInfo(MANIFEST)
-                info.size, info.mode, info.mtime = len(body), 0o600, int(manifest.created)
-                tar.addfile(info, io.BytesIO(body))
-                for name, path in paths.items():
-                    info = tarfile.TarInfo(name)
-                    info.size, info.mode, info.mtime = path.stat().st_size, 0o600, int(manifest.created)
-                    with path.open("rb") as file:
-                        tar.addfile(info, file)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dirfd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+    # Level 6: the size of level 9 on SQLite pages, in a third of the time.
+    with (
+        atomic_file(out, mode=0o600) as raw,
+        tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar,
+    ):
+        body = manifest.to_json()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size, info.mode, info.mtime = len(body), 0o600, int(manifest.created)
+        tar.addfile(info, io.BytesIO(body))
+        for name, path in paths.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = path.stat().st_size, 0o600, int(manifest.created)
+            with path.open("rb") as file:
+                tar.addfile(info, file)
 
 
 def make_backup(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
+
+from habase.atomic import write_atomic
 
 from ..core.events import Event
 
@@ -32,9 +33,7 @@ def record(state_dir: Path, event: Event, at: float) -> None:
             file.write(line + "\n")
         lines = path.read_text(encoding="utf-8").splitlines()
         if len(lines) > 2 * KEEP:
-            tmp = path.with_name(EVENTS_FILE + ".tmp")
-            tmp.write_text("\n".join(lines[-KEEP:]) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            write_atomic(path, "\n".join(lines[-KEEP:]) + "\n")
     except OSError as exc:
         logger.warning("cannot keep the event in %s: %s", path, exc)
 

@@ -25,6 +25,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from habase.atomic import write_atomic
+
 from .. import __version__
 from ..config import Cluster, ClusterConfig
 from ..core.errors import SchemaError
@@ -210,16 +212,6 @@ def _keep_aside(database: Path) -> Path:
     raise BackupError(f"{database}: too many {database.name}.before-restore-{stamp}.* files; delete old ones")
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
-
-
 def _side_files(
     files: dict[str, Path], config_path: Path, cluster: Cluster
 ) -> tuple[Path | None, Path | None]:
@@ -228,18 +220,18 @@ def _side_files(
     backed_up = files[CONFIG].read_bytes()
     if not config_path.is_file() or config_path.read_bytes() != backed_up:
         config_copy = config_path.with_name(config_path.name + ".restored")
-        _write_private(config_copy, backed_up)
+        write_atomic(config_copy, backed_up, mode=0o600)
     secret_at = None
     if SECRET in files:
         secret = files[SECRET].read_bytes()
         target = cluster.secret_path()
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_private(target, secret)
+            write_atomic(target, secret, mode=0o600)
             secret_at = target
         elif target.read_bytes() != secret:
             secret_at = target.with_name(target.name + ".restored")
-            _write_private(secret_at, secret)
+            write_atomic(secret_at, secret, mode=0o600)
     return config_copy, secret_at
 
 

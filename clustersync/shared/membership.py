@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from habase.atomic import read_mapping, write_atomic
+
 from .. import __version__
 from ..core.errors import ClusterSyncError, Refused
 from .driver import conninfo_to_dict, make_conninfo, psycopg
@@ -279,19 +281,12 @@ def heartbeat(conn: psycopg.Connection[Any], node_id: str, version: str = __vers
 
 def save_marker(state_dir: Path, cid: str, dsn: str) -> None:
     """Remember locally that this node is a member, for status while the database is down."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / (MARKER_FILE + ".tmp")
-    tmp.write_text(json.dumps({"cluster_id": cid, "database": safe_dsn(dsn)}))
-    os.replace(tmp, state_dir / MARKER_FILE)
+    write_atomic(state_dir / MARKER_FILE, json.dumps({"cluster_id": cid, "database": safe_dsn(dsn)}))
 
 
 def load_marker(state_dir: Path) -> dict[str, Any] | None:
     """This node's membership as last recorded locally, or None."""
-    try:
-        data = json.loads((state_dir / MARKER_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_mapping(state_dir / MARKER_FILE)
 
 
 def member_dicts(found: list[SharedMember]) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from habase.atomic import write_atomic
+
 from ..config import Config
 from ..errors import SimpleFailoverError
 from ..history import history_path
@@ -36,14 +38,7 @@ def inbox_of(path: Path) -> Path:
 
 def write_private(path: Path, data: bytes) -> None:
     """Replace path with data atomically (mode 0600), durable once it returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, data, mode=0o600)
 
 
 def save(path: Path, entries: list[Entry], announced: list[tuple[str, str]]) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from habase.atomic import write_atomic
+
 from ..errors import SimpleFailoverError
 from .configfile import DEFAULT_CONFIG
 from .units import CLUSTERSYNC_UNIT, ENVIRONMENT_FILE, FAILOVER_UNIT, RUNTIME_DIR
@@ -156,11 +158,7 @@ def _yaml_ip(address: str) -> str:
 
 def write_file(path: Path, text: str, mode: int) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.chmod(mode)
-        temporary.replace(path)
+        write_atomic(path, text, mode=mode)
     except OSError as exc:
         raise SimpleFailoverError(f"cannot write {path}: {exc.strerror or exc}") from exc
 

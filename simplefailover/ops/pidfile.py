@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from habase.atomic import write_atomic
+
 from ..config import Config
 from ..errors import SimpleFailoverError
 
@@ -52,10 +54,7 @@ class PidFile:
         if other is not None and other != os.getpid() and _is_service(other):
             logger.warning("pid file %s names pid %d, still running; taking it over", self.path, other)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            temporary.write_text(f"{os.getpid()}\n")
-            temporary.replace(self.path)
+            write_atomic(self.path, f"{os.getpid()}\n")
         except OSError as exc:
             # Reload by SIGHUP still works; only `simplefailover reload` needs the file.
             logger.warning(
@@ -111,9 +110,7 @@ def write_reload_status(path: Path, count: int, ok: bool, detail: str) -> None:
     """Record a reload's outcome (atomically); a failure to write is logged, never raised."""
     status = {"pid": os.getpid(), "count": count, "ok": ok, "detail": detail, "at": time.time()}
     try:
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(status) + "\n")
-        temporary.replace(path)
+        write_atomic(path, json.dumps(status) + "\n")
     except OSError as exc:
         logger.warning("cannot write the reload status %s (%s)", path, exc)
 
