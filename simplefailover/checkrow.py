@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .config import Config, Node
+from .config import Config, Node, Polling
 from .pollers.certs import days_left
-from .pollings import Polling
 from .state import Answer, CheckKey, CheckState, Status
 
 

@@ -30,8 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .config import Config, HttpPolling, Node, TcpPolling, format_hostport
-from .pollings import DnsPolling, SipPolling
+from .config import Config, DnsPolling, HttpPolling, Node, SipPolling, TcpPolling, format_hostport
 
 logger = logging.getLogger(__name__)
 

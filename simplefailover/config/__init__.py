@@ -1,6 +1,6 @@
 """The one config loader: config.yaml to frozen, validated objects, or every problem at once.
 
-The sections are in zone.py, services.py and peers.py, the pollings in ..pollings, the shared
+The sections are in zone.py, services.py, peers.py and pollings.py, the shared
 `monitoring` and `service` sections in habase.settings and the `cluster` section in clustersync
 (reached through clustersync.api); checks across sections in checks.py.
 """
@@ -23,15 +23,15 @@ from habase.settings import Runtime as Runtime
 from habase.settings import Smtp as Smtp
 from habase.settings import Webhook as Webhook
 
-from ..pollings import METHOD_TAGS, AnyPolling, Polling
-from ..pollings import CommandPolling as CommandPolling
-from ..pollings import DnsPolling as DnsPolling
-from ..pollings import HttpPolling as HttpPolling
-from ..pollings import SipPolling as SipPolling
-from ..pollings import TcpPolling as TcpPolling
 from .checks import cross_checks
 from .peers import PeerMember as PeerMember
 from .peers import Peers as Peers
+from .pollings import METHOD_TAGS, AnyPolling, Polling
+from .pollings import CommandPolling as CommandPolling
+from .pollings import DnsPolling as DnsPolling
+from .pollings import HttpPolling as HttpPolling
+from .pollings import SipPolling as SipPolling
+from .pollings import TcpPolling as TcpPolling
 from .services import Dashboard as Dashboard
 from .services import Dns as Dns
 from .services import DnsUpdate as DnsUpdate

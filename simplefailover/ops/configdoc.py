@@ -15,15 +15,14 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from ..config import Config
-from ..pollings import CommandPolling, DnsPolling, HttpPolling, SipPolling, TcpPolling
+from ..config import CommandPolling, Config, DnsPolling, HttpPolling, SipPolling, TcpPolling
 
 INTRO = """\
 # Configuration reference
 
 Generated from the schemas by `python -m simplefailover.ops.configdoc > docs/configuration.md`;
 a test fails when it is stale. simplefailover's sections are in `simplefailover/config/`
-(the pollings in `simplefailover/pollings.py`); the `cluster` section is clustersync's own, in
+(one module per section, the pollings in `pollings.py`); the `cluster` section is clustersync's own, in
 `clustersync/config.py` (simplefailover reaches it through `clustersync.api`); the sections
 both read, `monitoring` and `service`, are in `habase/settings.py`.
 
