@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from habase.atomic import write_atomic
+from habase.atomic import sync_folder, write_atomic
 
 from .. import __version__
 from ..config import Cluster, ClusterConfig
@@ -258,6 +258,7 @@ def restore_backup(config: ClusterConfig, config_path: Path, archive: Path) -> R
                 _quiesce(database)
                 previous = _keep_aside(database)
             os.replace(files[DATABASE], database)  # the one step that changes the node
+            sync_folder(database.parent)  # and it survives a power cut
         except (OSError, sqlite3.Error) as exc:
             raise BackupError(f"{archive}: restore failed, {database} is unchanged: {exc}") from exc
         try:
