@@ -253,6 +253,13 @@ def restore_backup(config: ClusterConfig, config_path: Path, archive: Path) -> R
             manifest, files = read_archive(archive, work)
             refuse_member(config)
             prepare(files[DATABASE], cluster, str(archive))
+            # WAL, as clustersync and the applications use it: set before the swap, so the
+            # restored file is never written in place (a kill then could leave a hot journal).
+            db = sqlite3.connect(files[DATABASE])
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+            finally:
+                db.close()
             previous = None
             if database.exists():
                 _quiesce(database)
@@ -262,11 +269,6 @@ def restore_backup(config: ClusterConfig, config_path: Path, archive: Path) -> R
         except (OSError, sqlite3.Error) as exc:
             raise BackupError(f"{archive}: restore failed, {database} is unchanged: {exc}") from exc
         try:
-            db = sqlite3.connect(database)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")  # as clustersync and the applications use it
-            finally:
-                db.close()
             config_copy, secret_at = _side_files(files, config_path, cluster)
         except (OSError, sqlite3.Error) as exc:
             raise BackupError(f"{database} is restored, but then: {exc}") from exc

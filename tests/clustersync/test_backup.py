@@ -314,6 +314,12 @@ def test_restore_refused_while_an_application_holds_the_database(tmp_path: Path,
     restore_backup(load_settings(node.config), node.config, light_archive)
     assert [r[0] for r in dump(node.db)["local_settings"]][:2] == ["setting1", "setting10"]
     assert len(list(node.folder.glob("app.db.before-restore-*"))) == 1
+    restored = sqlite3.connect(f"file:{node.db}?mode=ro", uri=True)
+    try:  # in WAL mode, as the applications use it, and set before the swap: no journal left beside it
+        assert restored.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        restored.close()
+    assert not Path(f"{node.db}-journal").exists()
 
 
 def test_a_failed_backup_leaves_the_previous_one(tmp_path: Path) -> None:
