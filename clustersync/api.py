@@ -1,18 +1,51 @@
-"""The one door into clustersync for simplefailover (the config for now; issue 18a adds the rest).
+"""clustersync's one door: what the `clustersync` command and simplefailover ask of it.
 
-simplefailover's config embeds clustersync's `cluster:` model, so `simplefailover check`
-reports errors of that section with file and line, validated by clustersync's own model.
+The CLI (clustersync/cli) is argument parsing and printing over these functions; the
+dashboard's High Availability page and simplefailover's history call them too, and
+simplefailover's config embeds the `cluster:` model from here (so `simplefailover check`
+reports that section's errors with file and line, validated by clustersync's own model):
+simplefailover imports nothing else of clustersync (tests/test_import_graph.py checks it).
+Each function takes the loaded config (clustersync's Settings, or simplefailover's whole
+Config: both are a ClusterConfig); the choice between the replicated and the shared
+strategy is made once, by strategies.strategy_for, never tested here.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+from pathlib import Path
+from typing import Any
 
 from habase.errors import ConfigError
 
 from .config import Cluster, ClusterConfig, Settings, load_settings
+from .core.errors import ClusterSyncError
+from .core.status import alarms as _alarms
+from .core.status import load_health, stale_after
+from .core.strategy import Created, Joined, JoinProgress, Progress, Removed, StatusData
+from .ops import control, event_log
+from .ops.backup import Kind, Manifest, make_backup
+from .ops.control import UpgradeCheck
+from .ops.migrate import migrate as _migrate
+from .ops.migrate import migrate_ring
+from .ops.restore import Restored, restore_backup
+from .store import conflicts as conflict_log
+from .store.reads import ReadOnly
+from .store.schema import connect, install
+from .strategies import STRATEGIES, setup_snippet, strategy_for
+from .sync import runner
 
-__all__ = ["Cluster", "ClusterConfig", "Settings", "check_config", "load_settings"]
+__all__ = [
+    "STRATEGY_NAMES", "Cluster", "ClusterConfig", "ClusterSyncError", "ConfigError", "Created",
+    "JoinProgress", "Joined", "Kind", "Manifest", "Progress", "Removed", "Restored", "Settings",
+    "StatusData", "UpgradeCheck", "acknowledge_conflicts", "alarms", "backup", "check", "check_config",
+    "conflicts", "create", "events", "health", "interrupted_join", "join", "load_settings", "migrate",
+    "remove", "replication_stopped", "restore", "run", "set_replication", "setup_snippet", "status",
+    "upgrade_check",
+]  # fmt: skip
+
+STRATEGY_NAMES = tuple(STRATEGIES)
 
 
 def check_config(path: str | os.PathLike[str]) -> list[str]:
@@ -22,3 +55,142 @@ def check_config(path: str | os.PathLike[str]) -> list[str]:
     except ConfigError as exc:
         return exc.problems
     return []
+
+
+def check(config: ClusterConfig) -> Cluster:
+    """This node's cluster section, checked for what its strategy needs (else ClusterSyncError)."""
+    return strategy_for(config).check(config)
+
+
+# ------------------------------------------------------------------ membership
+
+
+def create(config: ClusterConfig) -> Created:
+    """Make this node the first member of a cluster."""
+    return strategy_for(config).create(config)
+
+
+def join(config: ClusterConfig, peer: str, progress: Progress | None = None) -> Joined:
+    """Join the cluster through the member at peer (ADDRESS[:PORT]).
+
+    progress, if given, is called with a JoinProgress (phase, bytes, MB/s, ETA) as the join goes.
+    """
+    strategy = strategy_for(config)
+    strategy.check(config)
+    return strategy.join(config, peer, progress)
+
+
+def interrupted_join(config: ClusterConfig) -> str | None:
+    """The member a join interrupted half-way here went through (join it again to complete), or None."""
+    return strategy_for(config).interrupted_join(config)
+
+
+def remove(config: ClusterConfig, node_id: str) -> Removed:
+    """Remove a member from the cluster, from any member; it keeps its data and may join again."""
+    strategy = strategy_for(config)
+    strategy.check(config)
+    return strategy.remove(config, node_id)
+
+
+def run(config: ClusterConfig, config_path: Path) -> int:
+    """Run this node's member as a service until SIGTERM (`clustersync run`); the exit status."""
+    return runner.run(config, config_path)
+
+
+# ------------------------------------------------------------------ looking (reads never write)
+
+
+def status(config: ClusterConfig) -> StatusData:
+    """Members, strategy, alarms and counters of this node, as JSON-ready data."""
+    strategy = strategy_for(config)
+    strategy.check(config)
+    return strategy.status(config)
+
+
+def health(config: ClusterConfig) -> dict[str, Any] | None:
+    """What this node's `clustersync run` last wrote to state_dir/status.json, or None."""
+    return load_health(config.cluster.state_dir) if config.cluster is not None else None
+
+
+def alarms(config: ClusterConfig, last: dict[str, Any], running: bool, now: float) -> dict[str, Any]:
+    """The three alarms (readiness, activity, time alignment) from a status last written by `run`.
+
+    running says whether the process that wrote it still exists: if not, nothing is fresh.
+    """
+    cluster = config.cluster
+    assert cluster is not None
+    stale = stale_after(cluster.sync_interval, cluster.timeout)
+    return _alarms(bool(last.get("member", True)), last if running else None, stale, now)
+
+
+def events(config: ClusterConfig, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest cluster events of this node (alarm changes, reloads), newest first."""
+    return event_log.recent(config.cluster.state_dir, limit) if config.cluster is not None else []
+
+
+def conflicts(config: ClusterConfig, acknowledged: bool = False) -> list[dict[str, Any]]:
+    """The conflict log of this node: entries not yet acknowledged (all with acknowledged=True)."""
+    cluster = strategy_for(config).own_database(config, "conflicts")
+    assert cluster.database is not None
+    with ReadOnly(cluster.database, cluster.node_id) as store:
+        return store.conflicts(acked=acknowledged)
+
+
+def acknowledge_conflicts(config: ClusterConfig, ids: list[int] | None) -> int:
+    """Mark conflict-log entries as seen (ids None: every entry); return how many."""
+    cluster = strategy_for(config).own_database(config, "conflicts")
+    database = cluster.database
+    db = connect(str(database))
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        install(db, [], "conflicts ack")  # an older database gains the log's columns first
+        done = conflict_log.acknowledge(db, ids)
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise ClusterSyncError(f"acknowledging conflicts in {database}: {exc}") from exc
+    finally:
+        db.close()
+    return done
+
+
+# ------------------------------------------------------------------ operations
+
+
+def replication_stopped(config: ClusterConfig) -> str | None:
+    """Why replication is stopped on this node (`clustersync service stop`), or None when it runs."""
+    return control.stopped_reason(config.cluster.state_dir) if config.cluster is not None else None
+
+
+def set_replication(config: ClusterConfig, running: bool) -> str:
+    """Stop or start replication on this node (the running member obeys within a tick); say what changed."""
+    return control.set_replication(check(config), running)
+
+
+def upgrade_check(config: ClusterConfig) -> UpgradeCheck:
+    """Whether updating this node now respects "the first node (lowest position) first"."""
+    strategy_for(config).own_database(config, "upgrade-check")
+    return control.upgrade_check(config)
+
+
+def backup(
+    config: ClusterConfig, config_path: Path, kind: Kind, out: Path, include_secret: bool = False
+) -> Manifest:
+    """Write a consistent backup of this node (full or light) to out; return its manifest."""
+    strategy_for(config).own_database(config, "backup")
+    return make_backup(config, config_path, kind, out, include_secret)
+
+
+def restore(config: ClusterConfig, config_path: Path, archive: Path) -> Restored:
+    """Restore a backup on this node, which must not be a member; what was done."""
+    strategy_for(config).own_database(config, "restore")
+    return restore_backup(config, config_path, archive)
+
+
+def migrate(config: ClusterConfig, script: str, expect: int | None, here: bool = False) -> list[str]:
+    """Apply a schema change on every member in ring order (here: this one only); one line per member."""
+    cluster = strategy_for(config).own_database(config, "migrate")
+    if not here:
+        return migrate_ring(config, script, expect)
+    assert cluster.database is not None
+    version = _migrate(cluster.database, list(cluster.tables.replicated), script, expect)
+    return [f"{cluster.node_id}: schema version {version}"]

@@ -7,17 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import ClusterConfig
+from .. import api
 
-Loader = Callable[[str], ClusterConfig]
+Loader = Callable[[str], api.ClusterConfig]
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from ..ops.backup import Kind, make_backup
-
-    kind: Kind = "full" if args.full else "light"
+    kind: api.Kind = "full" if args.full else "light"
     out = Path(args.output)
-    manifest = make_backup(args.load(args.config), Path(args.config), kind, out, args.include_secret)
+    manifest = api.backup(args.load(args.config), Path(args.config), kind, out, args.include_secret)
     rows = {role: manifest.rows(role) for role in ("replicated", "history", "local")}
     print(
         f"{kind} backup of {manifest.node_id} written to {out} (mode 0600): "
@@ -34,9 +32,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from ..ops.restore import restore_backup
-
-    done = restore_backup(args.load(args.config), Path(args.config), Path(args.input))
+    done = api.restore(args.load(args.config), Path(args.config), Path(args.input))
     m = done.manifest
     print(
         f"restored the {m.kind} backup of {m.node_id} (made {_when(m.created)}) into {done.database}: "

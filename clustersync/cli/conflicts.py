@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..config import ClusterConfig
-from ..core.errors import ClusterSyncError
+from .. import api
 
-Loader = Callable[[str], ClusterConfig]
-
-
-def _database(config: ClusterConfig) -> Any:
-    from ..store.local import cluster_of
-
-    cluster = cluster_of(config)
-    if cluster.strategy != "replicated" or cluster.database is None:
-        raise ClusterSyncError(f"{config.source}: strategy {cluster.strategy} keeps no conflict log")
-    return cluster
+Loader = Callable[[str], api.ClusterConfig]
 
 
 def _describe(e: dict[str, Any]) -> str:
@@ -42,43 +31,24 @@ def _describe(e: dict[str, Any]) -> str:
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
-    from ..store.reads import ReadOnly
-
-    cluster = _database(args.load(args.config))
+    config = args.load(args.config)
     if args.action == "ack":
         if not args.ids and not args.all:
-            raise ClusterSyncError("conflicts ack: give the entry numbers (ID...) or --all")
-        return _ack(cluster.database, None if args.all else args.ids)
-    with ReadOnly(cluster.database, cluster.node_id) as store:
-        entries = store.conflicts(acked=args.all)
+            raise api.ClusterSyncError("conflicts ack: give the entry numbers (ID...) or --all")
+        done = api.acknowledge_conflicts(config, None if args.all else args.ids)
+        print(f"{done} conflict(s) acknowledged")
+        return 0
+    entries = api.conflicts(config, acknowledged=args.all)
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
     if not entries:
-        print(f"no conflicts waiting on {cluster.node_id}")
+        print(f"no conflicts waiting on {api.check(config).node_id}")
         return 0
     for e in entries:
         print(_describe(e))
     noun = "entry" if len(entries) == 1 else "entries"
     print(f"{len(entries)} {noun}; acknowledge with: clustersync conflicts ack ID...")
-    return 0
-
-
-def _ack(database: Any, ids: list[int] | None) -> int:
-    from ..store.conflicts import acknowledge
-    from ..store.schema import connect, install
-
-    db = connect(str(database))
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        install(db, [], "conflicts ack")  # an older database gains the log's columns first
-        done = acknowledge(db, ids)
-        db.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise ClusterSyncError(f"acknowledging conflicts in {database}: {exc}") from exc
-    finally:
-        db.close()
-    print(f"{done} conflict(s) acknowledged")
     return 0
 
 

@@ -8,120 +8,69 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
-from habase.errors import ConfigError
-from habase.hostport import parse_hostport
-
-from .. import __version__
-from ..config import ClusterConfig, load_settings
-from ..core.errors import ClusterSyncError
-from ..core.status import alarms, lag_seconds, load_health
-from ..join.joiner import Progress, join_readiness
-from ..ops.control import stopped_reason, version_of
-from ..ops.migrate import add_parsers as add_migrate_command
-from ..store.local import cluster_of, open_store
-from ..wire.protocol import create_secret, load_secret
+from .. import __version__, api
+from ..api import ClusterConfig, JoinProgress, Progress
 from .admin import add_commands
 from .backup import add_parsers as add_backup_commands
 from .conflicts import add_parsers as add_conflict_commands
 
 DEFAULT_CONFIG = "/etc/simplefailover/config.yaml"
-SHOWN_CONFLICTS = 50  # entries of the conflict log in status --json and on the HA page
-COUNTERS = ("applied", "duplicates", "conflicts", "stale", "quarantined", "released", "too_large")
 
 
 def _load(path: str) -> ClusterConfig:
     try:
-        return load_settings(path)
-    except ConfigError as exc:
+        return api.load_settings(path)
+    except api.ConfigError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems)
         raise SystemExit(
             f"{path}: invalid configuration ({len(exc.problems)} problem(s)):\n{lines}"
         ) from None
 
 
-@dataclass(frozen=True)
-class Created:
-    """What `create` did: this node's id and address, rows that became the cluster's, the secret."""
-
-    node_id: str
-    address: str
-    rows: int
-    secret_path: Path
-    secret_created: bool
-
-
-def create_cluster(config: ClusterConfig) -> Created:
-    """Make this node the first member (the CLI's create and the dashboard's wizard both call this)."""
-    from ..join.members import create
-
-    cluster = cluster_of(config)
-    if cluster.strategy == "shared":
-        from ..shared.node import create as create_shared
-
-        create_shared(config)  # no data to copy and no sync port: the database is the cluster's
-        return Created(cluster.node_id, str(cluster.address), 0, cluster.secret_path(), False)
-    created = create_secret(cluster.secret_path())
-    load_secret(cluster.secret_path())
-    store = open_store(config)
-    try:
-        count = create(store, str(cluster.address), cluster.port, cluster.sync_port())
-    finally:
-        store.close()
-    return Created(cluster.node_id, str(cluster.address), count, cluster.secret_path(), created)
-
-
 def cmd_create(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    done = create_cluster(config)
+    done = api.create(_load(args.config))
     if done.secret_created:
         print(f"created the cluster secret {done.secret_path} (mode 0600); copy it to every joining node")
-    if config.cluster and config.cluster.strategy == "shared":
-        print(f"cluster created on {done.node_id} ({done.address}), strategy shared: one database, no copy")
-    else:
-        print(f"cluster created on {done.node_id} ({done.address}): {done.rows} rows are the cluster's data")
+    print(done.summary())
     print(f"next: clustersync run -c {args.config}")
     return 0
 
 
-@dataclass(frozen=True)
-class Joined:
-    """What `join` did: this node's id, the member it joined through, rows copied."""
+def printer(stream: TextIO = sys.stdout, every: float = 1.0) -> Progress:
+    """A progress callback for a terminal: one line rewritten in place, or a line per phase or second."""
+    tty = stream.isatty()
+    last: list[JoinProgress | None] = [None, None]  # the last shown, the last not shown
+    last_at = [0.0]
 
-    node_id: str
-    host: str
-    port: int
-    rows: int
-    size: int = 0  # bytes of the snapshot received
-    seconds: float = 0.0
-    warnings: tuple[str, ...] = ()
+    def write(p: JoinProgress) -> None:
+        if tty:
+            stream.write("\r" + p.line().ljust(79) + ("\n" if p.phase in ("done", "retry") else ""))
+        else:
+            stream.write(p.line() + "\n")
+        stream.flush()
+        last[0], last[1], last_at[0] = p, None, time.monotonic()
 
+    def show(p: JoinProgress) -> None:
+        shown, skipped = last
+        if (
+            shown is not None
+            and p.phase == shown.phase
+            and time.monotonic() - last_at[0] < (0.2 if tty else every)
+        ):
+            last[1] = p
+            return
+        if skipped is not None and skipped.phase != p.phase:
+            write(skipped)  # the phase's final figure
+        write(p)
 
-def join_cluster(config: ClusterConfig, peer: str, progress: Progress | None = None) -> Joined:
-    """Join through a member at peer (ADDRESS[:PORT]); the CLI's join and the dashboard's wizard call this.
-
-    progress, if given, is called with a JoinProgress (phase, bytes, MB/s, ETA) as the join goes.
-    """
-    from ..join.joiner import join_replicated
-
-    cluster = cluster_of(config)
-    if cluster.strategy == "shared":
-        from ..shared.node import join as join_shared
-
-        join_shared(config, peer)  # membership is rows of the shared database: nothing to copy
-        host, port = parse_hostport(peer, cluster.port)
-        return Joined(cluster.node_id, host, port, 0)
-    done = join_replicated(config, peer, progress)
-    return Joined(done.node_id, done.host, done.port, done.rows, done.size, done.seconds, done.warnings)
+    return show
 
 
 def cmd_join(args: argparse.Namespace) -> int:
-    from ..join.joiner import printer
-
-    done = join_cluster(_load(args.config), args.peer, printer())
+    done = api.join(_load(args.config), args.peer, printer())
     rate = done.size / done.seconds / 1e6 if done.seconds else 0.0
     print(
         f"{done.node_id} joined through {done.host}:{done.port}: {done.rows} rows copied "
@@ -135,79 +84,21 @@ def cmd_join(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     """Complete what was interrupted half-way here (SPEC CL-7): today, a join."""
-    from ..join.incoming import Incoming
-
-    config = _load(args.config)
-    cluster = cluster_of(config)
-    state = None
-    if cluster.strategy == "replicated" and cluster.database is not None:
-        state = Incoming(cluster.database, cluster.state_dir).load()
-    if state is None:
+    peer = api.interrupted_join(_load(args.config))
+    if peer is None:
         print("nothing to repair: no interrupted join on this node")
         return 0
-    print(f"an interrupted join through {state.peer} was found: completing it")
-    args.peer = state.peer
+    print(f"an interrupted join through {peer} was found: completing it")
+    args.peer = peer
     return cmd_join(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..sync.runner import run
-
-    config = _load(args.config)
-    return run(config, Path(args.config))
-
-
-def status_data(config: ClusterConfig) -> dict[str, Any]:
-    """Members, strategy, alarms and counters of this node, as JSON-ready data."""
-    cluster = cluster_of(config)
-    if cluster.strategy == "shared":
-        from ..shared.node import status_data as shared_status
-
-        return shared_status(config)
-    from ..store.reads import ReadOnly
-
-    assert cluster.database is not None  # cluster_of checked it
-    store = ReadOnly(cluster.database, cluster.node_id)  # looking never writes to the database
-    try:
-        health = load_health(cluster.state_dir)
-        stale = 3 * cluster.sync_interval + 2 * cluster.timeout + 5
-        members = sorted(store.members(), key=lambda m: (m.position, m.node_id))
-        partner = (health or {}).get("partner")
-        known, ours = store.known(), store.vector()
-        return {
-            "node_id": cluster.node_id,
-            "strategy": cluster.strategy,
-            "version": version_of(cluster),
-            "replication": "stopped" if stopped_reason(cluster.state_dir) else "running",
-            "partner": partner,
-            "member": bool(store.meta("member")),
-            "members": [
-                {
-                    "id": m.node_id,
-                    "address": m.address,
-                    "position": m.position,
-                    "version": m.version,
-                    "local": m.node_id == cluster.node_id,
-                    "strategy": cluster.strategy,
-                    "sync_partner": m.node_id == partner,
-                    "lag": 0.0 if m.node_id == cluster.node_id else lag_seconds(ours, known.get(m.node_id)),
-                }
-                for m in members
-            ],
-            "alarms": join_readiness(alarms(bool(store.meta("member")), health, stale, time.time()), cluster),
-            "vector": store.vector(),
-            "pending": store.pending(),
-            "counters": {k: store.counter(k) for k in COUNTERS},
-            "quarantine": store.quarantined(),
-            "conflicts": store.open_conflicts(),
-            "conflict_log": store.conflicts()[:SHOWN_CONFLICTS],
-        }
-    finally:
-        store.close()
+    return api.run(_load(args.config), Path(args.config))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    data = status_data(_load(args.config))
+    data = api.status(_load(args.config))
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -266,7 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, _load, DEFAULT_CONFIG)
     add_backup_commands(sub, _load, DEFAULT_CONFIG)
     add_conflict_commands(sub, _load, DEFAULT_CONFIG)
-    add_migrate_command(sub, _load, DEFAULT_CONFIG)
     return parser
 
 
@@ -277,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except ClusterSyncError as exc:
+    except api.ClusterSyncError as exc:
         print(f"clustersync {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -133,6 +133,11 @@ def _readiness(member: bool, running: bool, health: Mapping[str, Any] | None) ->
     return {"ready": False, "state": RED, "reason": reason}
 
 
+def stale_after(sync_interval: float, timeout: float) -> float:
+    """Seconds after which a member's last successful exchange no longer counts as activity."""
+    return 3 * sync_interval + 2 * timeout + 5
+
+
 def alarms(member: bool, health: Mapping[str, Any] | None, stale_after: float, now: float) -> dict[str, Any]:
     """The three alarms (SPEC CL-7) from membership and the daemon's last status."""
     running = health is not None and now - float(health.get("updated", 0)) <= stale_after

@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 import random
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, TextIO
+from typing import Any
 
 from habase.hostport import parse_hostport
 from habase.notify import Notifier
@@ -21,7 +19,9 @@ from habase.notify import Notifier
 from .. import __version__
 from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError, ProtocolError, Refused, RemoteError
+from ..core.strategy import JoinProgress, Progress
 from ..store.database import Store
+from ..store.local import open_store
 from ..sync.session import Context, run_client
 from ..wire.protocol import load_secret
 from ..wire.server import open_channel
@@ -29,37 +29,6 @@ from .incoming import Incoming, IncomingError, JoinState, interrupted, is_member
 from .members import JoinRequest, fetch, free_disk
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JoinProgress:
-    """Where a join is: phase (connect, snapshot, transfer, retry, verify, install, done), bytes, speed."""
-
-    phase: str
-    done: int = 0
-    total: int = 0
-    elapsed: float = 0.0  # seconds since the command started
-    rate: float = 0.0  # bytes/s received by this command
-    detail: str = ""
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds left at the current rate, when known."""
-        return (self.total - self.done) / self.rate if self.rate > 0 and self.total else None
-
-    def line(self) -> str:
-        """One human-readable line."""
-        text = f"{self.elapsed:6.1f} s  {self.phase:<9}"
-        if self.total:
-            text += f" {self.done / 1e6:9.1f} / {self.total / 1e6:.1f} MB"
-        if self.rate:
-            text += f"  {self.rate / 1e6:7.1f} MB/s"
-        if self.eta is not None and self.phase == "transfer":
-            text += f"  ETA {self.eta:.0f} s"
-        return text + (f"  {self.detail}" if self.detail else "")
-
-
-Progress = Callable[[JoinProgress], None]
 
 
 @dataclass(frozen=True)
@@ -74,36 +43,6 @@ class JoinOutcome:
     seconds: float  # the whole command
     rows: int  # row versions in the new database (_cs_rows)
     warnings: tuple[str, ...] = ()
-
-
-def printer(stream: TextIO = sys.stdout, every: float = 1.0) -> Progress:
-    """A progress callback for a terminal: one line rewritten in place, or a line per phase or second."""
-    tty = stream.isatty()
-    last: list[JoinProgress | None] = [None, None]  # the last shown, the last not shown
-    last_at = [0.0]
-
-    def write(p: JoinProgress) -> None:
-        if tty:
-            stream.write("\r" + p.line().ljust(79) + ("\n" if p.phase in ("done", "retry") else ""))
-        else:
-            stream.write(p.line() + "\n")
-        stream.flush()
-        last[0], last[1], last_at[0] = p, None, time.monotonic()
-
-    def show(p: JoinProgress) -> None:
-        shown, skipped = last
-        if (
-            shown is not None
-            and p.phase == shown.phase
-            and time.monotonic() - last_at[0] < (0.2 if tty else every)
-        ):
-            last[1] = p
-            return
-        if skipped is not None and skipped.phase != p.phase:
-            write(skipped)  # the phase's final figure
-        write(p)
-
-    return show
 
 
 def join_readiness(alarms: dict[str, Any], cluster: Cluster) -> dict[str, Any]:
@@ -252,8 +191,6 @@ def _finish(
     config: ClusterConfig, incoming: Incoming, state: JoinState, host: str, port: int, show: Progress,
     started: float, received: int,
 ) -> JoinOutcome:  # fmt: skip
-    from ..store.local import open_store
-
     cluster = config.cluster
     assert cluster is not None
     show(JoinProgress("verify", state.size, state.size, time.monotonic() - started))

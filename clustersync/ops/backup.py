@@ -29,7 +29,7 @@ from habase.atomic import atomic_file
 from .. import __version__
 from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError
-from ..store.local import cluster_of
+from ..store.local import replicated_cluster
 from ..store.schema import quote
 
 logger = logging.getLogger(__name__)
@@ -221,12 +221,8 @@ def make_backup(
     config: ClusterConfig, config_path: Path, kind: Kind, out: Path, include_secret: bool = False
 ) -> Manifest:
     """Back up this node (full or light) into the archive out; return its manifest."""
-    cluster = cluster_of(config)
-    if cluster.strategy != "replicated" or cluster.database is None:
-        raise BackupError(
-            f"{config.source}: strategy {cluster.strategy}: the data is in the shared PostgreSQL "
-            "database; back it up with pg_dump (clustersync backs up replicated nodes)"
-        )
+    cluster = replicated_cluster(config)
+    assert cluster.database is not None  # replicated_cluster checked it
     folder_of_out = out.parent if out.parent.is_dir() else None
     with tempfile.TemporaryDirectory(dir=folder_of_out, prefix=".backup-") as work:
         folder = Path(work)

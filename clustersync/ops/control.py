@@ -1,6 +1,6 @@
 """Operator controls of a member: remove a member, stop/start replication, identity, upgrade order.
 
-Plain functions that the CLI and the dashboard's High Availability page both call. The
+Plain functions behind clustersync.api (the CLI and the dashboard's High Availability page). The
 membership list is replicated data (_cs_members): removing a member is deleting its row on
 any member, and the ring carries that change to every other member, the removed one too.
 """
@@ -19,8 +19,13 @@ from ..config import Cluster, ClusterConfig
 from ..core.codec import encode_key
 from ..core.errors import ClusterSyncError, ProtocolError, Refused, RemoteError
 from ..core.ring import ring_order
+from ..core.strategy import Removed
 from ..store.database import Member
+from ..store.local import open_store, replicated_cluster
+from ..store.reads import ReadOnly
 from ..store.schema import MEMBERS, connect
+from ..wire.protocol import load_secret
+from ..wire.server import open_channel
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +134,6 @@ def delete_member(database: Path, node_id: str) -> bool:
     return bool(deleted)
 
 
-@dataclass(frozen=True)
-class Removed:
-    """What `remove` did: who, and through which member."""
-
-    node_id: str
-    via: str
-
-
 def check_removable(members: Sequence[Member], node_id: str) -> None:
     """Raise ClusterSyncError saying why node_id cannot be removed."""
     ids = [m.node_id for m in members]
@@ -147,15 +144,8 @@ def check_removable(members: Sequence[Member], node_id: str) -> None:
 
 
 def remove_member(config: ClusterConfig, node_id: str) -> Removed:
-    """Remove a member from the cluster, from any member (the CLI's remove and the dashboard call this)."""
-    from ..store.local import cluster_of, open_store
-
-    cluster = cluster_of(config)
-    if cluster.strategy == "shared":
-        from ..shared.node import remove
-
-        remove(config, node_id)  # one row of the shared database: every member sees it at its next beat
-        return Removed(node_id, "the shared database")
+    """Remove a member of a replicated cluster, from any member (the ring carries the removal)."""
+    cluster = replicated_cluster(config)
     store = open_store(config)
     try:
         if not store.meta("member"):
@@ -175,9 +165,6 @@ def remove_member(config: ClusterConfig, node_id: str) -> Removed:
 
 
 def _remove_through_another(cluster: Cluster, others: list[Member], node_id: str) -> Removed:
-    from ..wire.protocol import load_secret
-    from ..wire.server import open_channel
-
     secret = load_secret(cluster.secret_path())
     errors = []
     for m in others:
@@ -234,9 +221,6 @@ def upgrade_verdict(
 
 def ask_version(cluster: Cluster, member: Member) -> str | None:
     """The version a member's running daemon reports on its control port, or None if unreachable."""
-    from ..wire.protocol import load_secret
-    from ..wire.server import open_channel
-
     try:
         secret = load_secret(cluster.secret_path())
         ch = open_channel(
@@ -256,12 +240,8 @@ def ask_version(cluster: Cluster, member: Member) -> str | None:
 
 def upgrade_check(config: ClusterConfig) -> UpgradeCheck:
     """Warn when this node is updated before the first node (the CLI's upgrade-check)."""
-    from ..store.local import cluster_of
-    from ..store.reads import ReadOnly
-
-    cluster = cluster_of(config)
-    if cluster.database is None:
-        raise ClusterSyncError(f"{config.source}: upgrade-check needs cluster.database (strategy replicated)")
+    cluster = replicated_cluster(config)
+    assert cluster.database is not None  # replicated_cluster checked it
     with ReadOnly(cluster.database, cluster.node_id) as store:  # looking never writes
         members = store.members() if store.meta("member") else []
     ours = version_of(cluster)

@@ -1,4 +1,4 @@
-"""`clustersync migrate -c FILE SCRIPT.sql`: a schema change of the replicated tables, gated by version.
+"""A schema change (`clustersync migrate -c FILE SCRIPT.sql`) of the replicated tables, gated by version.
 
 Run on any member, it applies the script to every member in ring order (by position), each
 through its control port (authenticated like every message), and stops at the first member
@@ -15,23 +15,22 @@ restarted on that member.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError, ProtocolError, RemoteError
 from ..store import reads, rowstate
+from ..store.local import open_store, replicated_cluster
 from ..store.schema import connect, install
-from ..wire.protocol import Channel, Message
+from ..wire.protocol import Channel, Message, load_secret
+from ..wire.server import open_channel
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[str], ClusterConfig]
 KEY = "schema_version"
 
 
@@ -100,11 +99,7 @@ def serve_migrate(ch: Channel, first: Message, cluster: Cluster, woken: Callable
 
 def migrate_ring(config: ClusterConfig, script: str, expect: int | None) -> list[str]:
     """Apply the script on every member in ring order; return one line per member done."""
-    from ..store.local import cluster_of, open_store
-    from ..wire.protocol import load_secret
-    from ..wire.server import open_channel
-
-    cluster = cluster_of(config)
+    cluster = replicated_cluster(config)
     store = open_store(config)
     try:
         members = sorted(store.members(), key=lambda m: (m.position, m.node_id))
@@ -137,35 +132,3 @@ def migrate_ring(config: ClusterConfig, script: str, expect: int | None) -> list
             ) from None
         done.append(f"{m.node_id} (position {m.position}): schema version {version}")
     return done
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from ..store.local import cluster_of
-
-    config = args.load(args.config)
-    cluster = cluster_of(config)
-    if cluster.strategy != "replicated" or cluster.database is None:
-        raise ClusterSyncError(f"{config.source}: strategy {cluster.strategy}: nothing to migrate here")
-    try:
-        script = Path(args.script).read_text()
-    except OSError as exc:
-        raise ClusterSyncError(f"{args.script}: {exc.strerror}") from None
-    if args.here:
-        version = migrate(cluster.database, list(cluster.tables.replicated), script, args.from_version)
-        print(f"{cluster.node_id}: schema version {version}")
-        return 0
-    for line in migrate_ring(config, script, args.from_version):
-        print(line)
-    return 0
-
-
-def add_parsers(sub: Any, load: Loader, default_config: str) -> None:
-    """Register `migrate` on the clustersync parser's subcommands."""
-    cmd = sub.add_parser("migrate", help="apply a schema change (DDL script) on every member, in ring order")
-    cmd.add_argument("script", metavar="SCRIPT.sql")
-    cmd.add_argument(
-        "--here", action="store_true", help="this member only (default: every member, in ring order)"
-    )
-    cmd.add_argument("--from", dest="from_version", type=int, metavar="N", help="only if at schema version N")
-    cmd.add_argument("-c", "--config", default=default_config)
-    cmd.set_defaults(func=cmd_migrate, load=load)

@@ -31,7 +31,7 @@ from .. import __version__
 from ..config import Cluster, ClusterConfig
 from ..core.errors import SchemaError
 from ..store.database import Store
-from ..store.local import cluster_of, open_store
+from ..store.local import open_store, replicated_cluster
 from ..store.schema import MEMBERS
 from .backup import CONFIG, DATABASE, MANIFEST, SECRET, BackupError, Manifest, parse_manifest
 
@@ -109,7 +109,7 @@ def read_archive(path: Path, workdir: Path) -> tuple[Manifest, dict[str, Path]]:
 
 def membership(config: ClusterConfig) -> tuple[bool, list[str]]:
     """Whether this node is a cluster member, and the members it knows (empty: no database yet)."""
-    cluster = cluster_of(config)
+    cluster = replicated_cluster(config)
     assert cluster.database is not None
     if not cluster.database.exists():
         return False, []
@@ -133,7 +133,7 @@ def membership(config: ClusterConfig) -> tuple[bool, list[str]]:
 
 def refuse_member(config: ClusterConfig) -> None:
     """Raise BackupError, saying what to do, when this node is a cluster member."""
-    cluster = cluster_of(config)
+    cluster = replicated_cluster(config)
     member, members = membership(config)
     if member:
         others = [m for m in members if m != cluster.node_id]
@@ -237,12 +237,8 @@ def _side_files(
 
 def restore_backup(config: ClusterConfig, config_path: Path, archive: Path) -> Restored:
     """Verify archive and restore it into this node's database (refused on a member)."""
-    cluster = cluster_of(config)
-    if cluster.strategy != "replicated" or cluster.database is None:
-        raise BackupError(
-            f"{config.source}: strategy {cluster.strategy}: restore the shared PostgreSQL database "
-            "with pg_restore (clustersync restores replicated nodes)"
-        )
+    cluster = replicated_cluster(config)
+    assert cluster.database is not None  # replicated_cluster checked it
     database = cluster.database
     database.parent.mkdir(parents=True, exist_ok=True)
     for stale in database.parent.glob(".restore-*"):  # left by a restore killed half-way

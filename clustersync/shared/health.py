@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.status import Health
-from ..sync.session import Report
+from ..core.status import Health, Report
 
 PEER = "database"  # the partner and successor of a shared member: there is no ring, one database
 

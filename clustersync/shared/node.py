@@ -23,16 +23,16 @@ from habase.notify import Notifier
 from ..config import Cluster, ClusterConfig
 from ..core.errors import ClusterSyncError
 from ..core.events import READY, TIME_OK, events
-from ..core.status import alarms, load_health
+from ..core.status import alarms, load_health, stale_after
 from ..ops import event_log
 from ..ops.control import stopped_reason, version_of
-from ..store.local import shared_cluster
 from ..wire import health_http
 from ..wire.metrics import Metrics
 from ..wire.server import Server
 from . import membership as shared
 from .driver import psycopg
 from .health import SharedHealth
+from .section import shared_cluster
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _why(exc: Exception, dsn: str) -> str:
 
 
 def _stale_after(cluster: Cluster) -> float:
-    return 3 * cluster.sync_interval + 2 * cluster.timeout + 5
+    return stale_after(cluster.sync_interval, cluster.timeout)
 
 
 class SharedNode:

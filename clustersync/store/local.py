@@ -1,6 +1,7 @@
-"""This node's cluster section, checked, and its own database, opened (replicated strategy).
+"""This node's cluster section, checked for a replicated member, and its own database, opened.
 
-Nothing here imports the shared strategy's driver: the modules that need it import it when used.
+Which strategy a cluster uses is asked of clustersync.strategies, once; what is here serves
+the replicated strategy only (the shared one checks its section in shared/strategy.py).
 """
 
 from __future__ import annotations
@@ -12,40 +13,28 @@ from ..core.errors import ClusterSyncError
 from .database import Store
 
 
-def shared_cluster(config: ClusterConfig) -> Cluster:
-    """The cluster section, checked for what a shared member needs."""
+def require_section(config: ClusterConfig) -> Cluster:
+    """The cluster section with what every member needs (an address other members use)."""
     cluster, where = config.cluster, config.source
     if cluster is None:
         raise ClusterSyncError(f"{where}: no cluster: section")
-    if cluster.strategy != "shared" or not cluster.dsn:
-        raise ClusterSyncError(f"{where}: cluster.dsn is required for strategy shared")
     if cluster.address is None:
         raise ClusterSyncError(f"{where}: cluster.address is required (the address other members use)")
     return cluster
 
 
-def cluster_of(config: ClusterConfig) -> Cluster:
+def replicated_cluster(config: ClusterConfig) -> Cluster:
     """The cluster section, checked for what a replicated member needs."""
     cluster = config.cluster
-    where = config.source
-    if cluster is None:
-        raise ClusterSyncError(f"{where}: no cluster: section")
-    if cluster.strategy == "shared":
-        return shared_cluster(config)
-    if cluster.database is None:
-        raise ClusterSyncError(f"{where}: cluster.database is required for strategy replicated")
-    if cluster.address is None:
-        raise ClusterSyncError(f"{where}: cluster.address is required (the address other members use)")
-    return cluster
+    if cluster is not None and cluster.database is None:
+        raise ClusterSyncError(f"{config.source}: cluster.database is required for strategy replicated")
+    return require_section(config)
 
 
 def open_store(config: ClusterConfig) -> Store:
     """Open this node's database with capture installed."""
-    cluster = cluster_of(config)
-    if cluster.strategy != "replicated" or cluster.database is None:
-        raise ClusterSyncError(
-            f"{config.source}: strategy {cluster.strategy} keeps no local sync database (cluster.database)"
-        )
+    cluster = replicated_cluster(config)
+    assert cluster.database is not None  # replicated_cluster checked it
     offset = cluster.test_clock_offset
     cluster.database.parent.mkdir(parents=True, exist_ok=True)
     return Store(

@@ -33,7 +33,7 @@ from ..ops.control import (
 )
 from ..ops.migrate import serve_migrate
 from ..store.database import Member
-from ..store.local import cluster_of, open_store
+from ..store.local import open_store, replicated_cluster
 from ..wire import health_http
 from ..wire.metrics import Metrics
 from ..wire.protocol import Channel, Message, load_secret
@@ -50,7 +50,7 @@ class Node:
 
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
-        self.cluster = cluster_of(config)
+        self.cluster = replicated_cluster(config)
         self.store = open_store(config)
         if not self.store.meta("member"):
             self.store.close()
@@ -101,7 +101,7 @@ class Node:
 
     def apply(self, config: ClusterConfig) -> None:
         """Run with a reloaded config from now on (runner.plan_reload kept what needs a restart)."""
-        cluster = cluster_of(config)
+        cluster = replicated_cluster(config)
         self.notifier.reconfigure(config.monitoring)  # first: what can fail, before anything changed
         with self.ctx.lock:  # between two sessions
             self.ctx.max_offset = cluster.max_clock_offset

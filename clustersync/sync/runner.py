@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
 
 from habase import sdnotify
 from habase.config_watch import ConfigWatch
@@ -25,8 +24,9 @@ from habase.errors import ConfigError
 
 from ..config import Cluster, ClusterConfig, load_settings
 from ..core.events import Event
+from ..core.strategy import RunningMember
 from ..ops import event_log
-from ..store.local import cluster_of
+from ..strategies import strategy_for
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +38,6 @@ RESTART_KEYS = (
 )  # fmt: skip
 # Of the tables, the replicated ones need a restart (capture is installed at start, and every
 # member must agree on them); the history ones (what a light backup leaves out) apply at once.
-
-
-class Member(Protocol):
-    """A running member, replicated (daemon.Node) or shared (shared_node.SharedNode)."""
-
-    config: ClusterConfig
-    cluster: Cluster
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def apply(self, config: ClusterConfig) -> None: ...
 
 
 def plan_reload(old: Cluster, new: Cluster) -> tuple[Cluster, list[str]]:
@@ -66,7 +53,7 @@ def plan_reload(old: Cluster, new: Cluster) -> tuple[Cluster, list[str]]:
     return new.model_copy(update=kept), pending
 
 
-def reload_member(member: Member, config_path: Path) -> tuple[bool, str]:
+def reload_member(member: RunningMember, config_path: Path) -> tuple[bool, str]:
     """Re-read the config and apply what can be applied; never raises but on fatal errors.
 
     Returns (applied, what happened); the outcome is logged and kept for the HA page.
@@ -81,7 +68,7 @@ def reload_member(member: Member, config_path: Path) -> tuple[bool, str]:
     return ok, detail
 
 
-def _reload(member: Member, config_path: Path) -> tuple[bool, str]:
+def _reload(member: RunningMember, config_path: Path) -> tuple[bool, str]:
     try:
         config = load_settings(config_path)
     except ConfigError as exc:
@@ -93,7 +80,7 @@ def _reload(member: Member, config_path: Path) -> tuple[bool, str]:
         for problem in exc.problems:
             logger.error("  %s", problem)
         return False, f"{config_path}: {len(exc.problems)} problem(s), first: {exc.problems[0]}"
-    new = cluster_of(config)  # a section this member cannot run with is refused as a whole
+    new = strategy_for(config).check(config)  # a section this member cannot run with is refused as a whole
     cluster, pending = plan_reload(member.cluster, new)
     member.apply(config.model_copy(update={"cluster": cluster}))
     if pending:
@@ -125,7 +112,7 @@ class Runner:
         self._hup = True
         self._wake.set()
 
-    def run(self, make: Callable[[], Member]) -> int:
+    def run(self, make: Callable[[], RunningMember]) -> int:
         """Make the member (signals are already handled: a SIGHUP meanwhile reloads after), serve."""
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -147,7 +134,7 @@ class Runner:
         logger.info("clustersync stopped (%s)", self.config_path)
         return 0
 
-    def _cycle(self, member: Member) -> None:
+    def _cycle(self, member: RunningMember) -> None:
         every = member.config.service.watch_config
         if every and time.monotonic() >= self._next_look:
             self._next_look = time.monotonic() + every
@@ -166,13 +153,4 @@ class Runner:
 def run(config: ClusterConfig, config_path: Path) -> int:
     """`clustersync run`: the member for the configured strategy, as a service."""
 
-    def make() -> Member:
-        if cluster_of(config).strategy == "shared":
-            from ..shared.node import SharedNode  # the shared strategy's driver, only where used
-
-            return SharedNode(config)
-        from .daemon import Node
-
-        return Node(config)
-
-    return Runner(config_path).run(make)
+    return Runner(config_path).run(lambda: strategy_for(config).member(config))

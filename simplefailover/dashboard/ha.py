@@ -2,7 +2,7 @@
 
 Every action is a POST carrying a form token tied to the browser's cookie (a page from
 another site can neither read the token nor send the cookie, SameSite=Strict), and runs
-the same clustersync functions as the `clustersync` command, in a background thread.
+the same clustersync.api functions as the `clustersync` command, in a background thread.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from clustersync.cli.main import create_cluster, join_cluster, status_data
-from clustersync.core.errors import ClusterSyncError
-from clustersync.core.status import load_health
-from clustersync.join.joiner import JoinProgress
-from clustersync.ops import event_log
-from clustersync.ops.control import remove_member, set_replication, stopped_reason
-from clustersync.store.local import cluster_of
+from clustersync import api
+from clustersync.api import ClusterSyncError, JoinProgress
 from habase.service import start_thread
 
 from ..config import Config
@@ -30,7 +25,7 @@ from ..ops.pidfile import process_alive
 from . import access
 from .actions import admin_required, admin_status
 from .appcontext import audit_trail, context
-from .ha_model import STRATEGIES, JobBoard, check_choice, csrf_ok, csrf_token, local_addresses
+from .ha_model import JobBoard, check_choice, csrf_ok, csrf_token, local_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +80,14 @@ def _status(config: Config) -> tuple[dict[str, Any] | None, str]:
     if config.cluster is None:
         return None, ""
     try:
-        return status_data(config), ""
+        return api.status(config), ""
     except (ClusterSyncError, sqlite3.Error, OSError) as exc:
         return None, str(exc)
 
 
 def _health(config: Config) -> dict[str, Any] | None:
     """The last status of this node's `clustersync run`, while that process still exists."""
-    health = load_health(config.cluster.state_dir) if config.cluster is not None else None
+    health = api.health(config)
     if health is None or not process_alive(health.get("pid")):
         return None
     return health
@@ -122,14 +117,14 @@ def _page(errors: tuple[str, ...] = (), snippet: str = "", status: int = 200) ->
         member=member,
         busy=busy,
         health=health,
-        stopped=stopped_reason(cluster.state_dir) if cluster is not None else None,
-        events=event_log.recent(cluster.state_dir, EVENTS) if cluster is not None else [],
+        stopped=api.replication_stopped(config),
+        events=api.events(config, EVENTS),
         last_sync=(health or {}).get("last_ok"),
         job=job,
         now=context().clock(),
         refresh=refresh,
         addresses=local_addresses(str(cluster.address) if cluster and cluster.address else None),
-        strategies=STRATEGIES,
+        strategies=api.STRATEGY_NAMES,
         errors=errors,
         snippet=snippet,
         token=csrf_token(_state().key, browser),
@@ -185,10 +180,9 @@ def create() -> Response:
         return _page(choice.problems, choice.snippet, status=400)
 
     def action() -> str:
-        done = create_cluster(config)
+        done = api.create(config)
         secret = f"; cluster secret created at {done.secret_path}" if done.secret_created else ""
-        rows = f"{done.rows} rows are the cluster's data"
-        return f"cluster created on {done.node_id} ({done.address}): {rows}{secret}"
+        return f"{done.summary()}{secret}"
 
     return _start("create", "creating the cluster", action)
 
@@ -210,7 +204,7 @@ def join() -> Response:
         jobs.step(" ".join(now.line().split()), now.done, now.total, now.phase)
 
     def action() -> str:
-        done = join_cluster(config, peer, progress)
+        done = api.join(config, peer, progress)
         size = f" ({done.size / 1e6:.1f} MB in {done.seconds:.1f} s)" if done.size else ""
         warnings = "".join(f"; warning: {w}" for w in done.warnings)
         return (
@@ -229,7 +223,7 @@ def service() -> Response:
         return _page((f"action must be start or stop, not {action!r}",), status=400)
 
     def run() -> str:
-        return set_replication(cluster_of(config), action == "start")
+        return api.set_replication(config, action == "start")
 
     return _start("service", f"{action} replication", run)
 
@@ -243,7 +237,7 @@ def remove() -> Response:
         return _page(("say which member to remove",), status=400)
 
     def run() -> str:
-        done = remove_member(config, node_id)
+        done = api.remove(config, node_id)
         return f"{done.node_id} removed from the cluster (through {done.via}); it keeps its data"
 
     return _start("remove", f"removing {node_id}", run)

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from clustersync.api import STRATEGY_NAMES, setup_snippet
+
 from ..config import Config
 
 FIB_TRIE = Path("/proc/net/fib_trie")
 IF_INET6 = Path("/proc/net/if_inet6")
-STRATEGIES = ("replicated", "shared")
 
 
 def parse_fib_trie(text: str) -> set[str]:
@@ -85,8 +86,8 @@ def check_choice(config: Config, address: str, strategy: str) -> Choice:
         ipaddress.ip_address(address)
     except ValueError:
         problems.append(f"{address!r} is not an IP address")
-    if strategy not in STRATEGIES:
-        problems.append(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    if strategy not in STRATEGY_NAMES:
+        problems.append(f"strategy must be one of {', '.join(STRATEGY_NAMES)}, not {strategy!r}")
     cluster = config.cluster
     where = config.source or "config.yaml"
     if cluster is None:
@@ -98,17 +99,6 @@ def check_choice(config: Config, address: str, strategy: str) -> Choice:
         if cluster.strategy != strategy:
             problems.append(f"cluster.strategy in {where} is {cluster.strategy}, not {strategy}")
     return Choice(address, strategy, tuple(problems), setup_snippet(address, strategy))
-
-
-def setup_snippet(address: str, strategy: str) -> str:
-    """A minimal cluster: section for this node, to paste into config.yaml."""
-    lines = ["cluster:", f'  address: "{address}"', f"  strategy: {strategy}"]
-    if strategy == "shared":
-        lines.append('  dsn: "postgresql://USER@HOST/DB"')
-    else:
-        lines += ["  database: /var/lib/APP/app.db", "  tables: {replicated: [TABLE, ...]}"]
-    lines += ["  state_dir: /var/lib/clustersync", "  # secret_file: /etc/simplefailover/cluster.secret"]
-    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -394,14 +394,12 @@ class HistoryService:
         """clustersync's three alarms, from the status file its `run` writes (what the HA page reads)."""
         cluster = self._config.cluster
         assert cluster is not None
-        from clustersync.core.status import alarms, load_health
+        from clustersync import api
 
-        health = load_health(cluster.state_dir)
+        health = api.health(self._config)
         if health is None:
             return  # clustersync has never run here
-        stale = 3 * cluster.sync_interval + 2 * cluster.timeout + 5
-        alive = process_alive(health.get("pid"))
-        current = alarms(bool(health.get("member", True)), health if alive else None, stale, now)
+        current = api.alarms(self._config, health, process_alive(health.get("pid")), now)
         for name, alarm in current.items():
             if not isinstance(alarm, Mapping) or "state" not in alarm:
                 continue

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from clustersync import __version__
-from clustersync.cli.main import status_data
+from clustersync.api import status as status_data
 from clustersync.config import load_settings
 from clustersync.core.errors import ClusterSyncError
 from clustersync.ops import event_log

@@ -1,6 +1,6 @@
 """The High Availability page through Flask's test client, on real clustersync databases.
 
-Every action runs the real clustersync code (the CLI's create_cluster and join_cluster) on
+Every action runs the real clustersync code (clustersync.api's create and join, as the CLI) on
 SQLite files under tmp_path; the join goes to a real member (clustersync's Node serving
 its control port on 127.0.0.150).
 """
