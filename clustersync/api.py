@@ -37,7 +37,7 @@ __all__ = [
     "acknowledge_conflicts", "alarms", "backup", "check", "check_config", "conflicts", "create",
     "events", "health", "interrupted_join", "join", "load_settings", "migrate", "remove",
     "replication_stopped", "restore", "run", "set_replication", "setup_snippet", "status",
-    "upgrade_check",
+    "upgrade_check", "written_folders",
 ]  # fmt: skip
 
 STRATEGY_NAMES: tuple[str, ...] = get_args(Cluster.model_fields["strategy"].annotation)
@@ -47,6 +47,16 @@ def _strategy(config: ClusterConfig) -> Strategy:
     from .strategies import strategy_for
 
     return strategy_for(config)
+
+
+def written_folders(config: ClusterConfig) -> list[Path]:
+    """The folders clustersync writes on this node (state_dir, the strategy's data); [] without a cluster."""
+    from .strategies import STRATEGIES
+
+    cluster = config.cluster
+    if cluster is None:
+        return []
+    return [cluster.state_dir, *STRATEGIES[cluster.strategy].data_folders(cluster)]
 
 
 def setup_snippet(address: str, strategy: str) -> str:

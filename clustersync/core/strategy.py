@@ -138,6 +138,10 @@ class Strategy(Protocol):
         """The cluster section when this node keeps its own database for operation; else say why not."""
         ...
 
+    def data_folders(self, cluster: Cluster) -> list[Path]:
+        """The folders this strategy's data lives in on this node, besides cluster.state_dir."""
+        ...
+
     def setup_lines(self) -> list[str]:
         """The strategy's own lines of a minimal cluster: section (the HA page's snippet)."""
         ...

@@ -7,6 +7,8 @@ database, so choosing the strategy, or a replicated cluster, never needs the dri
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from habase.hostport import parse_hostport
 
 from ..config import Cluster, ClusterConfig
@@ -81,6 +83,10 @@ class SharedStrategy:
         """A shared member keeps no database of its own: say what to do instead."""
         shared_cluster(config)
         raise ClusterSyncError(f"{config.source}: strategy shared: {NO_OWN_DATABASE[operation]}")
+
+    def data_folders(self, cluster: Cluster) -> list[Path]:
+        """None on this node: the data is in the shared database."""
+        return []
 
     def setup_lines(self) -> list[str]:
         """The shared database's address."""

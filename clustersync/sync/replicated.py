@@ -8,6 +8,7 @@ create and join (join/), remove and upgrade order (ops/control.py), this node's 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from ..config import Cluster, ClusterConfig
 from ..core.status import alarms, lag_seconds, load_health, stale_after
@@ -75,6 +76,10 @@ class ReplicatedStrategy:
     def own_database(self, config: ClusterConfig, operation: LocalOperation) -> Cluster:
         """Every operation has this node's own database to work on."""
         return replicated_cluster(config)
+
+    def data_folders(self, cluster: Cluster) -> list[Path]:
+        """The database's folder (SQLite writes its WAL and journal beside it)."""
+        return [cluster.database.parent] if cluster.database is not None else []
 
     def setup_lines(self) -> list[str]:
         """The application's database and the tables to replicate."""

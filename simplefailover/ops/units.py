@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from clustersync import api
+
 from ..config import Config
 from .pidfile import pid_file_of
 
@@ -39,12 +41,9 @@ def failover_writes(config: Config, config_path: Path) -> list[Path]:
     paths = [pid_file_of(config, config_path).parent]  # pid file and reload status
     if config.history.enabled:  # history.db; without history.state_dir, in StateDirectory= (systemd)
         paths.append(config.history.state_dir or STATE_DIR)
-    cluster = config.cluster
-    if cluster is not None:  # the HA page creates and joins: clustersync's files
-        paths.append(cluster.state_dir)
-        if cluster.strategy == "replicated" and cluster.database is not None:
-            paths.append(cluster.database.parent)
-        paths.append(cluster.secret_path().parent)
+    if config.cluster is not None:  # the HA page creates and joins: clustersync's files
+        paths += api.written_folders(config)
+        paths.append(config.cluster.secret_path().parent)
     return paths
 
 
@@ -63,13 +62,7 @@ def failover_reads(config: Config) -> list[Path]:
 
 def clustersync_writes(config: Config) -> list[Path]:
     """The folders `clustersync run` writes with this config (it only reads the secret)."""
-    cluster = config.cluster
-    if cluster is None:
-        return []
-    paths = [cluster.state_dir]
-    if cluster.strategy == "replicated" and cluster.database is not None:
-        paths.append(cluster.database.parent)
-    return paths
+    return api.written_folders(config)
 
 
 def minimal(paths: Iterable[Path], covered: Iterable[Path] = ()) -> tuple[Path, ...]:
