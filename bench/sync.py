@@ -76,7 +76,7 @@ def pair(folder: Path, addresses: list[str], **config: object) -> Iterator[tuple
 def _serve(config: Path, commands: Connection) -> None:
     """The sending member in a process of its own: serves sessions; stamps, reports its CPU."""
     logging.basicConfig(level=logging.ERROR)
-    node = Node(load_config(config))
+    node = Node(load_settings(config))
     node.start(loop=False)
     try:
         while (command := commands.recv()) != "stop":
@@ -110,7 +110,7 @@ def two_processes(folder: Path, rows: int) -> dict[str, float]:
         ours.recv()  # serving
         with contextlib.redirect_stdout(io.StringIO()):
             clustersync(["join", "-c", str(b.config), "--peer", a.peer])
-        second = Node(load_config(b.config))
+        second = Node(load_settings(b.config))
         second.start(loop=False)
         try:
             for turn, mode in enumerate(["batch", "each", "batch", "each"]):
