@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.simplefailover.peers.cluster import FQDN, Cluster, Instance, wait_for
+from tests.simplefailover.peers.cluster import FQDN, Cluster, Instance, running, wait_for
 from tests.support.cli import simplefailover
 from tests.support.smtp import Inbox, smtp_server
 
@@ -34,14 +34,8 @@ def cluster(tmp_path: Path, inbox: tuple[Inbox, int]) -> Iterator[Cluster]:
         node_hosts=NODE_HOSTS,
         extra=f"history: {{state_dir: '{tmp_path}/state-{{member}}'}}\n",
     )
-    try:
-        group.start()
+    with running(group):
         yield group
-    except BaseException:
-        print(group.logs())
-        raise
-    finally:
-        group.stop()
 
 
 def all_answer(cluster: Cluster, address: str) -> bool:

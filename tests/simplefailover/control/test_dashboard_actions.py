@@ -13,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 from simplefailover.dashboard.login import admin_file_text
 from tests.simplefailover.dashboard.ha_nodes import ADMIN_PASSWORD, ADMIN_TOKEN, log_in_page
 from tests.simplefailover.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.simplefailover.peers.cluster import Cluster, Instance, wait_for
+from tests.simplefailover.peers.cluster import Cluster, Instance, running, wait_for
 
 from .test_cluster_maintenance import INSTANCE_HOSTS, NODE_HOSTS, all_answer, in_maintenance
 
@@ -34,14 +34,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         extra=f"history: {{state_dir: '{tmp_path}/state-{{member}}'}}\n",
         dashboard_extra=f", admin_password_file: '{admin}'",
     )
-    try:
-        group.start()
+    with running(group):
         yield group
-    except BaseException:
-        print(group.logs())
-        raise
-    finally:
-        group.stop()
 
 
 def url(instance: Instance) -> str:

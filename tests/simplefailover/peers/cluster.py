@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,3 +245,16 @@ monitoring:
         return "\n".join(
             f"----- {i.member}\n{i.log_path.read_text(errors='replace')[-4000:]}" for i in self.everyone
         )
+
+
+@contextlib.contextmanager
+def running(group: Cluster) -> Iterator[Cluster]:
+    """Start the group and stop it whatever happens; its logs printed if anything fails."""
+    try:
+        group.start()
+        yield group
+    except BaseException:
+        print(group.logs())
+        raise
+    finally:
+        group.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.smtp import Inbox, smtp_server
 
-from .cluster import Cluster, Instance, wait_for
+from .cluster import Cluster, Instance, running, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,14 +25,8 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 def cluster(tmp_path: Path, inbox: tuple[Inbox, int]) -> Iterator[Cluster]:
     # c's own checks of n1 always fail: a broken link between c and n1.
     group = Cluster(tmp_path, smtp_port=inbox[1], faults={"c": ["n1"]})
-    try:
-        group.start()
+    with running(group):
         yield group
-    except BaseException:
-        print(group.logs())
-        raise
-    finally:
-        group.stop()
 
 
 def settled(cluster: Cluster, address: str) -> bool:
