@@ -11,20 +11,13 @@ every row that lost an insert collision, is in some member's conflict log.
 
 from __future__ import annotations
 
-import itertools
-import shutil
-import sqlite3
-import tempfile
-from pathlib import Path
-
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
+from hypothesis.stateful import rule
 
-from clustersync.store.database import Store
-
-from .conftest import content, open_store, sync_one_way
-from .oracle import Entry, Oracle, key_of, logged
+from .conftest import sync_one_way
+from .oracle import Entry, logged
+from .ringmachine import RingMembers
 
 KEYS = st.integers(min_value=1, max_value=4)
 STOPS = st.none() | st.integers(min_value=0, max_value=2)
@@ -34,34 +27,8 @@ BLOBS = st.none() | st.binary(max_size=3)
 COLUMN = st.sampled_from([("v", TEXTS), ("n", REALS), ("b", BLOBS)])
 
 
-class Members(RuleBasedStateMachine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="cs-merge-"))
-        self.members: list[Store] = []
-        self.oracle = Oracle()
-        self.now = 1_000_000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def _open(self, i: int) -> Store:
-        store = open_store(self.dir / f"m{i}.db", f"m{i}")
-        store.clock = self.clock
-        return store
-
-    @initialize(count=st.integers(min_value=3, max_value=5))
-    def start(self, count: int) -> None:
-        self.members = [self._open(i) for i in range(count)]
-
-    def _write(self, m: int, sql: str, params: tuple[object, ...], stamp: bool) -> None:
-        store = self.members[m % len(self.members)]
-        db = sqlite3.connect(store.path)
-        with db:
-            db.execute(sql, params)
-        db.close()
-        if stamp:
-            self.oracle.record(store.stamp())
+class Members(RingMembers):
+    prefix = "cs-merge-"
 
     @rule(m=st.integers(0, 4), key=KEYS, v=TEXTS, n=REALS, b=BLOBS, stamp=st.booleans())
     def insert(self, m: int, key: int, v: object, n: object, b: object, stamp: bool) -> None:
@@ -84,10 +51,6 @@ class Members(RuleBasedStateMachine):
         self.members[i].close()
         self.members[i] = self._open(i)
 
-    @rule(step=st.floats(min_value=-2, max_value=2))
-    def clock_moves(self, step: float) -> None:
-        self.now += step
-
     @rule(a=st.integers(0, 4), b=st.integers(0, 4), batch=st.integers(1, 3), stop=STOPS)
     def sync(self, a: int, b: int, batch: int, stop: int | None) -> None:
         src, dst = self.members[a % len(self.members)], self.members[b % len(self.members)]
@@ -97,27 +60,7 @@ class Members(RuleBasedStateMachine):
         self.oracle.record(dst.stamp())
         sync_one_way(src, dst, batch, stop)
 
-    def teardown(self) -> None:
-        try:
-            if self.members:
-                self._converge_and_check()
-        finally:
-            for store in self.members:
-                store.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def _converge_and_check(self) -> None:
-        for store in self.members:
-            self.oracle.record(store.stamp())
-        ring = self.members + self.members[:1]
-        for _ in range(2):  # twice around the ring, both ways: everything reaches everyone
-            for src, dst in itertools.pairwise(ring):
-                sync_one_way(src, dst)
-                sync_one_way(dst, src)
-        expected = {key_of(pk): (r["id"], r["v"], r["n"], r["b"]) for pk, r in self.oracle.rows().items()}
-        for store in self.members:
-            assert content(store.path) == expected, store.node_id
-            assert store.vector() == self.members[0].vector()
+    def check_converged(self) -> None:
         log: set[Entry] = set()
         for store in self.members:
             log |= logged(store.db)
