@@ -158,9 +158,9 @@ def test_gc_drops_tombstones_every_member_has(tmp_path: Path) -> None:
     assert a.db.execute("SELECT count(*) FROM _cs_rows WHERE deleted = 1").fetchone()[0] == 0
 
 
-def test_a_later_update_beats_an_earlier_delete_it_had_not_seen(tmp_path: Path) -> None:
-    # The network drill's finding (seed 102), on real databases: a deletes, then b, which had
-    # not heard of the delete, updates the row later by the hybrid clock.
+def sharing_one_row(tmp_path: Path) -> tuple[Store, Store, float]:
+    """Members a and b, both holding row 1 ('base', 7) written on a; from now on a's clock
+    reads t + 10 and b's t + 11 (b writes later by the hybrid clock). Returns a, b, t."""
     a = open_store(tmp_path / "a.db", "a")
     b = open_store(tmp_path / "b.db", "b")
     write(a.path, "INSERT INTO items (id, v, n) VALUES (1, 'base', 7)")
@@ -168,10 +168,17 @@ def test_a_later_update_beats_an_earlier_delete_it_had_not_seen(tmp_path: Path) 
     sync_one_way(a, b)
     t = time.time()
     a.clock, b.clock = (lambda: t + 10), (lambda: t + 11)
+    return a, b, t
+
+
+def test_a_later_update_beats_an_earlier_delete_it_had_not_seen(tmp_path: Path) -> None:
+    # The network drill's finding (seed 102), on real databases: a deletes, then b, which had
+    # not heard of the delete, updates the row later by the hybrid clock.
+    a, b, t = sharing_one_row(tmp_path)
     write(a.path, "DELETE FROM items WHERE id = 1")
     a.stamp()
     clocks = a.db.execute("SELECT deleted, clocks FROM _cs_rows").fetchone()
-    assert clocks[0] == 1 and 'base' in clocks[1]  # the tombstone keeps the row's values
+    assert clocks[0] == 1 and "base" in clocks[1]  # the tombstone keeps the row's values
     write(b.path, "UPDATE items SET v = 'later on b' WHERE id = 1")
     b.stamp()
     sync_one_way(a, b)
@@ -190,13 +197,7 @@ def test_a_later_update_beats_an_earlier_delete_it_had_not_seen(tmp_path: Path) 
 def test_an_old_row_update_later_than_a_re_insert_wins_its_column(tmp_path: Path) -> None:
     # The network drill's finding (seeds 107, 108): a deletes and re-inserts; b updates the
     # row it had (the older one) later by the hybrid clock: b's column wins, the rest is a's.
-    a = open_store(tmp_path / "a.db", "a")
-    b = open_store(tmp_path / "b.db", "b")
-    write(a.path, "INSERT INTO items (id, v, n) VALUES (1, 'base', 7)")
-    a.stamp()
-    sync_one_way(a, b)
-    t = time.time()
-    a.clock, b.clock = (lambda: t + 10), (lambda: t + 11)
+    a, b, _ = sharing_one_row(tmp_path)
     write(a.path, "DELETE FROM items WHERE id = 1")
     a.stamp()
     write(a.path, "INSERT INTO items (id, v, n) VALUES (1, 'again', 8)")
