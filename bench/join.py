@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from clustersync.store import rowstate
 from clustersync.store.database import Change, Store
 from clustersync.store.schema import quote
 from clustersync.wire.protocol import Channel
@@ -104,7 +105,7 @@ def _replace_all(dst: Store, changes: list[Change], vector: dict[str, int]) -> N
         for c in changes:
             if not c.deleted:
                 dst._write_row(db, dst.tables[c.tbl], c)
-            dst._put(db, c)
+            rowstate.put(db, c)
         db.executemany("INSERT INTO _cs_vector (origin, hlc) VALUES (?, ?)", vector.items())
         db.execute("UPDATE _cs_flag SET applying = 0")
 

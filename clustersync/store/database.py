@@ -146,10 +146,6 @@ class Store:
             self._stamp(db)
         return count
 
-    @staticmethod
-    def _put(db: sqlite3.Connection, c: Change) -> None:
-        rowstate.put(db, c)
-
     # ------------------------------------------------------------ sending
 
     @contextmanager
