@@ -15,14 +15,17 @@ each version must see the one before; and the reference the property tests compa
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..core.codec import Row, decode_key, decode_row
 from ..core.errors import ApplyError
 from ..core.merge import decode_clocks, merge
 from ..core.vector import Vector
-from . import conflicts, quarantine, rowstate
+from . import bulk, conflicts, quarantine, rowstate
 from .changes import ApplyResult, Change
 from .schema import TableInfo, quote, upsert_sql
 
@@ -38,6 +41,7 @@ _LOCALS = (
     f"WHERE tbl = ? AND pk IN ({', '.join('?' * _CHUNK)})"
 )
 _RELEASE = "DELETE FROM _cs_quarantine WHERE tbl = ? AND pk = ?"
+_TABLE, _KEY, _HLC = itemgetter(0), itemgetter(0, 1), itemgetter(2)  # a Change's fields
 
 Write = tuple[Change, Row | None]  # a version to store and write, and its row's values if decoded
 Run = list[tuple[Change, list[Any]]]  # rows written by one statement, with its parameters
@@ -49,21 +53,34 @@ class Applier:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._upserts: dict[tuple[str, tuple[str, ...]], str] = {}  # SQL per table and column set
+        self._bulk: dict[str, Callable[[int], str]] = {}  # an upsert's SQL -> its SQL for n rows
         self._columns: dict[str, tuple[TableInfo, frozenset[str]]] = {}
 
     def batch(
         self, db: sqlite3.Connection, changes: list[Change], result: ApplyResult, current: Vector, held: int
     ) -> None:
         """Apply a batch: local versions read a chunk of keys at a time, rows written in runs."""
-        if len({(c.tbl, c.pk) for c in changes}) < len(changes):
+        unknown = set(map(_TABLE, changes)).difference(self.store.tables)
+        if unknown:
+            raise ValueError(f"change for table {min(unknown)!r}, which is not replicated here")
+        if len(set(map(_KEY, changes))) < len(changes):
             self.each(db, changes, result, current, held)  # one row twice: each must see the one before
             return
+        result.max_hlc = max(result.max_hlc, max(map(_HLC, changes)))
         found = self._locals(db, changes)
         writes: list[Write] = []
         for c in changes:
-            decided = self._decide(db, c, found.get((c.tbl, c.pk)), result, current)
-            if decided is not None:
-                writes.append(decided)
+            local = found.get((c.tbl, c.pk))
+            if local is None:
+                if c.hlc <= current.get(c.origin, 0):
+                    result.stale += 1  # seen before, its row deleted since and the tombstone collected
+                    continue
+                writes.append((c, None))  # unknown here: stored as it comes (an insert needs no merge)
+            else:
+                write = self._existing(db, c, local, result)
+                if write is not None:
+                    writes.append(write)
+        result.applied += len(writes)
         rowstate.put_many(db, [c for c, _ in writes])
         self._write_all(db, writes, result, held)
 
@@ -108,13 +125,17 @@ class Applier:
                 return None
             result.applied += 1
             return c, None
-        if (local[0], local[1]) == (c.hlc, c.origin):
-            result.duplicates += 1
-            return None
-        decided = self._merge(db, c, local, result) if self.store.column_merge else _whole(c, local, result)
+        decided = self._existing(db, c, local, result)
         if decided is not None:
             result.applied += 1
         return decided
+
+    def _existing(self, db: sqlite3.Connection, c: Change, local: Any, result: ApplyResult) -> Write | None:
+        """An incoming version of a row this member has: a duplicate, merged, or kept out."""
+        if (local[0], local[1]) == (c.hlc, c.origin):
+            result.duplicates += 1
+            return None
+        return self._merge(db, c, local, result) if self.store.column_merge else _whole(c, local, result)
 
     def _merge(self, db: sqlite3.Connection, c: Change, local: Any, result: ApplyResult) -> Write | None:
         """Merge an incoming version with the local one (merge.py): the change to store and
@@ -146,18 +167,26 @@ class Applier:
     def _write_all(self, db: sqlite3.Connection, writes: list[Write], result: ApplyResult, held: int) -> None:
         """Write the rows in order, consecutive ones with the same statement in one executemany."""
         sql, run = "", Run()
+        tables = self.store.tables
+        table, columns = "", tuple[str, ...]()  # the table and column set `sql` writes (if an upsert)
         for c, values in writes:
-            info = self.store.tables[c.tbl]
             if c.data is None:
+                info = tables[c.tbl]
                 statement, params = _delete_sql(info), decode_key(c.pk, len(info.pk))
+                table, columns = "", ()
             else:
                 row = decode_row(c.data) if values is None else values
+                if c.tbl == table and columns == tuple(row):  # the common case: the run goes on
+                    run.append((c, list(row.values())))
+                    continue
+                info = tables[c.tbl]
                 if not self._known(info).issuperset(row):  # a column added since, or one this table lacks
                     self._run(db, sql, run, result, held)
-                    sql, run = "", []
+                    sql, run, table, columns = "", [], "", ()
                     self._write_one(db, info, c, row, result, held)
                     continue
-                statement, params = self._upsert(info, tuple(row)), list(row.values())
+                table, columns = c.tbl, tuple(row)
+                statement, params = self._upsert(info, columns), list(row.values())
             if statement != sql:
                 self._run(db, sql, run, result, held)
                 sql, run = statement, []
@@ -172,8 +201,13 @@ class Applier:
                 self._statement(db, sql, params, c, result, held)
             return
         db.execute("SAVEPOINT cs_run")
+        rows = [params for _, params in run]
         try:
-            db.executemany(sql, [params for _, params in run])
+            maker = self._bulk.get(sql)
+            if maker is None:
+                db.executemany(sql, rows)
+            else:
+                bulk.executemany(db, maker, rows)
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK TO cs_run")
             db.execute("RELEASE cs_run")
@@ -234,6 +268,7 @@ class Applier:
         sql = self._upserts.get((info.name, columns))
         if sql is None:
             sql = self._upserts[(info.name, columns)] = upsert_sql(info, columns)
+            self._bulk[sql] = functools.cache(functools.partial(upsert_sql, info, columns))
         return sql
 
     def _known(self, info: TableInfo) -> frozenset[str]:

@@ -9,12 +9,13 @@ before its restart, or `clustersync migrate`) does not lose what they wrote into
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
 from ..core.codec import decode_key, decode_stored, encode_json
 from ..core.merge import RowState, Version, decode_clocks, encode_clocks
-from . import reads
+from . import bulk, reads
 from .changes import Change
 from .schema import TableInfo, quote
 
@@ -59,10 +60,17 @@ def fill_added(db: sqlite3.Connection, info: TableInfo) -> None:
     db.execute("INSERT OR REPLACE INTO _cs_meta (key, value) VALUES (?, ?)", (key, encode_json(info.columns)))
 
 
-_PUT = (
+_INTO = (
     "INSERT OR REPLACE INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+@functools.cache
+def _put(rows: int) -> str:
+    return _INTO + bulk.values(len(Change._fields), rows)
+
+
+_PUT = _put(1)
 
 
 def put(db: sqlite3.Connection, c: Change) -> None:
@@ -72,4 +80,4 @@ def put(db: sqlite3.Connection, c: Change) -> None:
 
 def put_many(db: sqlite3.Connection, changes: list[Change]) -> None:
     """Store versions of distinct rows as their current ones."""
-    db.executemany(_PUT, changes)
+    bulk.executemany(db, _put, changes)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..core.codec import decode_key
 from ..core.errors import SchemaError
+from . import bulk
 
 MEMBERS = "_cs_members"
 MAX_KEY_COLUMNS = 8  # columns of a primary key (k0..k7 in _cs_pending)
@@ -197,8 +198,8 @@ def connect(path: str, timeout: float = 30) -> sqlite3.Connection:
     return db
 
 
-def upsert_sql(info: TableInfo, columns: tuple[str, ...]) -> str:
-    """Insert a row or update the given columns of the row with its key (others are left alone).
+def upsert_sql(info: TableInfo, columns: tuple[str, ...], rows: int = 1) -> str:
+    """Insert rows or update the given columns of the row with their key (others are left alone).
 
     Unlike INSERT OR REPLACE, a row that collides on another UNIQUE constraint is an error
     (quarantined by the applier), not a silent deletion of the other row.
@@ -207,9 +208,9 @@ def upsert_sql(info: TableInfo, columns: tuple[str, ...]) -> str:
     if missing:
         raise ValueError(f"row of table {info.name!r} without its key column(s) {', '.join(missing)}")
     names = ", ".join(quote(c) for c in columns)
-    marks = ", ".join("?" for _ in columns)
     # The key columns too: SQLite holds 1 and 1.0 as the same key, and the winner's spelling wins.
     sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns)
     action = f"DO UPDATE SET {sets}"
     target = ", ".join(quote(c) for c in info.pk)
-    return f"INSERT INTO {quote(info.name)} ({names}) VALUES ({marks}) ON CONFLICT ({target}) {action}"
+    into = f"INSERT INTO {quote(info.name)} ({names}) {bulk.values(len(columns), rows)}"
+    return f"{into} ON CONFLICT ({target}) {action}"
