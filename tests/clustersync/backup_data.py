@@ -40,8 +40,12 @@ def fill(path: Path, start: int, count: int, tag: str = "") -> None:
 
 
 def dump(path: Path, tables: tuple[str, ...] = APP_TABLES) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of the tables, ordered by all columns (compared row by row)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Every row of the tables, ordered by all columns (compared row by row).
+
+    Opened read-write, as any reader would: after a process killed mid-write, the first
+    reader recovers the WAL, which a read-only connection cannot do ("attempt to write a
+    readonly database")."""
+    db = sqlite3.connect(path)
     try:
         return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
     finally:
