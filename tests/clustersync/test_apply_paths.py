@@ -7,8 +7,11 @@ re-inserts, in two tables) and sync among themselves now and then, so their vers
 bases and merged clocks. Two target databases start equal and get the same batches, random
 subsets of a source's current versions in random order (new keys, existing keys, the same
 version again, stale ones, one row twice); one applies with Store.batch_apply, the other
-row by row. The targets refuse some rows: a UNIQUE index on `v` (a constraint violation)
-and a column only source s0 has (a column this table lacks); both are quarantined. They
+row by row; the batch writes its runs with multi-row statements of two rows here
+(store/bulk.py, 100 in production), so statements of several rows, a remainder of one,
+and a refused statement undone whole all happen. The targets refuse some rows: a UNIQUE
+index on `v` (a constraint violation) and a column only source s0 has (a column this
+table lacks); both are quarantined. They
 also write locally between batches (the same SQL on both), stamped by the next apply, get
 the missing column at some point and retry what they hold.
 """
@@ -28,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from clustersync.core.codec import _DECODER, decode_row
+from clustersync.store import bulk
 from clustersync.store.changes import Change
 from clustersync.store.database import Store
 
@@ -109,6 +113,7 @@ class Paths(RuleBasedStateMachine):
         self.folder = Path(tempfile.mkdtemp(prefix="cs-paths-"))
         self.sources = [_source(self.folder, i) for i in range(3)]
         self.fast, self.slow = _target(self.folder, "fast", True), _target(self.folder, "slow", False)
+        self.rows, bulk.ROWS = bulk.ROWS, 2
 
     @rule(i=st.integers(0, 2), writes=st.lists(ONE, min_size=1, max_size=6))
     def write(self, i: int, writes: list[tuple[str, int, str, object]]) -> None:
@@ -156,6 +161,7 @@ class Paths(RuleBasedStateMachine):
         assert _dump(self.fast) == _dump(self.slow)
 
     def teardown(self) -> None:
+        bulk.ROWS = self.rows
         for store in [*self.sources, self.fast, self.slow]:
             store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
