@@ -5,13 +5,23 @@ shortest round-trip repr (1/3 comes back bit-exact, 1.0 stays a float), text as 
 BLOB as {"$b": base64}. Keys are encoded here, in Python, from the values SQLite stored
 (never by SQLite's json functions, which print REALs to 15 digits and refuse BLOBs), so a
 key's text is the same on every member and maps back to exactly the stored key.
+
+Decoding goes through orjson (Rust, several times faster than the json module) whenever its
+answer is exactly the json module's: orjson refuses NaN and Infinity, lone surrogates, numbers
+beyond a double, and reads an integer beyond 64 bits as a float. Whatever it refuses, and any
+text whose value holds a float of 2**63 or more (where such an integer may hide), is decoded
+again by the json module, which gives today's values and today's errors. Encoding stays with
+the json module: a key's text must not change, and stored copies stay ASCII.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
+
+import orjson
 
 Row = dict[str, Any]
 
@@ -33,9 +43,12 @@ def _hook(obj: dict[str, Any]) -> object:
 
 
 _DECODER = json.JSONDecoder(object_hook=_hook)
-# Without the hook: a row without blobs decodes in C alone (no Python call per object).
-_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner, not in the stubs
 _SCALARS = frozenset((str, int, float, bool, type(None)))
+_BIG = float(2**63)  # orjson reads an integer beyond 64 bits as a float at least this large
+# A byte table keeping digits and blanking the rest: a run of 19 digits is where an integer
+# beyond 64 bits (or a float orjson could read apart from the json module) may be.
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_RUN = b"0" * 19
 # Built once: json.dumps with options builds a new encoder at every call (microseconds per row).
 _ROW = json.JSONEncoder(default=_default, separators=(",", ":"))
 _KEY = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
@@ -69,40 +82,71 @@ def encode_key(values: tuple[Any, ...] | list[Any]) -> str:
     return _KEY.encode([_canonical(v) if type(v) is float else v for v in values])
 
 
+def _fast(text: str | bytes) -> Any:
+    """orjson's value of the text; None when orjson refuses it (or the text is `null`)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _exact(values: Any) -> bool:
+    """Whether these scalars are what the json module reads too (no float at or past 2**63)."""
+    return all(-_BIG < v < _BIG for v in values if type(v) is float)
+
+
+def loads(data: str | bytes) -> Any:
+    """json.loads, the same values and errors, in orjson when that gives exactly the same."""
+    value = _fast(data)
+    if value is None:
+        return json.loads(data)
+    digits = (data.encode() if isinstance(data, str) else data).translate(_DIGITS)
+    return json.loads(data) if _RUN in digits else value
+
+
 def decode_key(text: str, width: int) -> list[Any]:
     """The values of a key encoded by encode_key; raise ValueError unless it has width scalars."""
+    keys = _fast(text)
+    if type(keys) is list and len(keys) == width and _SCALARS.issuperset(map(type, keys)) and _exact(keys):
+        return keys
     keys = _DECODER.decode(text)
     if not isinstance(keys, list) or len(keys) != width or any(isinstance(k, dict | list) for k in keys):
         raise ValueError(f"bad primary key {text[:80]!r}: expected {width} value(s)")
     return keys
 
 
-def _plain(text: str) -> Row | None:
-    """The common row, decoded without the hook: one object of scalars (no blob), nothing
-    around it; None for anything else (the caller decodes it the full way)."""
-    try:
-        row, end = _SCAN(text, 0)
-    except StopIteration:
+def _quick(text: str) -> Row | None:
+    """The row as orjson reads it, blobs decoded, when that is exactly what the json module
+    with _hook reads and a row (an object of scalars); None otherwise (decode it the full way)."""
+    row = _fast(text)
+    if type(row) is not dict or (len(row) == 1 and "$b" in row):
+        return None  # not an object, or one blob (the json module makes it bytes): not a row
+    types = set(map(type, row.values()))
+    if dict in types:  # blobs, {"$b": base64}: decoded as _hook does
+        for name, value in row.items():
+            if type(value) is dict:
+                encoded = value.get("$b") if len(value) == 1 else None
+                if type(encoded) is not str:
+                    return None
+                try:
+                    row[name] = base64.b64decode(encoded, validate=True)
+                except binascii.Error:
+                    return None
+        types.discard(dict)
+    if not _SCALARS.issuperset(types) or (float in types and not _exact(row.values())):
         return None
-    if (
-        end == len(text)
-        and type(row) is dict
-        and "$b" not in row
-        and _SCALARS.issuperset(map(type, row.values()))
-    ):
-        return row
-    return None
+    return row
 
 
 def decode_stored(text: str) -> Row:
     """Decode a row copy this database stored itself (checked when it was received)."""
-    row: Row | None = _plain(text)
+    row = _quick(text)
     return _DECODER.decode(text) if row is None else row
 
 
 def decode_row(text: str) -> Row:
     """Decode a row encoded by encode_row; raise ValueError if it is not one."""
-    fast = _plain(text)
+    fast = _quick(text)
     if fast is not None:
         return fast
     row = _DECODER.decode(text)

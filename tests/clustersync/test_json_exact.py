@@ -1,0 +1,203 @@
+"""The orjson paths read and write exactly what the json module does: same values, same types
+(floats to the bit, -0.0 and NaN included), same errors with the same messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from clustersync.core import codec
+from clustersync.wire.protocol import encode_message
+
+# Integers at and past the 64-bit edges (orjson reads those beyond as floats), every float.
+EDGES = st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, -(2**64), 10**30])
+INTS = st.one_of(st.integers(), EDGES, st.integers(min_value=-(2**70), max_value=2**70))
+FLOATS = st.one_of(
+    st.floats(),  # NaN, infinities, -0.0, subnormals, huge and tiny
+    st.sampled_from([1e16, 1e22, 9.2e18, 2.0**63, -(2.0**63), 1.8446744073709552e19, 5e-324]),
+)
+TEXT = st.text(st.characters(codec="utf-8") | st.characters(), max_size=12)  # lone surrogates too
+SCALARS = st.one_of(st.none(), st.booleans(), INTS, FLOATS, TEXT)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def ident(value: Any) -> Any:
+    """The value with every float as its bits and every item with its type: == means identical."""
+    if isinstance(value, float):
+        return (float, struct.pack("<d", value))
+    if isinstance(value, dict):
+        return (dict, [(ident(k), ident(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return (list, [ident(v) for v in value])
+    return (type(value), value)
+
+
+def outcome(function: Any, *args: Any) -> Any:
+    """What the call gives: its value (identity form), or its error's type and message."""
+    try:
+        return ident(function(*args))
+    except (ValueError, RecursionError) as exc:
+        return (type(exc), str(exc))
+
+
+def texts(value: Any) -> list[str]:
+    """The ways a peer's json module may write the value."""
+    return [
+        json.dumps(value),
+        json.dumps(value, separators=(",", ":")),
+        json.dumps(value, ensure_ascii=False),
+        json.dumps(value, indent=1),
+    ]
+
+
+# -- codec.loads: json.loads' twin ------------------------------------------------------------
+
+
+@given(VALUES)
+@settings(max_examples=400)
+def test_loads_reads_what_json_reads(value: Any) -> None:
+    for text in texts(value):
+        assert outcome(codec.loads, text) == outcome(json.loads, text)
+        data = text.encode("utf-8", "surrogatepass")
+        assert outcome(codec.loads, data) == outcome(json.loads, data)
+
+
+JSONISH = st.text(
+    st.sampled_from(list('{}[],:"\\ .-+eE0123456789aflnrstuINy\t\n\x00\u00e9\ud800')), max_size=40
+)
+
+
+@given(JSONISH)
+@settings(max_examples=1000)
+@example('{"a":1,"a":2}')
+@example("[1e400, -1e400, NaN, Infinity, -Infinity]")
+@example('"\\ud800"')
+@example("[18446744073709551616, -9223372036854775809]")
+@example(" [1.5] ")
+@example("01")
+@example("[1,]")
+@example("1" * 5000)
+@example("\ufeff[1]")
+def test_loads_on_any_text_gives_json_loads_answer_or_error(text: str) -> None:
+    assert outcome(codec.loads, text) == outcome(json.loads, text)
+    data = text.encode("utf-8", "surrogatepass")
+    assert outcome(codec.loads, data) == outcome(json.loads, data)
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe[\x001\x00]\x00", b"[\x80]", b'"\xed\xa0\x80"', b"", b"null"])
+def test_loads_on_odd_bytes_is_json_loads(data: bytes) -> None:
+    assert outcome(codec.loads, data) == outcome(json.loads, data)
+
+
+# -- rows and keys: the json module with the blob hook is the reference --------------------
+
+
+def reference_row(text: str) -> dict[str, Any]:
+    """decode_row as it was, on the json module alone."""
+    row = json.loads(text, object_hook=codec._hook)
+    if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
+        raise ValueError("row data must be a JSON object of column: value")
+    for value in row.values():
+        if isinstance(value, dict | list):
+            raise ValueError("row values must be scalars")
+    return row
+
+
+def reference_key(text: str, width: int) -> list[Any]:
+    keys = json.loads(text, object_hook=codec._hook)
+    if not isinstance(keys, list) or len(keys) != width or any(isinstance(k, dict | list) for k in keys):
+        raise ValueError(f"bad primary key {text[:80]!r}: expected {width} value(s)")
+    return keys
+
+
+ROW_VALUES = st.one_of(SCALARS, st.binary(max_size=8))
+BLOBISH = st.one_of(
+    st.binary(max_size=8).map(lambda b: {"$b": base64.b64encode(b).decode()}),
+    st.sampled_from([{"$b": 1}, {"$b": None}, {"$b": "!!"}, {"$b": "QQ"}, {"$b": "QQ==", "x": 1}]),
+    st.sampled_from([{"$b": []}]),
+    st.sampled_from([{"$b": {"$b": "QQ=="}}, {"x": {"$b": "QQ=="}}, [1], {}]),
+)
+
+
+def encoded(value: Any) -> str:
+    return json.dumps(value, default=codec._default)
+
+
+@given(st.dictionaries(TEXT, ROW_VALUES, max_size=6))
+@settings(max_examples=400)
+def test_rows_decode_as_before(row: dict[str, Any]) -> None:
+    text = encoded(row)
+    assert outcome(codec.decode_row, text) == outcome(reference_row, text)
+    stored = json.JSONDecoder(object_hook=codec._hook).decode
+    assert outcome(codec.decode_stored, text) == outcome(stored, text)
+
+
+@given(st.dictionaries(TEXT, st.one_of(ROW_VALUES, BLOBISH), max_size=4), st.booleans())
+@settings(max_examples=300)
+@example({"$b": "QQ=="}, False)
+@example({"$b": 5}, False)
+@example({"$b": "QQ==", "other": 1}, False)
+def test_blobs_and_bad_shapes_decode_or_fail_as_before(row: dict[str, Any], wrap: bool) -> None:
+    text = encoded([row] if wrap else row)
+    assert outcome(codec.decode_row, text) == outcome(reference_row, text)
+
+
+@given(JSONISH)
+@settings(max_examples=500)
+@example('{"a": NaN, "b": Infinity}')
+@example('{"a": 1e400}')
+@example('{"a": 18446744073709551616}')
+@example('{"a": "\\ud800"}')
+def test_any_row_text_decodes_or_fails_as_before(text: str) -> None:
+    assert outcome(codec.decode_row, text) == outcome(reference_row, text)
+
+
+@given(st.lists(st.one_of(ROW_VALUES, BLOBISH), max_size=3), st.integers(0, 3))
+@settings(max_examples=300)
+@example([2**64], 1)
+@example([-(2**63) - 1, "a"], 2)
+@example([float("inf")], 1)
+@example([-0.0], 1)
+def test_keys_decode_as_before(values: list[Any], width: int) -> None:
+    text = json.dumps(values, default=codec._default, separators=(",", ":"), ensure_ascii=False)
+    assert outcome(codec.decode_key, text, width) == outcome(reference_key, text, width)
+
+
+# -- wire messages ------------------------------------------------------------------------------
+
+
+@given(st.dictionaries(TEXT, VALUES, max_size=5))
+@settings(max_examples=400)
+@example({"nan": math.nan, "inf": [math.inf], "row": None})
+@example({"big": 2**64, "neg": [-(2**63) - 1]})
+@example({"lone": "\ud800"})
+@example({"keys": {1: "a", None: 2, 1.5: 3, False: 4}})
+@example({"tuple": (1, "a", (2.5,))})
+def test_messages_are_read_as_the_json_module_wrote_them(message: dict[str, Any]) -> None:
+    sent = encode_message(message)
+    expected = json.dumps(message, separators=(",", ":")).encode()
+    assert ident(codec.loads(sent)) == ident(json.loads(expected))
+
+
+def test_values_the_json_module_refuses_are_still_refused() -> None:
+    class Kind:
+        pass
+
+    for message in ({"x": Kind()}, {"x": {1, 2}}, {"x": b"bytes"}):
+        with pytest.raises(TypeError):
+            encode_message(message)
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        encode_message({"loop": loop})
