@@ -12,6 +12,9 @@ import heapq
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain, repeat
+from operator import eq, is_
 from typing import Any, NamedTuple
 
 from ..core.vector import Vector
@@ -56,6 +59,42 @@ class Change(NamedTuple):
         if data is not None and not isinstance(data, str):
             raise ValueError("a change is a tombstone without data or a row with data")
         return cls(tbl, pk, hlc, origin, bool(deleted), data, base_hlc, base_origin, clocks)
+
+    @classmethod
+    def many_from_wire(cls, items: list[Any]) -> list[Change]:
+        """[from_wire(item) for item in items], the same changes and errors, checked column by
+        column when every item is a well-typed list (in C: a fraction of the cost per item)."""
+        if set(map(type, items)) == _LIST and len(widths := set(map(len, items))) == 1 and widths <= {8, 9}:
+            columns = list(zip(*items, strict=True))
+            tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin = columns[:8]
+            clocks = columns[8] if len(columns) == 9 else repeat(None, len(items))
+            if (
+                set(map(type, chain(tbl, pk, origin, base_origin))) == _STR
+                and set(map(type, chain(hlc, base_hlc, deleted))) == _INT
+                and (len(columns) == 8 or _OPTIONAL.issuperset(map(type, clocks)))
+                and _consistent(deleted, data)
+            ):
+                versions = zip(
+                    tbl, pk, hlc, origin, map(bool, deleted), data, base_hlc, base_origin, clocks, strict=True
+                )
+                return list(map(partial(tuple.__new__, cls), versions))
+        return [cls.from_wire(item) for item in items]
+
+
+_LIST, _STR, _INT = {list}, {str}, {int}
+_OPTIONAL = frozenset((str, type(None)))
+
+
+def _consistent(deleted: tuple[int, ...], data: tuple[Any, ...]) -> bool:
+    """Whether each (integer) deleted is 1 with no data or 0 with text data."""
+    kinds, flags = set(map(type, data)), set(deleted)
+    if kinds == _STR or kinds == {type(None)}:
+        return flags == ({0} if kinds == _STR else {1})
+    return (
+        _OPTIONAL.issuperset(kinds)
+        and flags <= {0, 1}
+        and list(map(is_, data, repeat(None))) == list(map(eq, deleted, repeat(1)))
+    )
 
 
 @dataclass

@@ -98,7 +98,7 @@ def receive_changes(ch: Channel, ctx: Context) -> int:
         if not isinstance(items, list):
             raise ProtocolError("batch: changes must be a list")
         try:
-            changes = [Change.from_wire(item) for item in items]
+            changes = Change.many_from_wire(items)
             applied += ctx.store.apply(changes).applied
         except ValueError as exc:
             raise ProtocolError(f"batch: {exc}") from None
