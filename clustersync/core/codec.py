@@ -44,9 +44,10 @@ def _hook(obj: dict[str, Any]) -> object:
 
 _DECODER = json.JSONDecoder(object_hook=_hook)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
+_ATOMS = frozenset((str, int, bool, type(None)))
 _BIG = float(2**63)  # orjson reads an integer beyond 64 bits as a float at least this large
-# A byte table keeping digits and blanking the rest: a run of 19 digits is where an integer
-# beyond 64 bits (or a float orjson could read apart from the json module) may be.
+# A byte table keeping digits and blanking the rest: an integer beyond 64 bits has 19 digits
+# or more (the test for them: faster than a walk of the value, which only such texts need).
 _DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _RUN = b"0" * 19
 # Built once: json.dumps with options builds a new encoder at every call (microseconds per row).
@@ -95,13 +96,27 @@ def _exact(values: Any) -> bool:
     return all(-_BIG < v < _BIG for v in values if type(v) is float)
 
 
+def wild_float(value: object) -> bool:
+    """Whether a float at or past 2**63 in magnitude, an infinity or a NaN is anywhere in the
+    value (its lists, tuples and dicts' values walked)."""
+    if type(value) is float:
+        return not -_BIG < value < _BIG
+    if type(value) is dict:
+        value = list(value.values())
+    elif type(value) is not list and type(value) is not tuple:
+        return False
+    return not _ATOMS.issuperset(map(type, value)) and any(map(wild_float, value))
+
+
 def loads(data: str | bytes) -> Any:
     """json.loads, the same values and errors, in orjson when that gives exactly the same."""
     value = _fast(data)
     if value is None:
         return json.loads(data)
     digits = (data.encode() if isinstance(data, str) else data).translate(_DIGITS)
-    return json.loads(data) if _RUN in digits else value
+    if _RUN in digits and wild_float(value):  # maybe an integer beyond 64 bits, read as a float
+        return json.loads(data)
+    return value
 
 
 def decode_key(text: str, width: int) -> list[Any]:

@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import math
 import os
 import secrets
 import socket
@@ -40,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from ..core.codec import loads
+from ..core.codec import loads, wild_float
 from ..core.errors import ProtocolError, RemoteError
 
 MAGIC = b"CS3"  # CS1 had the server speak first; CS2 had one MAC after the body
@@ -56,21 +55,10 @@ _HEAD = _LENGTH.size + 2 * MAC
 _UNSIGNED_LIMIT = 65536  # an unsigned error is read only when this small
 
 Message = dict[str, Any]
-# Types orjson writes itself, though the json module refuses them, are handed to its default
-# (none given: it raises, and the json module writes the message or raises as it always did).
+# Dataclasses, datetimes and subclasses, which orjson would write its own way, make it raise
+# (no default given): the json module then writes the message, or raises, as it always did.
+# (Enums and UUIDs orjson writes as their values; no message holds them.)
 _ORJSON = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
-_ATOMS = frozenset((str, int, bool, type(None)))
-
-
-def _nonfinite(value: object) -> bool:
-    """Whether a NaN or an infinity is somewhere in the value (orjson writes them as null)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        value = list(value.values())
-    elif not isinstance(value, list | tuple):
-        return False
-    return not _ATOMS.issuperset(map(type, value)) and any(map(_nonfinite, value))
 
 
 def encode_message(message: Message) -> bytes:
@@ -79,7 +67,7 @@ def encode_message(message: Message) -> bytes:
         payload = orjson.dumps(message, option=_ORJSON)
     except TypeError:  # orjson.JSONEncodeError too
         payload = b""
-    if not payload or (b"null" in payload and _nonfinite(message)):
+    if not payload or (b"null" in payload and wild_float(message)):  # orjson writes NaN as null
         payload = json.dumps(message, separators=(",", ":")).encode()
     return payload
 

@@ -84,6 +84,8 @@ JSONISH = st.text(
 @example("[1e400, -1e400, NaN, Infinity, -Infinity]")
 @example('"\\ud800"')
 @example("[18446744073709551616, -9223372036854775809]")
+@example('["18446744073709551616", 1.5, 9223372036854775807]')  # long digits, no big integer
+@example("[1234567890123456789, 1e19]")
 @example(" [1.5] ")
 @example("01")
 @example("[1,]")
@@ -184,6 +186,7 @@ def test_keys_decode_as_before(values: list[Any], width: int) -> None:
 @example({"lone": "\ud800"})
 @example({"keys": {1: "a", None: 2, 1.5: 3, False: 4}})
 @example({"tuple": (1, "a", (2.5,))})
+@example({"deep": (1, [None, {"x": -math.inf}])})
 def test_messages_are_read_as_the_json_module_wrote_them(message: dict[str, Any]) -> None:
     sent = encode_message(message)
     expected = json.dumps(message, separators=(",", ":")).encode()
