@@ -122,8 +122,10 @@ def loads(data: str | bytes) -> Any:
 def decode_key(text: str, width: int) -> list[Any]:
     """The values of a key encoded by encode_key; raise ValueError unless it has width scalars."""
     keys = _fast(text)
-    if type(keys) is list and len(keys) == width and _SCALARS.issuperset(map(type, keys)) and _exact(keys):
-        return keys
+    if type(keys) is list and len(keys) == width:
+        kinds = set(map(type, keys))
+        if kinds <= _ATOMS or (kinds <= _SCALARS and _exact(keys)):
+            return keys
     keys = _DECODER.decode(text)
     if not isinstance(keys, list) or len(keys) != width or any(isinstance(k, dict | list) for k in keys):
         raise ValueError(f"bad primary key {text[:80]!r}: expected {width} value(s)")
@@ -133,14 +135,19 @@ def decode_key(text: str, width: int) -> list[Any]:
 def _quick(text: str) -> Row | None:
     """The row as orjson reads it, blobs decoded, when that is exactly what the json module
     with _hook reads and a row (an object of scalars); None otherwise (decode it the full way)."""
-    row = _fast(text)
-    if type(row) is not dict or (len(row) == 1 and "$b" in row):
-        return None  # not an object, or one blob (the json module makes it bytes): not a row
+    try:
+        row = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(row) is not dict or "$b" in row:
+        return None  # not an object, or a column "$b" (rare: the json module sorts it out)
+    if _ATOMS.issuperset(map(type, row.values())):
+        return row  # the common row: no float, no blob
     types = set(map(type, row.values()))
     if dict in types:  # blobs, {"$b": base64}: decoded as _hook does
         for name, value in row.items():
+            encoded = value.get("$b") if type(value) is dict and len(value) == 1 else value
             if type(value) is dict:
-                encoded = value.get("$b") if len(value) == 1 else None
                 if type(encoded) is not str:
                     return None
                 try:
