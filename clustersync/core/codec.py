@@ -10,8 +10,9 @@ Decoding goes through orjson (Rust, several times faster than the json module) w
 answer is exactly the json module's: orjson refuses NaN and Infinity, lone surrogates, numbers
 beyond a double, and reads an integer beyond 64 bits as a float. Whatever it refuses, and any
 text whose value holds a float of 2**63 or more (where such an integer may hide), is decoded
-again by the json module, which gives today's values and today's errors. Encoding stays with
-the json module: a key's text must not change, and stored copies stay ASCII.
+again by the json module, which gives today's values and today's errors. A row is written by
+orjson only when its text is byte for byte the json module's (ASCII, floats of the same form);
+keys are always written by the json module: a key's text must never change.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -45,6 +48,8 @@ def _hook(obj: dict[str, Any]) -> object:
 _DECODER = json.JSONDecoder(object_hook=_hook)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 _ATOMS = frozenset((str, int, bool, type(None)))
+_STORABLE = _SCALARS | {bytes}
+_TINY = 1e-4  # below this orjson and repr write a float differently
 _BIG = float(2**63)  # orjson reads an integer beyond 64 bits as a float at least this large
 # A byte table keeping digits and blanking the rest: an integer beyond 64 bits has 19 digits
 # or more (the test for them: faster than a walk of the value, which only such texts need).
@@ -55,14 +60,38 @@ _ROW = json.JSONEncoder(default=_default, separators=(",", ":"))
 _KEY = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
 
 
+def _floats(values: Iterable[Any]) -> Iterator[float]:
+    return (v for v in values if type(v) is float)
+
+
+def _same_text(row: dict[Any, Any]) -> str | None:
+    """The row's text by orjson when it is byte for byte _ROW's, else None: its values plain
+    SQLite values, its floats 0 or finite of magnitude 1e-4 or more (orjson writes smaller
+    ones in another form: 0.00001 for 1e-05), its text ASCII without DEL (orjson writes
+    other characters raw, the json module escapes them)."""
+    kinds = set(map(type, row.values()))
+    if not kinds <= _STORABLE:
+        return None
+    if float in kinds and not all(
+        v == 0.0 or _TINY <= abs(v) < math.inf for v in row.values() if type(v) is float
+    ):
+        return None
+    try:
+        text = orjson.dumps(row, default=_default)
+    except TypeError:  # a key that is not a string, an integer beyond 64 bits, a lone surrogate
+        return None
+    return text.decode() if text.isascii() and b"\x7f" not in text else None
+
+
 def encode_json(value: object) -> str:
-    """Any JSON value as compact text."""
-    return _ROW.encode(value)
+    """Any JSON value as compact text (a row of plain values in orjson: the same text)."""
+    text = _same_text(value) if type(value) is dict else None
+    return _ROW.encode(value) if text is None else text
 
 
 def encode_row(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """Encode one row as JSON text, column name to value."""
-    return _ROW.encode(dict(zip(columns, values, strict=True)))
+    return encode_json(dict(zip(columns, values, strict=True)))
 
 
 def _canonical(value: object) -> object:
@@ -93,7 +122,7 @@ def _fast(text: str | bytes) -> Any:
 
 def _exact(values: Any) -> bool:
     """Whether these scalars are what the json module reads too (no float at or past 2**63)."""
-    return all(-_BIG < v < _BIG for v in values if type(v) is float)
+    return all(-_BIG < v < _BIG for v in _floats(values))
 
 
 def wild_float(value: object) -> bool:

@@ -204,3 +204,35 @@ def test_values_the_json_module_refuses_are_still_refused() -> None:
     loop.append(loop)
     with pytest.raises(ValueError, match="Circular reference"):
         encode_message({"loop": loop})
+
+
+# -- row text: orjson writes it only when it is byte for byte the json module's ------------------
+
+ROW_TEXT = st.text(
+    st.sampled_from(["a", "\x7f", "\x00", "\x1f", "\n", '"', "\\", "/", "\u00e9", "\U0001f600"]), max_size=6
+)
+NAMES = st.text(st.characters(max_codepoint=127), max_size=4)  # mostly what orjson writes
+STORED = st.one_of(
+    st.none(),
+    st.booleans(),
+    INTS,
+    FLOATS.filter(lambda f: not math.isnan(f)),  # SQLite stores NaN as NULL
+    st.floats(min_value=1e-6, max_value=1e-3),  # around the form's edge, 1e-4
+    NAMES,
+    TEXT,
+    ROW_TEXT,
+    st.binary(max_size=8),
+)
+REFERENCE = json.JSONEncoder(default=codec._default, separators=(",", ":"))
+
+
+@given(st.dictionaries(NAMES | TEXT | st.integers(0, 3), STORED, max_size=4))
+@settings(max_examples=500)
+@example({"f": 1e-05})
+@example({"g": 1e-07, "h": 1e16, "i": -0.0, "j": 1e-4, "k": 9.999999999999999e-05})
+@example({"x": "\x7f"})
+@example({"y": 2**64, "z": math.inf})
+def test_row_text_is_the_json_modules(row: dict[Any, Any]) -> None:
+    assert codec.encode_json(row) == REFERENCE.encode(row)
+    if all(type(k) is str for k in row):
+        assert codec.encode_row(tuple(row), tuple(row.values())) == REFERENCE.encode(row)
