@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+import socket
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +16,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clustersync.core import codec
-from clustersync.wire.protocol import encode_message
+from clustersync.core.errors import ProtocolError
+from clustersync.wire.protocol import _LENGTH, Channel, encode_message
 
 # Integers at and past the 64-bit edges (orjson reads those beyond as floats), every float.
 EDGES = st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, -(2**64), 10**30])
@@ -204,6 +207,73 @@ def test_values_the_json_module_refuses_are_still_refused() -> None:
     loop.append(loop)
     with pytest.raises(ValueError, match="Circular reference"):
         encode_message({"loop": loop})
+
+
+@pytest.fixture(scope="module")
+def channels() -> Iterator[tuple[Channel, Channel]]:
+    a, b = socket.socketpair()
+    for sock in (a, b):
+        sock.settimeout(5)
+    yield Channel(a, b"k" * 32, False, 1 << 20, clock=lambda: 1.5), Channel(b, b"k" * 32, True, 1 << 20)
+    a.close()
+    b.close()
+
+
+@given(st.dictionaries(TEXT, VALUES, max_size=4))
+@settings(max_examples=200)
+@example({"nan": math.nan, "big": [2**64, -(2**63) - 1], "lone": "\ud800", "tiny": 1e-300})
+def test_messages_cross_a_channel_as_the_json_module_reads_them(
+    channels: tuple[Channel, Channel], message: dict[str, Any]
+) -> None:
+    client, server = channels
+    client.send({**message, "type": "m"})  # small: the socket's buffer holds it, no thread
+    expected = json.loads(json.dumps({**message, "type": "m", "ts": 1.5}))
+    assert ident(server.recv()) == ident(expected)
+
+
+def send_signed(client: Channel, payload: bytes) -> None:
+    """A frame as Channel.send makes it, around any payload."""
+    word = _LENGTH.pack(len(payload))
+    seq, client._out_seq = client._out_seq, client._out_seq + 1
+    head = word + client._head_mac(client._out_dir, seq, word) + client._mac(client._out_dir, seq, payload)
+    client.sock.sendall(head + payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"type":"m","ts":1,}',
+        b'{"type":"m","ts":NaN,"x":[Infinity,-Infinity]}',  # the json module takes these
+        b'{"type":"m","ts":1e400}',
+        b'{"type":"m","ts":1,"n":18446744073709551616}',
+        b'{"type":"m","ts":1,"s":"\\ud800"}',
+        b'{"type":"m","ts":1}\xff',
+        b"\xff\xfe{\x00}\x00",  # UTF-16: the json module reads it
+        b"[1,2]",
+        b"01",
+        b'"\xed\xa0\x80"',
+    ],
+)
+def test_a_signed_payload_is_read_or_refused_as_the_json_module_does(
+    channels: tuple[Channel, Channel], payload: bytes
+) -> None:
+    client, server = channels
+    try:
+        value = json.loads(payload)
+        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+            expected: Any = "message has no type"
+        elif not isinstance(value.get("ts"), int | float):
+            expected = "message has no timestamp"
+        else:
+            expected = ident(value)
+    except ValueError as exc:
+        expected = f"message is not JSON: {exc}"
+    send_signed(client, payload)
+    try:
+        got = ident(server.recv())
+    except ProtocolError as exc:
+        got = str(exc)
+    assert got == expected
 
 
 # -- row text: orjson writes it only when it is byte for byte the json module's ------------------
