@@ -11,7 +11,7 @@ answer is exactly the json module's: orjson refuses NaN and Infinity, lone surro
 beyond a double, and reads an integer beyond 64 bits as a float. Whatever it refuses, and any
 text whose value holds a float of 2**63 or more (where such an integer may hide), is decoded
 again by the json module, which gives today's values and today's errors. A row is written by
-orjson only when its text is byte for byte the json module's (ASCII, floats of the same form);
+orjson only when its text is byte for byte the json module's (no float, ASCII text);
 keys are always written by the json module: a key's text must never change.
 """
 
@@ -20,8 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -48,8 +46,7 @@ def _hook(obj: dict[str, Any]) -> object:
 _DECODER = json.JSONDecoder(object_hook=_hook)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 _ATOMS = frozenset((str, int, bool, type(None)))
-_STORABLE = _SCALARS | {bytes}
-_TINY = 1e-4  # below this orjson and repr write a float differently
+_PLAIN = _ATOMS | {bytes}  # a row of these orjson writes as the json module does
 _BIG = float(2**63)  # orjson reads an integer beyond 64 bits as a float at least this large
 # A byte table keeping digits and blanking the rest: an integer beyond 64 bits has 19 digits
 # or more (the test for them: faster than a walk of the value, which only such texts need).
@@ -60,21 +57,12 @@ _ROW = json.JSONEncoder(default=_default, separators=(",", ":"))
 _KEY = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
 
 
-def _floats(values: Iterable[Any]) -> Iterator[float]:
-    return (v for v in values if type(v) is float)
-
-
 def _same_text(row: dict[Any, Any]) -> str | None:
-    """The row's text by orjson when it is byte for byte _ROW's, else None: its values plain
-    SQLite values, its floats 0 or finite of magnitude 1e-4 or more (orjson writes smaller
-    ones in another form: 0.00001 for 1e-05), its text ASCII without DEL (orjson writes
-    other characters raw, the json module escapes them)."""
-    kinds = set(map(type, row.values()))
-    if not kinds <= _STORABLE:
-        return None
-    if float in kinds and not all(
-        v == 0.0 or _TINY <= abs(v) < math.inf for v in row.values() if type(v) is float
-    ):
+    """The row's text by orjson when it is byte for byte _ROW's, else None: its values text,
+    integers, booleans, nulls and blobs (no float: orjson's form of some floats differs from
+    repr's, and between its versions: 1e16 or 1e+16, 0.00001 for 1e-05), its text ASCII
+    without DEL (orjson writes other characters raw, the json module escapes them)."""
+    if not _PLAIN.issuperset(map(type, row.values())):
         return None
     try:
         text = orjson.dumps(row, default=_default)
@@ -122,7 +110,7 @@ def _fast(text: str | bytes) -> Any:
 
 def _exact(values: Any) -> bool:
     """Whether these scalars are what the json module reads too (no float at or past 2**63)."""
-    return all(-_BIG < v < _BIG for v in _floats(values))
+    return all(-_BIG < v < _BIG for v in values if type(v) is float)
 
 
 def wild_float(value: object) -> bool:

@@ -287,7 +287,7 @@ STORED = st.one_of(
     st.booleans(),
     INTS,
     FLOATS.filter(lambda f: not math.isnan(f)),  # SQLite stores NaN as NULL
-    st.floats(min_value=1e-6, max_value=1e-3),  # around the form's edge, 1e-4
+    st.floats(min_value=1e-6, max_value=1e-3),  # where orjson's form differs
     NAMES,
     TEXT,
     ROW_TEXT,
