@@ -9,6 +9,7 @@ peer lacks is every current version above the peer's vector for its origin.
 from __future__ import annotations
 
 import logging
+import operator
 import sqlite3
 import threading
 import time
@@ -22,13 +23,15 @@ from ..core.clock import HybridClock
 from ..core.codec import Row
 from ..core.errors import ApplyError
 from ..core.vector import Vector
-from . import capture, conflicts, quarantine, reads, rowstate
+from . import capture, checkpoint, conflicts, quarantine, reads, rowstate
 from .applying import Applier
 from .changes import ApplyResult, Change, Snapshot
 from .reads import Member
 from .schema import MEMBERS, TableInfo, connect, install, table_info
 
 logger = logging.getLogger(__name__)
+
+_DATA = operator.itemgetter(5)  # a Change's row copy
 
 
 class Store:
@@ -55,6 +58,8 @@ class Store:
         self._lock = threading.RLock()
         self._applier = Applier(self)
         self.db = connect(str(path))
+        self.db.execute(f"PRAGMA wal_autocheckpoint={checkpoint.BACKSTOP}")
+        self.checkpoints = checkpoint.Checkpointer(str(path))  # copies the log back on its own thread
         # A row's JSON copy in _cs_rows must fit SQLite's value limit (1e9 bytes by default:
         # BLOBs up to about 700 MiB, as base64): a larger row is left out, said, and counted.
         self.max_copy = self.db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - 1024
@@ -66,6 +71,7 @@ class Store:
 
     def close(self) -> None:
         """Close the database."""
+        self.checkpoints.close()
         self.db.close()
 
     def _read(self, sql: str, params: Any = ()) -> list[Any]:
@@ -202,6 +208,8 @@ class Store:
                     self._bump(db, key, getattr(result, key))
         except sqlite3.Error as exc:
             raise ApplyError(f"applying changes to {self.path}: {quarantine.describe(exc)}") from exc
+        # Each row went to the log twice (the table, its copy in _cs_rows), with its keys and indexes.
+        self.checkpoints.wrote(2 * sum(map(len, filter(None, map(_DATA, changes)))) + 128 * len(changes))
         return result
 
     def _advances(self, final: Vector) -> bool:
