@@ -21,7 +21,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ..core.codec import Row, decode_key, decode_row
+from ..core.codec import Row, decode_key, decode_row, decode_rows
 from ..core.errors import ApplyError
 from ..core.merge import decode_clocks, merge
 from ..core.vector import Vector
@@ -41,7 +41,8 @@ _LOCALS = (
     f"WHERE tbl = ? AND pk IN ({', '.join('?' * _CHUNK)})"
 )
 _RELEASE = "DELETE FROM _cs_quarantine WHERE tbl = ? AND pk = ?"
-_TABLE, _KEY, _HLC = itemgetter(0), itemgetter(0, 1), itemgetter(2)  # a Change's fields
+# A Change's table, key, hlc and origin.
+_TABLE, _KEY, _HLC, _ORIGIN = itemgetter(0), itemgetter(0, 1), itemgetter(2), itemgetter(3)
 
 Write = tuple[Change, Row | None]  # a version to store and write, and its row's values if decoded
 Run = list[tuple[Change, list[Any]]]  # rows written by one statement, with its parameters
@@ -68,18 +69,21 @@ class Applier:
             return
         result.max_hlc = max(result.max_hlc, max(map(_HLC, changes)))
         found = self._locals(db, changes)
-        writes: list[Write] = []
-        for c in changes:
-            local = found.get((c.tbl, c.pk))
-            if local is None:
-                if c.hlc <= current.get(c.origin, 0):
-                    result.stale += 1  # seen before, its row deleted since and the tombstone collected
-                    continue
-                writes.append((c, None))  # unknown here: stored as it comes (an insert needs no merge)
-            else:
-                write = self._existing(db, c, local, result)
-                if write is not None:
-                    writes.append(write)
+        if not found and _all_new(changes, current):  # the common batch: a peer's new rows
+            writes: list[Write] = [(c, None) for c in changes]
+        else:
+            writes = []
+            for c in changes:
+                local = found.get((c.tbl, c.pk))
+                if local is None:
+                    if c.hlc <= current.get(c.origin, 0):
+                        result.stale += 1  # seen before, its row deleted since and the tombstone collected
+                        continue
+                    writes.append((c, None))  # unknown here: stored as it comes (an insert needs no merge)
+                else:
+                    write = self._existing(db, c, local, result)
+                    if write is not None:
+                        writes.append(write)
         result.applied += len(writes)
         rowstate.put_many(db, [c for c, _ in writes])
         self._write_all(db, writes, result, held)
@@ -169,13 +173,14 @@ class Applier:
         sql, run = "", Run()
         tables = self.store.tables
         table, columns = "", tuple[str, ...]()  # the table and column set `sql` writes (if an upsert)
+        decoded = iter(decode_rows([c.data for c, values in writes if values is None and c.data is not None]))
         for c, values in writes:
             if c.data is None:
                 info = tables[c.tbl]
                 statement, params = _delete_sql(info), decode_key(c.pk, len(info.pk))
                 table, columns = "", ()
             else:
-                row = decode_row(c.data) if values is None else values
+                row = next(decoded) if values is None else values
                 if c.tbl == table and columns == tuple(row):  # the common case: the run goes on
                     run.append((c, list(row.values())))
                     continue
@@ -277,6 +282,15 @@ class Applier:
         if cached is None or cached[0] is not info:
             cached = self._columns[info.name] = (info, frozenset(info.columns))
         return cached[1]
+
+
+def _all_new(changes: list[Change], current: Vector) -> bool:
+    """Whether every version is newer than what this member has from its origin (then a row
+    without a local version is new, not one deleted and collected since)."""
+    origins = set(map(_ORIGIN, changes))
+    if len(origins) == 1:
+        return min(map(_HLC, changes)) > current.get(origins.pop(), 0)
+    return all(c.hlc > current.get(c.origin, 0) for c in changes)
 
 
 def _whole(c: Change, local: Any, result: ApplyResult) -> Write | None:

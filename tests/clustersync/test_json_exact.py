@@ -144,6 +144,7 @@ def encoded(value: Any) -> str:
 def test_rows_decode_as_before(row: dict[str, Any]) -> None:
     text = encoded(row)
     assert outcome(codec.decode_row, text) == outcome(reference_row, text)
+    assert outcome(_first_of_rows, text) == outcome(reference_row, text)
     stored = json.JSONDecoder(object_hook=codec._hook).decode
     assert outcome(codec.decode_stored, text) == outcome(stored, text)
 
@@ -156,6 +157,7 @@ def test_rows_decode_as_before(row: dict[str, Any]) -> None:
 def test_blobs_and_bad_shapes_decode_or_fail_as_before(row: dict[str, Any], wrap: bool) -> None:
     text = encoded([row] if wrap else row)
     assert outcome(codec.decode_row, text) == outcome(reference_row, text)
+    assert outcome(_first_of_rows, text) == outcome(reference_row, text)
 
 
 @given(JSONISH)
@@ -166,6 +168,13 @@ def test_blobs_and_bad_shapes_decode_or_fail_as_before(row: dict[str, Any], wrap
 @example('{"a": "\\ud800"}')
 def test_any_row_text_decodes_or_fails_as_before(text: str) -> None:
     assert outcome(codec.decode_row, text) == outcome(reference_row, text)
+    assert outcome(_first_of_rows, text) == outcome(reference_row, text)
+
+
+def _first_of_rows(text: str) -> Any:
+    """codec.decode_rows (a batch's rows at once, as the apply decodes them) of one text."""
+    (row,) = codec.decode_rows([text])
+    return row
 
 
 @given(st.lists(st.one_of(ROW_VALUES, BLOBISH), max_size=3), st.integers(0, 3))
