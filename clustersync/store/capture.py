@@ -4,77 +4,225 @@ The capture triggers (schema.py) note only which row changed and when; here each
 gets one new version per stamp (its last change wins), with the row as it now is: its state
 (merge.write: which columns changed since its previous version) stored in _cs_rows and
 sent to the peers. Runs inside the caller's write transaction.
+
+Two paths give the same result: `stamp` reads the noted rows and their current versions a
+chunk of keys per query and stores the new versions with few statements (a bulk write
+notes thousands of rows), `each` reads and writes row by row (the reference the property
+tests compare with). Both read a row the way `each` does, `key IS ?`: the batch joins the
+chunk's keys (VALUES) to the table on the same comparison, so a key's type affinity and
+collation match exactly as they did; a key holding NULL (which `IS` matches on more than
+one row of a rowid table) is read alone.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import time
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from ..core.codec import encode_key
+from ..core.codec import Row, encode_key
 from ..core.merge import write
 from . import rowstate
 from .changes import Change
-from .schema import KEY_COLUMNS, quote
+from .schema import KEY_COLUMNS, TableInfo, quote
 
 if TYPE_CHECKING:
     from .database import Store
 
 logger = logging.getLogger(__name__)
 
-_LOCAL = (
-    "SELECT hlc, origin, deleted, data, base_hlc, base_origin, clocks FROM _cs_rows WHERE tbl = ? AND pk = ?"
-)
+_COLUMNS = "hlc, origin, deleted, data, base_hlc, base_origin, clocks"
+_LOCAL = f"SELECT {_COLUMNS} FROM _cs_rows WHERE tbl = ? AND pk = ?"
+_CHUNK = 256  # keys read per query
+_VARIABLES = 999  # variables per statement SQLite allows in every version (32,766 since 3.32)
+
+Note = tuple[str, str, int, tuple[Any, ...]]  # a noted row: table, key, wall time, key values
 
 
 def stamp(store: Store, db: sqlite3.Connection) -> list[Change]:
     """Give every captured local change its version; return the new versions."""
-    rows = db.execute(
-        f"SELECT seq, tbl, wall, {', '.join(KEY_COLUMNS)} FROM _cs_pending ORDER BY seq"
-    ).fetchall()
-    if not rows:
+    noted = _noted(store, db)
+    if noted is None:
         return []
-    latest: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
-    for _, tbl, wall, *keys in rows:
-        info = store.tables.get(tbl)
-        if info is None:
-            continue  # a table no longer replicated: its old triggers' notes are dropped
-        values = tuple(keys[: len(info.pk)])
-        pk = encode_key(values)
-        latest.pop((tbl, pk), None)  # keep the order of each row's last change
-        latest[(tbl, pk)] = (wall, values)
+    last, notes = noted
+    rows = _rows(store, db, notes)
+    locals_ = _locals(db, notes)
     offset = store.now_ms() - int(time.time() * 1000)  # the test clock offset, if any
+    tick = store.hlc.tick
+    out = []
+    for (tbl, pk, wall, _), now in zip(notes, rows, strict=True):
+        change = _version(store, db, tbl, pk, tick(wall + offset), locals_.get((tbl, pk)), now)
+        if change is not None:
+            out.append(change)
+    _put_all(db, out)
+    _finish(store, db, last, out)
+    return out
+
+
+def each(store: Store, db: sqlite3.Connection) -> list[Change]:
+    """`stamp` row by row: one query for each row, one for its version, one to store the new one."""
+    noted = _noted(store, db)
+    if noted is None:
+        return []
+    last, notes = noted
+    offset = store.now_ms() - int(time.time() * 1000)
     out = []
     columns: dict[str, tuple[str, ...]] = {}
-    for (tbl, pk), (wall, values) in latest.items():
+    for tbl, pk, wall, values in notes:
         info = store.tables[tbl]
         hlc = store.hlc.tick(wall + offset)
-        where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
-        found = db.execute(f"SELECT * FROM {quote(tbl)} WHERE {where}", values).fetchone()
+        found = db.execute(_one_sql(info), values).fetchone()
         if found is not None and tbl not in columns:
             columns[tbl] = tuple(d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description)
         now = None if found is None else dict(zip(columns[tbl], found, strict=True))
-        local = db.execute(_LOCAL, (tbl, pk)).fetchone()
-        state = write(rowstate.state(local), now, (hlc, store.node_id))
-        if state is None:
-            continue  # nothing replicated changed (same values, or a row born and gone between stamps)
-        change = rowstate.change(tbl, pk, (hlc, store.node_id), state)
-        if len(change.data or "") > store.max_copy:  # ASCII JSON: characters are bytes
-            logger.error("%s key %s: its copy (%d bytes) is above SQLite's limit: not replicated",
-                         tbl, pk[:80], len(change.data or ""))  # fmt: skip
-            store._bump(db, "too_large", 1)
-            continue
-        rowstate.put(db, change)
-        out.append(change)
-    db.execute("DELETE FROM _cs_pending WHERE seq <= ?", (rows[-1][0],))
+        change = _version(store, db, tbl, pk, hlc, db.execute(_LOCAL, (tbl, pk)).fetchone(), now)
+        if change is not None:
+            rowstate.put(db, change)
+            out.append(change)
+    _finish(store, db, last, out)
+    return out
+
+
+def _noted(store: Store, db: sqlite3.Connection) -> tuple[int, list[Note]] | None:
+    """The last note's seq and the noted rows, each once, in the order of its last change."""
+    ends = {name: 3 + len(info.pk) for name, info in store.tables.items()}  # a note's key: row[3:end]
+    width = max(ends.values(), default=4) - 3  # only the key columns some table uses
+    rows = db.execute(
+        f"SELECT seq, tbl, wall, {', '.join(KEY_COLUMNS[:width])} FROM _cs_pending ORDER BY seq"
+    ).fetchall()
+    if not rows:
+        return None
+    latest: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
+    for row in reversed(rows):  # a row's last note first: the one kept
+        end = ends.get(row[1])
+        if end is None:
+            continue  # a table no longer replicated: its old triggers' notes are dropped
+        values = row[3:end]
+        key = (row[1], encode_key(values))
+        if key not in latest:
+            latest[key] = (row[2], values)
+    # In the order of each row's last note.
+    notes = [(tbl, pk, wall, values) for (tbl, pk), (wall, values) in reversed(latest.items())]
+    return rows[-1][0], notes
+
+
+def _version(
+    store: Store, db: sqlite3.Connection, tbl: str, pk: str, hlc: int, local: Any, now: Row | None
+) -> Change | None:
+    """A noted row's new version given its current one and the row as it is now; None if none."""
+    state = write(rowstate.state(local), now, (hlc, store.node_id))
+    if state is None:
+        return None  # nothing replicated changed (same values, or a row born and gone between stamps)
+    change = rowstate.change(tbl, pk, (hlc, store.node_id), state)
+    if len(change.data or "") > store.max_copy:  # ASCII JSON: characters are bytes
+        logger.error("%s key %s: its copy (%d bytes) is above SQLite's limit: not replicated",
+                     tbl, pk[:80], len(change.data or ""))  # fmt: skip
+        store._bump(db, "too_large", 1)
+        return None
+    return change
+
+
+def _finish(store: Store, db: sqlite3.Connection, last: int, out: list[Change]) -> None:
+    """Drop the notes versioned, advance this member's own entry of the vector and the clock."""
+    db.execute("DELETE FROM _cs_pending WHERE seq <= ?", (last,))
     if out:
         db.execute(
             "INSERT OR REPLACE INTO _cs_vector (origin, hlc) VALUES (?, ?)", (store.node_id, out[-1].hlc)
         )
     store.set_meta("hlc", store.hlc.last, db)
+
+
+def _rows(store: Store, db: sqlite3.Connection, notes: list[Note]) -> list[Row | None]:
+    """The noted rows as they are now (None: gone), in the order of the notes."""
+    out: list[Row | None] = [None] * len(notes)
+    tables: dict[str, list[int]] = {}
+    for i, note in enumerate(notes):
+        tables.setdefault(note[0], []).append(i)
+    for tbl, indexes in tables.items():
+        info = store.tables[tbl]
+        columns = _columns(db, info)
+        plain = []
+        for i in indexes:
+            values = notes[i][3]
+            if None in values:  # `IS NULL` may match several rows: read as `each` does
+                found = db.execute(_one_sql(info), values).fetchone()
+                out[i] = None if found is None else dict(zip(columns, found, strict=True))
+            else:
+                plain.append(i)
+        per = min(_CHUNK, _VARIABLES // (len(info.pk) + 1))
+        for start in range(0, len(plain), per):
+            chunk = plain[start : start + per]
+            params = [x for i in chunk for x in (i, *notes[i][3])]
+            for found in db.execute(_chunk_sql(info, len(chunk)), params):
+                out[found[-1]] = dict(zip(columns, found, strict=False))  # (the last: the note's index)
     return out
+
+
+def _locals(db: sqlite3.Connection, notes: list[Note]) -> dict[tuple[str, str], Any]:
+    """The current versions (_cs_rows) of the noted rows, by (table, key)."""
+    keys: dict[str, list[str]] = {}
+    for tbl, pk, _, _ in notes:
+        keys.setdefault(tbl, []).append(pk)
+    found: dict[tuple[str, str], Any] = {}
+    for tbl, pks in keys.items():
+        for start in range(0, len(pks), _CHUNK):
+            chunk = pks[start : start + _CHUNK]
+            for row in db.execute(_locals_sql(len(chunk)), (tbl, *chunk)):
+                found[(tbl, row[7])] = row
+    return found
+
+
+def _columns(db: sqlite3.Connection, info: TableInfo) -> tuple[str, ...]:
+    """The table's columns as `SELECT *` returns them."""
+    return tuple(d[0] for d in db.execute(f"SELECT * FROM {quote(info.name)} LIMIT 0").description)
+
+
+_PUT = "INSERT OR REPLACE INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks) "
+_PER = 100  # versions per INSERT (9 variables each: under SQLite's 999)
+
+
+def _put_all(db: sqlite3.Connection, changes: list[Change]) -> None:
+    """Store versions of distinct rows as their current ones, _PER rows per statement (one
+    statement of many rows pays its step and reset once; executemany pays them per row).
+    The same as rowstate.put_many with store/bulk.py (branch issue-19c): use that once merged."""
+    full = len(changes) - len(changes) % _PER
+    if full:
+        db.executemany(
+            _put_sql(_PER), (list(chain.from_iterable(changes[i : i + _PER])) for i in range(0, full, _PER))
+        )
+    if full < len(changes):
+        rowstate.put_many(db, changes[full:])
+
+
+@functools.cache
+def _put_sql(rows: int) -> str:
+    return _PUT + "VALUES " + ", ".join(["(" + ", ".join("?" * len(Change._fields)) + ")"] * rows)
+
+
+@functools.cache
+def _one_sql(info: TableInfo) -> str:
+    where = " AND ".join(f"{quote(c)} IS ?" for c in info.pk)
+    return f"SELECT * FROM {quote(info.name)} WHERE {where}"
+
+
+@functools.cache
+def _chunk_sql(info: TableInfo, rows: int) -> str:
+    """The rows of a chunk of keys, each with its note's index: (index, key values...) joined
+    to the table on `key IS value`, the comparison `each` makes."""
+    group = "(" + ", ".join("?" * (len(info.pk) + 1)) + ")"
+    on = " AND ".join(f"_cs_t.{quote(c)} IS _cs_k.column{i + 2}" for i, c in enumerate(info.pk))
+    return (
+        f"SELECT _cs_t.*, _cs_k.column1 FROM (VALUES {', '.join([group] * rows)}) AS _cs_k "
+        f"CROSS JOIN {quote(info.name)} AS _cs_t ON {on}"  # CROSS: the keys drive, the table is searched
+    )
+
+
+@functools.cache
+def _locals_sql(rows: int) -> str:
+    return f"SELECT {_COLUMNS}, pk FROM _cs_rows WHERE tbl = ? AND pk IN ({', '.join('?' * rows)})"
 
 
 def note_all(store: Store, db: sqlite3.Connection) -> int:
