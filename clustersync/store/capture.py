@@ -20,12 +20,12 @@ import functools
 import logging
 import sqlite3
 import time
-from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..core.codec import Row, encode_key
 from ..core.merge import write
-from . import rowstate
+from . import bulk, rowstate
 from .changes import Change
 from .schema import KEY_COLUMNS, TableInfo, quote
 
@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 _COLUMNS = "hlc, origin, deleted, data, base_hlc, base_origin, clocks"
 _LOCAL = f"SELECT {_COLUMNS} FROM _cs_rows WHERE tbl = ? AND pk = ?"
 _CHUNK = 256  # keys read per query
-_VARIABLES = 999  # variables per statement SQLite allows in every version (32,766 since 3.32)
+
+_ROW = itemgetter(0, 1)  # a version's table and key
 
 Note = tuple[str, str, int, tuple[Any, ...]]  # a noted row: table, key, wall time, key values
 
@@ -57,7 +58,7 @@ def stamp(store: Store, db: sqlite3.Connection) -> list[Change]:
         change = _version(store, db, tbl, pk, tick(wall + offset), locals_.get((tbl, pk)), now)
         if change is not None:
             out.append(change)
-    _put_all(db, out)
+    rowstate.put_many(db, sorted(out, key=_ROW))  # in key order: B-tree pages filled in turn
     _finish(store, db, last, out)
     return out
 
@@ -152,7 +153,7 @@ def _rows(store: Store, db: sqlite3.Connection, notes: list[Note]) -> list[Row |
                 out[i] = None if found is None else dict(zip(columns, found, strict=True))
             else:
                 plain.append(i)
-        per = min(_CHUNK, _VARIABLES // (len(info.pk) + 1))
+        per = min(_CHUNK, bulk.VARIABLES // (len(info.pk) + 1))
         for start in range(0, len(plain), per):
             chunk = plain[start : start + per]
             params = [x for i in chunk for x in (i, *notes[i][3])]
@@ -178,28 +179,6 @@ def _locals(db: sqlite3.Connection, notes: list[Note]) -> dict[tuple[str, str], 
 def _columns(db: sqlite3.Connection, info: TableInfo) -> tuple[str, ...]:
     """The table's columns as `SELECT *` returns them."""
     return tuple(d[0] for d in db.execute(f"SELECT * FROM {quote(info.name)} LIMIT 0").description)
-
-
-_PUT = "INSERT OR REPLACE INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks) "
-_PER = 100  # versions per INSERT (9 variables each: under SQLite's 999)
-
-
-def _put_all(db: sqlite3.Connection, changes: list[Change]) -> None:
-    """Store versions of distinct rows as their current ones, _PER rows per statement (one
-    statement of many rows pays its step and reset once; executemany pays them per row).
-    The same as rowstate.put_many with store/bulk.py (branch issue-19c): use that once merged."""
-    full = len(changes) - len(changes) % _PER
-    if full:
-        db.executemany(
-            _put_sql(_PER), (list(chain.from_iterable(changes[i : i + _PER])) for i in range(0, full, _PER))
-        )
-    if full < len(changes):
-        rowstate.put_many(db, changes[full:])
-
-
-@functools.cache
-def _put_sql(rows: int) -> str:
-    return _PUT + "VALUES " + ", ".join(["(" + ", ".join("?" * len(Change._fields)) + ")"] * rows)
 
 
 @functools.cache
