@@ -156,8 +156,10 @@ def _rows(store: Store, db: sqlite3.Connection, notes: list[Note]) -> list[Row |
         per = min(_CHUNK, bulk.VARIABLES // (len(info.pk) + 1))
         for start in range(0, len(plain), per):
             chunk = plain[start : start + per]
+            size = _size(len(chunk), per)
+            chunk += [chunk[0]] * (size - len(chunk))  # the first key again: its row read twice, kept once
             params = [x for i in chunk for x in (i, *notes[i][3])]
-            for found in db.execute(_chunk_sql(info, len(chunk)), params):
+            for found in db.execute(_chunk_sql(info, size), params):
                 out[found[-1]] = dict(zip(columns, found, strict=False))  # (the last: the note's index)
     return out
 
@@ -170,10 +172,18 @@ def _locals(db: sqlite3.Connection, notes: list[Note]) -> dict[tuple[str, str], 
     found: dict[tuple[str, str], Any] = {}
     for tbl, pks in keys.items():
         for start in range(0, len(pks), _CHUNK):
-            chunk = pks[start : start + _CHUNK]
-            for row in db.execute(_locals_sql(len(chunk)), (tbl, *chunk)):
+            chunk: list[str | None] = [*pks[start : start + _CHUNK]]
+            size = _size(len(chunk), _CHUNK)
+            chunk += [None] * (size - len(chunk))
+            for row in db.execute(_locals_sql(size), (tbl, *chunk)):
                 found[(tbl, row[7])] = row
     return found
+
+
+def _size(n: int, per: int) -> int:
+    """The statement size for a chunk of n keys: n up to a power of two (at most per), so that
+    a few statements, each prepared once and kept in the connection's cache, serve every chunk."""
+    return min(per, 1 << (n - 1).bit_length())
 
 
 def _columns(db: sqlite3.Connection, info: TableInfo) -> tuple[str, ...]:
