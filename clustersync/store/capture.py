@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 _COLUMNS = "hlc, origin, deleted, data, base_hlc, base_origin, clocks"
 _LOCAL = f"SELECT {_COLUMNS} FROM _cs_rows WHERE tbl = ? AND pk = ?"
 _CHUNK = 256  # keys read per query
+_SLICE = 10_000  # notes read at a time: one slice's rows in memory, not a whole backfill's
 
 _ROW = itemgetter(0, 1)  # a version's table and key
 
@@ -49,15 +50,16 @@ def stamp(store: Store, db: sqlite3.Connection) -> list[Change]:
     if noted is None:
         return []
     last, notes = noted
-    rows = _rows(store, db, notes)
-    locals_ = _locals(db, notes)
     offset = store.now_ms() - int(time.time() * 1000)  # the test clock offset, if any
     tick = store.hlc.tick
-    out = []
-    for (tbl, pk, wall, _), now in zip(notes, rows, strict=True):
-        change = _version(store, db, tbl, pk, tick(wall + offset), locals_.get((tbl, pk)), now)
-        if change is not None:
-            out.append(change)
+    out: list[Change] = []
+    for start in range(0, len(notes), _SLICE):
+        part = notes[start : start + _SLICE]
+        rows, locals_ = _rows(store, db, part), _locals(db, part)
+        for (tbl, pk, wall, _), now in zip(part, rows, strict=True):
+            change = _version(store, db, tbl, pk, tick(wall + offset), locals_.get((tbl, pk)), now)
+            if change is not None:
+                out.append(change)
     rowstate.put_many(db, sorted(out, key=_ROW))  # in key order: B-tree pages filled in turn
     _finish(store, db, last, out)
     return out

@@ -106,6 +106,7 @@ class Stamps(RuleBasedStateMachine):
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="cs-capture-"))
         self.batch, self.each = self._store("batch"), self._store("each")
+        self.slice, capture._SLICE = capture._SLICE, 300  # slices of 300 notes, chunks of 256 or 111 keys
 
     def _store(self, name: str) -> Store:
         path = self.folder / f"{name}.db"
@@ -158,7 +159,7 @@ class Stamps(RuleBasedStateMachine):
         table=st.sampled_from(["t_int", "t_wide"]),
         kind=st.sampled_from(["insert", "update", "delete"]),
         start=st.integers(0, 300),
-        count=st.integers(1, 300),
+        count=st.integers(1, 400),
         big=st.booleans(),
     )
     def many(self, table: str, kind: str, start: int, count: int, big: bool) -> None:
@@ -190,6 +191,7 @@ class Stamps(RuleBasedStateMachine):
         assert _dump(self.batch) == _dump(self.each)
 
     def teardown(self) -> None:
+        capture._SLICE = self.slice
         self.batch.close()
         self.each.close()
         shutil.rmtree(self.folder, ignore_errors=True)
