@@ -8,10 +8,10 @@ sent to the peers. Runs inside the caller's write transaction.
 Two paths give the same result: `stamp` reads the noted rows and their current versions a
 chunk of keys per query and stores the new versions with few statements (a bulk write
 notes thousands of rows), `each` reads and writes row by row (the reference the property
-tests compare with). Both read a row the way `each` does, `key IS ?`: the batch joins the
-chunk's keys (VALUES) to the table on the same comparison, so a key's type affinity and
-collation match exactly as they did; a key holding NULL (which `IS` matches on more than
-one row of a rowid table) is read alone.
+tests compare with). `each` reads a row with `key IS ?`; the batch joins a chunk's keys
+(VALUES) to the table on the same comparison, so a key's type affinity and collation find
+the same row; a key holding NULL (which `IS` matches in more than one row of a rowid
+table) is read alone, as `each` reads it.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def each(store: Store, db: sqlite3.Connection) -> list[Change]:
         hlc = store.hlc.tick(wall + offset)
         found = db.execute(_one_sql(info), values).fetchone()
         if found is not None and tbl not in columns:
-            columns[tbl] = tuple(d[0] for d in db.execute(f"SELECT * FROM {quote(tbl)} LIMIT 0").description)
+            columns[tbl] = _columns(db, info)
         now = None if found is None else dict(zip(columns[tbl], found, strict=True))
         change = _version(store, db, tbl, pk, hlc, db.execute(_LOCAL, (tbl, pk)).fetchone(), now)
         if change is not None:
