@@ -21,6 +21,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from ..core import vector as vectors
 from ..core.codec import Row, decode_key, decode_row, decode_rows
 from ..core.errors import ApplyError
 from ..core.merge import decode_clocks, merge
@@ -41,8 +42,9 @@ _LOCALS = (
     f"WHERE tbl = ? AND pk IN ({', '.join('?' * _CHUNK)})"
 )
 _RELEASE = "DELETE FROM _cs_quarantine WHERE tbl = ? AND pk = ?"
-# A Change's table, key, hlc and origin.
-_TABLE, _KEY, _HLC, _ORIGIN = itemgetter(0), itemgetter(0, 1), itemgetter(2), itemgetter(3)
+# A Change's table, primary key, both, hlc and origin.
+_TABLE, _PK, _KEY = itemgetter(0), itemgetter(1), itemgetter(0, 1)
+_HLC, _ORIGIN = itemgetter(2), itemgetter(3)
 
 Write = tuple[Change, Row | None]  # a version to store and write, and its row's values if decoded
 Run = list[tuple[Change, list[Any]]]  # rows written by one statement, with its parameters
@@ -102,9 +104,13 @@ class Applier:
 
     def _locals(self, db: sqlite3.Connection, changes: list[Change]) -> dict[tuple[str, str], Any]:
         """The local versions of the batch's rows, by (table, key)."""
-        keys: dict[str, list[str]] = {}
-        for c in changes:
-            keys.setdefault(c.tbl, []).append(c.pk)
+        names = set(map(_TABLE, changes))
+        if len(names) == 1:  # the usual batch: one table's keys, without a loop
+            keys = {names.pop(): list(map(_PK, changes))}
+        else:
+            keys = {}
+            for c in changes:
+                keys.setdefault(c.tbl, []).append(c.pk)
         found: dict[tuple[str, str], Any] = {}
         for tbl, pks in keys.items():
             for start in range(0, len(pks), _CHUNK):
@@ -282,6 +288,14 @@ class Applier:
         if cached is None or cached[0] is not info:
             cached = self._columns[info.name] = (info, frozenset(info.columns))
         return cached[1]
+
+
+def highest(changes: list[Change]) -> Vector:
+    """The vector a batch advances to: per origin, its highest version."""
+    origins = set(map(_ORIGIN, changes))
+    if len(origins) == 1:  # the usual batch: without a loop
+        return {origins.pop(): max(map(_HLC, changes))}
+    return vectors.advance({}, zip(map(_ORIGIN, changes), map(_HLC, changes), strict=True))
 
 
 def _all_new(changes: list[Change], current: Vector) -> bool:

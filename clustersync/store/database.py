@@ -24,7 +24,7 @@ from ..core.codec import Row
 from ..core.errors import ApplyError
 from ..core.vector import Vector
 from . import capture, checkpoint, conflicts, quarantine, reads, rowstate
-from .applying import Applier
+from .applying import Applier, highest
 from .changes import ApplyResult, Change, Snapshot
 from .reads import Member
 from .schema import MEMBERS, TableInfo, connect, install, table_info
@@ -192,7 +192,7 @@ class Store:
                     else:
                         self._applier.each(db, changes, result, current, held)
                     db.execute("UPDATE _cs_flag SET applying = 0")
-                advanced = vectors.advance({}, ((c.origin, c.hlc) for c in changes))
+                advanced = highest(changes)
                 if result.max_own:  # rows merged into a new version here (Store._merge)
                     advanced = vectors.advance(advanced, [(self.node_id, result.max_own)])
                 if final:
