@@ -77,6 +77,8 @@ class RowState:
 
     def same(self, other: RowState) -> bool:
         """Whether two states are the same (labels aside; values compared with their types)."""
+        if self is other:
+            return True
         if (self.born, self.born_base, self.dead, self.cols) != (
             other.born,
             other.born_base,
@@ -107,7 +109,17 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def merge(a: RowState, b: RowState) -> tuple[RowState, list[Lost]]:
-    """The join of two states of one row, and the concurrent writes it overwrote."""
+    """The join of two states of one row, and the concurrent writes it overwrote (one of the
+    two itself when it already holds everything of the other and nothing was overwritten)."""
+    if _covers(b, a):  # the common update: written on top of (or later than) what we hold
+        return b, []
+    if _covers(a, b):
+        return a, []
+    return join(a, b)
+
+
+def join(a: RowState, b: RowState) -> tuple[RowState, list[Lost]]:
+    """merge() without its shortcut: the join built register by register."""
     first = a if (a.born, a.born_base) >= (b.born, b.born_base) else b
     born, born_base, dead = first.born, first.born_base, max(a.dead, b.dead)
     lost: list[Lost] = []
@@ -131,6 +143,36 @@ def merge(a: RowState, b: RowState) -> tuple[RowState, list[Lost]]:
         if lose.values is not None and lose.dead < lose.born and win.born_base < lose.born:
             lost.append(Lost("insert", None, lose.born, lose.values, win.born, values))
     return out, lost + _deletes(a, b, out)
+
+
+def _covers(x: RowState, y: RowState) -> bool:
+    """Whether joining y into x gives x (the same state) and overwrites nothing concurrent: each
+    of join()'s choices made by x, or by y with the same register and value (a tie goes to
+    join's first argument), and none of its lost writes. Tombstones without values and states
+    not as write() and join() build them (a column of cols with the born version or without a
+    value) are left to join()."""
+    xv, yv = x.values, y.values
+    if xv is None or yv is None or (x.born, x.born_base) < (y.born, y.born_base) or x.dead < y.dead:
+        return False
+    born = x.born
+    for col, (v, _) in x.cols.items():
+        if v == born or col not in xv:
+            return False
+    for col in yv:
+        if col not in xv:
+            return False
+    for col, value in xv.items():
+        vx, vy = x.version(col), y.version(col)
+        if vy > vx:
+            return False
+        if vy == vx:
+            if col not in yv or y.base(col) != x.base(col) or not _same(yv[col], value):
+                return False
+        elif _concurrent(x, y, col):
+            return False
+    if x.born != y.born and y.dead < y.born and x.born_base < y.born:
+        return False  # an insert collision
+    return x.alive or not y.alive or x.newest() >= y.newest()  # else a write lost to a delete
 
 
 def _concurrent(win: RowState, lose: RowState, col: str) -> bool:
