@@ -31,8 +31,8 @@ values) or a delete that lost to a later write from a member that had not seen i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 from .codec import decode_row, encode_json
 
@@ -42,19 +42,22 @@ Values = dict[str, Any]
 _V2 = 2  # clocks of a state the form before per-column LWW cannot hold (see encode_clocks)
 
 
-@dataclass(frozen=True)
-class RowState:
-    """One row's state on one member."""
+class RowState(NamedTuple):
+    """One row's state on one member (a named tuple: two are built per row applied)."""
 
     born: Version
-    born_base: Version = NONE
-    dead: Version = NONE
-    cols: dict[str, tuple[Version, Version]] = field(default_factory=dict)  # col -> (version, base)
-    values: Values | None = None  # every column's value (kept by a tombstone; None: unknown)
+    born_base: Version
+    dead: Version
+    cols: dict[str, tuple[Version, Version]]  # col -> (version, base)
+    values: Values | None  # every column's value (kept by a tombstone; None: unknown)
 
     def newest(self) -> Version:
         """The version of the row's newest write (insert or update)."""
-        return max(self.born, *(v for v, _ in self.cols.values())) if self.cols else self.born
+        newest = self.born
+        for v, _ in self.cols.values():
+            if v > newest:
+                newest = v
+        return newest
 
     @property
     def alive(self) -> bool:
@@ -150,29 +153,34 @@ def _covers(x: RowState, y: RowState) -> bool:
     of join()'s choices made by x, or by y with the same register and value (a tie goes to
     join's first argument), and none of its lost writes. Tombstones without values and states
     not as write() and join() build them (a column of cols with the born version or without a
-    value) are left to join()."""
+    value) are left to join(). Per column as version(), base() and _concurrent() decide it."""
     xv, yv = x.values, y.values
-    if xv is None or yv is None or (x.born, x.born_base) < (y.born, y.born_base) or x.dead < y.dead:
+    if xv is None or yv is None or x.dead < y.dead or (x.born, x.born_base) < (y.born, y.born_base):
         return False
-    born = x.born
-    for col, (v, _) in x.cols.items():
+    born, xcols, ycols = x.born, x.cols, y.cols
+    newest = born
+    for col, (v, _) in xcols.items():
         if v == born or col not in xv:
             return False
-    for col in yv:
-        if col not in xv:
-            return False
+        if v > newest:
+            newest = v
+    if not xv.keys() >= yv.keys():
+        return False
     for col, value in xv.items():
-        vx, vy = x.version(col), y.version(col)
+        xc, yc = xcols.get(col), ycols.get(col)
+        vx = born if xc is None else xc[0]
+        vy = yc[0] if yc is not None else y.born if col in yv else NONE
         if vy > vx:
             return False
+        base = NONE if xc is None else xc[1]
         if vy == vx:
-            if col not in yv or y.base(col) != x.base(col) or not _same(yv[col], value):
+            if col not in yv or base != (NONE if yc is None else yc[1]) or not _same(yv[col], value):
                 return False
-        elif _concurrent(x, y, col):
+        elif base != vy and _concurrent(x, y, col):  # (replaced knowingly: not concurrent)
             return False
     if x.born != y.born and y.dead < y.born and x.born_base < y.born:
         return False  # an insert collision
-    return x.alive or not y.alive or x.newest() >= y.newest()  # else a write lost to a delete
+    return newest > x.dead or not y.alive or newest >= y.newest()  # else a write lost to a delete
 
 
 def _concurrent(win: RowState, lose: RowState, col: str) -> bool:
@@ -243,6 +251,22 @@ def encode_clocks(s: RowState, label: Version) -> str | None:
     return json.dumps([_V2, *s.born, *s.born_base, *s.dead, cols, data], separators=(",", ":"))
 
 
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner, not in the stubs
+
+
+def _loads(text: str) -> Any:
+    """json.loads, the common text (one value, nothing around it) without its Python layers."""
+    if type(text) is str:
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            pass  # no value at the start: json.loads says why
+        else:
+            if end == len(text):
+                return value
+    return json.loads(text)
+
+
 def decode_clocks(clocks: str | None, label: Version, values: Values | None, base: Version) -> RowState:
     """A state from its stored or sent form; raise ValueError if the clocks are malformed."""
     if clocks is None:
@@ -250,7 +274,7 @@ def decode_clocks(clocks: str | None, label: Version, values: Values | None, bas
             return RowState(base, NONE, label, {}, None)
         return RowState(label, base, NONE, {}, values)
     try:
-        fields = json.loads(clocks)
+        fields = _loads(clocks)
         older = len(fields) == 7
         if older:
             bh, bo, xh, xo, dh, do, raw = fields

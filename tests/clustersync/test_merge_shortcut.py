@@ -5,14 +5,14 @@ made row could hold); and it is taken for the common update, a write on top of t
 
 from __future__ import annotations
 
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from clustersync.core.merge import NONE, Lost, RowState, join, merge, write
 
 from .test_merge import OPS, grow, states
 
-VERSIONS = st.sampled_from([NONE, (1, "x"), (2, "x"), (2, "y"), (3, "y")])
+VERSIONS = st.sampled_from([NONE, (1, "x"), (2, "x"), (2, "y"), (3, "y"), (9, "z")])
 VALUES = st.sampled_from([1, 1.0, True, "1", None, 2])
 
 
@@ -87,6 +87,12 @@ def test_the_shortcut_agrees_with_the_join_on_well_formed_states(a: RowState, b:
 
 @settings(max_examples=1000)  # pure and quick: the cases where one check matters are rare
 @given(pairs())
+@example(  # a tombstone, and the same row alive by a register without a value: a write lost to the delete
+    (
+        RowState((1, "i"), NONE, (2, "d"), {}, {"a": 1}),
+        RowState((1, "i"), NONE, (2, "d"), {"d": ((3, "y"), NONE)}, {"a": 1}),
+    )
+)
 def test_the_shortcut_agrees_with_the_join_on_nearby_states(pair: tuple[RowState, RowState]) -> None:
     _agree(*pair)
     _agree(*reversed(pair))
