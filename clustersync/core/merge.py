@@ -82,12 +82,7 @@ class RowState(NamedTuple):
         """Whether two states are the same (labels aside; values compared with their types)."""
         if self is other:
             return True
-        if (self.born, self.born_base, self.dead, self.cols) != (
-            other.born,
-            other.born_base,
-            other.dead,
-            other.cols,
-        ):
+        if self.cols != other.cols or self[:3] != other[:3]:  # (born, born_base, dead)
             return False
         a, b = self.values, other.values
         if a is None or b is None:
@@ -174,7 +169,11 @@ def _covers(x: RowState, y: RowState) -> bool:
             return False
         base = NONE if xc is None else xc[1]
         if vy == vx:
-            if col not in yv or base != (NONE if yc is None else yc[1]) or not _same(yv[col], value):
+            if col not in yv or base != (NONE if yc is None else yc[1]):
+                return False
+            other = yv[col]
+            if type(other) is not type(value) or other != value:  # _same()
+                return False
                 return False
         elif base != vy and _concurrent(x, y, col):  # (replaced knowingly: not concurrent)
             return False
@@ -283,13 +282,17 @@ def decode_clocks(clocks: str | None, label: Version, values: Values | None, bas
             if v2 != _V2 or (data is None) == (values is None):
                 raise ValueError("a tombstone's values ride in its clocks, a live row's in its data")
             values = decode_row(data) if values is None else values
-        cols = {str(c): ((int(v[0]), str(v[1])), (int(v[2]), str(v[3]))) for c, v in dict(raw).items()}
-        state = RowState((int(bh), str(bo)), (int(xh), str(xo)), (int(dh), str(do)), cols, values)
+        cols: dict[str, tuple[Version, Version]] = {}
+        for c, v in (raw if type(raw) is dict else dict(raw)).items():
+            cols[str(c)] = ((int(v[0]), str(v[1])), (int(v[2]), str(v[3])))
+        born, dead = (int(bh), str(bo)), (int(dh), str(do))
+        state = RowState(born, (int(xh), str(xo)), dead, cols, values)
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ValueError(f"bad row clocks: {exc}") from exc
-    if older and state.dead >= state.born:  # the older form's tombstone: no values kept
-        return RowState(state.born, state.born_base, state.dead, {}, None)
-    if not older and state.alive != (fields[-1] is None):
+    if older:
+        if dead >= born:  # the older form's tombstone: no values kept
+            return RowState(born, state.born_base, dead, {}, None)
+    elif state.alive != (fields[-1] is None):
         said = "alive" if state.alive else "gone"
         raise ValueError(f"bad row clocks: the versions say the row is {said}, the change the opposite")
     return state
