@@ -1,14 +1,21 @@
-"""merge()'s shortcut (one state already holds the other) gives exactly what the full join gives:
-the same state and the same conflicts, on well-formed states, on states grown by random writes
-and merges, and on loose ones (registers and values drawn independently, as a corrupt or hand-
-made row could hold); and it is taken for the common update, a write on top of the local state."""
+"""merge.py's fast paths give exactly what the full ones give.
+
+merge()'s shortcut (one state already holds the other): the same state and the same conflicts
+as the join, on well-formed states, on states grown by random writes and merges, on loose ones
+(registers and values drawn independently, as a corrupt or hand-made row could hold) and on
+pairs differing in a register or two; and it is taken for the common update, a write on top of
+the local state. The clocks' parse: the same value or the same error as json.loads.
+"""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from clustersync.core.merge import NONE, Lost, RowState, join, merge, write
+from clustersync.core.merge import NONE, Lost, RowState, _loads, join, merge, write
 
 from .test_merge import OPS, grow, states
 
@@ -126,3 +133,23 @@ def test_a_write_on_top_of_a_state_takes_the_shortcut(ops: list[tuple[int, str, 
         for merged, lost in (merge(s, on_top), merge(on_top, s)):
             assert merged is on_top and lost == []
         assert merge(s, s)[0] is s  # and a state with itself
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(JSON, st.sampled_from(["", " ", "\n", "x", ",1", "]"]), st.sampled_from(["", " ", "\ufeff"]))
+def test_the_clocks_parse_is_json_loads(value: object, after: str, before: str) -> None:
+    text = before + json.dumps(value, separators=(",", ":")) + after
+    try:
+        expected = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError) as raised:
+            _loads(text)
+        assert str(raised.value) == str(exc)
+        return
+    assert repr(_loads(text)) == repr(expected)  # nan and -0.0 too
