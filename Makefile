@@ -74,6 +74,7 @@ bench: venv system-deps bench-deps
 	$(BIN)/python -m bench.sync --rows 50000 --writes 40
 	$(BIN)/python -m bench.json_codec
 	$(BIN)/python -m bench.capture --rows 50000
+	$(BIN)/python -m bench.merge
 	timeout 1500 $(BIN)/python -m bench.join --mb 1024 --mix --repeat 3
 	timeout 900 $(BIN)/python -m bench.agreement --trials 4 --fast-trials 8
 
