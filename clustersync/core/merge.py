@@ -152,31 +152,37 @@ def _covers(x: RowState, y: RowState) -> bool:
     xv, yv = x.values, y.values
     if xv is None or yv is None or x.dead < y.dead or (x.born, x.born_base) < (y.born, y.born_base):
         return False
-    born, xcols, ycols = x.born, x.cols, y.cols
-    newest = born
-    for col, (v, _) in xcols.items():
-        if v == born or col not in xv:
-            return False
-        if v > newest:
-            newest = v
     if not xv.keys() >= yv.keys():
         return False
-    for col, value in xv.items():
-        xc, yc = xcols.get(col), ycols.get(col)
-        vx = born if xc is None else xc[0]
-        vy = yc[0] if yc is not None else y.born if col in yv else NONE
+    born, yborn, xcols, ycols = x.born, y.born, x.cols, y.cols
+    if born <= NONE:  # (no insert version: a column only x has would tie with y's NONE)
+        return False
+    newest = born
+    for col, (vx, base) in xcols.items():  # the columns x's updates wrote
+        if vx == born or col not in xv:
+            return False
+        if vx > newest:
+            newest = vx
+        yc = ycols.get(col)
+        vy = yc[0] if yc is not None else yborn if col in yv else NONE
         if vy > vx:
             return False
-        base = NONE if xc is None else xc[1]
-        if vy == vx:
-            if col not in yv or base != (NONE if yc is None else yc[1]):
+        if vy < vx:
+            if base != vy and _concurrent(x, y, col):  # (replaced knowingly: not concurrent)
                 return False
-            other = yv[col]
-            if type(other) is not type(value) or other != value:  # _same()
-                return False
-                return False
-        elif base != vy and _concurrent(x, y, col):  # (replaced knowingly: not concurrent)
+        elif col not in yv or base != (NONE if yc is None else yc[1]) or not _same(xv[col], yv[col]):
             return False
+    for col, (vy, _) in ycols.items():  # y's updates of columns holding x's insert value
+        if col not in xv or col in xcols or vy < born:
+            continue  # (an update earlier than x's insert loses to it, never concurrently)
+        if vy > born or col not in yv or not _same(xv[col], yv[col]):  # (a tie: join keeps no register)
+            return False
+    if born == yborn:  # the other columns: both inserts' values, one version, so the same value
+        for col, value in xv.items():
+            if col in yv and col not in xcols and col not in ycols:
+                other = yv[col]
+                if type(other) is not type(value) or other != value:  # _same()
+                    return False
     if x.born != y.born and y.dead < y.born and x.born_base < y.born:
         return False  # an insert collision
     return newest > x.dead or not y.alive or newest >= y.newest()  # else a write lost to a delete

@@ -19,7 +19,7 @@ from clustersync.core.merge import NONE, Lost, RowState, _loads, join, merge, wr
 
 from .test_merge import OPS, grow, states
 
-VERSIONS = st.sampled_from([NONE, (1, "x"), (2, "x"), (2, "y"), (3, "y"), (9, "z")])
+VERSIONS = st.sampled_from([NONE, (-1, "x"), (1, "x"), (2, "x"), (2, "y"), (3, "y"), (9, "z")])
 VALUES = st.sampled_from([1, 1.0, True, "1", None, 2])
 
 
@@ -113,7 +113,20 @@ def test_the_shortcut_agrees_with_the_join_on_grown_states(ops: list[tuple[int, 
             _agree(a, b)
 
 
+@settings(max_examples=500)
 @given(loose(), loose())
+@example(  # born unknown (NONE), a column only one side has: join refuses it, so must merge
+    RowState(NONE, NONE, NONE, {}, {}), RowState(NONE, NONE, NONE, {}, {"a": 1})
+)
+@example(RowState((-1, "x"), NONE, NONE, {}, {}), RowState((-1, "x"), NONE, NONE, {}, {"a": 1}))
+@example(  # a register of y with x's insert version: y's value (or none) would win the tie
+    RowState((1, "x"), NONE, NONE, {"a": ((1, "x"), NONE)}, {}), RowState((1, "x"), NONE, NONE, {}, {"a": 1})
+)
+@example(
+    RowState((1, "x"), NONE, NONE, {"a": ((1, "x"), NONE)}, {"a": 2}),
+    RowState((1, "x"), NONE, NONE, {}, {"a": 1}),
+)
+@example(RowState((1, "x"), NONE, NONE, {}, {"a": True}), RowState((1, "x"), NONE, NONE, {}, {"a": 1}))
 def test_the_shortcut_agrees_with_the_join_on_loose_states(a: RowState, b: RowState) -> None:
     _agree(a, b)
     _agree(b, a)
