@@ -75,6 +75,9 @@ bench: venv system-deps bench-deps
 	$(BIN)/python -m bench.json_codec
 	$(BIN)/python -m bench.capture --rows 50000
 	$(BIN)/python -m bench.merge
+	$(BIN)/python -m bench.apply_breakdown --rows 50000
+	timeout 600 $(BIN)/python -m bench.bulk_load --nodes 2 --rows 200000
+	timeout 600 $(BIN)/python -m bench.bulk_load --nodes 5 --rows 200000
 	timeout 1500 $(BIN)/python -m bench.join --mb 1024 --mix --repeat 3
 	timeout 900 $(BIN)/python -m bench.agreement --trials 4 --fast-trials 8
 
