@@ -338,6 +338,8 @@ class Node:
         self.newcomers.saw(ids - {self.cluster.node_id}, time.monotonic())
         result, partner = None, None
         for member in choose_peers(members, self.cluster.node_id, self.failed_until, time.monotonic()):
+            if self._stop.is_set():
+                break  # stopping: no further member is tried (each may take cluster.timeout)
             report = self._sync_with(member)
             self.health.record(report)
             self.metrics.sessions.labels("ok" if report.ok else report.refused or "error").inc()
