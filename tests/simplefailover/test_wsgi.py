@@ -53,7 +53,11 @@ def test_serves_and_stops_from_another_thread_closing_open_connections() -> None
         assert not stopper.is_alive()
         assert f"wsgi {HOST}:0" not in serving_threads()
         with idle:
-            assert idle.recv(1) == b""  # the server closed it
+            try:
+                closed = idle.recv(1) == b""  # the server closed it
+            except ConnectionResetError:
+                closed = True  # closed with a reset (the kernel's choice at close): closed all the same
+            assert closed
     # The port is free again: the same address can be served at once.
     again = WsgiServer(hello, f"{HOST}:{port}")
     again.start()
