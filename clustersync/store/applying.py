@@ -63,30 +63,24 @@ class Applier:
         self, db: sqlite3.Connection, changes: list[Change], result: ApplyResult, current: Vector, held: int
     ) -> None:
         """Apply a batch: local versions read a chunk of keys at a time, rows written in runs."""
-        unknown = set(map(_TABLE, changes)).difference(self.store.tables)
+        names = set(map(_TABLE, changes))
+        unknown = names.difference(self.store.tables)
         if unknown:
             raise ValueError(f"change for table {min(unknown)!r}, which is not replicated here")
         if len(set(map(_KEY, changes))) < len(changes):
             self.each(db, changes, result, current, held)  # one row twice: each must see the one before
             return
-        result.max_hlc = max(result.max_hlc, max(map(_HLC, changes)))
-        found = self._locals(db, changes)
+        found = self._locals(db, changes, names)
         if not found and _all_new(changes, current):  # the common batch: a peer's new rows
+            result.max_hlc = max(result.max_hlc, max(map(_HLC, changes)))
+            result.applied += len(changes)
             writes: list[Write] = [(c, None) for c in changes]
         else:
             writes = []
             for c in changes:
-                local = found.get((c.tbl, c.pk))
-                if local is None:
-                    if c.hlc <= current.get(c.origin, 0):
-                        result.stale += 1  # seen before, its row deleted since and the tombstone collected
-                        continue
-                    writes.append((c, None))  # unknown here: stored as it comes (an insert needs no merge)
-                else:
-                    write = self._existing(db, c, local, result)
-                    if write is not None:
-                        writes.append(write)
-        result.applied += len(writes)
+                decided = self._decide(db, c, found.get((c.tbl, c.pk)), result, current)
+                if decided is not None:
+                    writes.append(decided)
         rowstate.put_many(db, [c for c, _ in writes])
         self._write_all(db, writes, result, held)
 
@@ -102,11 +96,12 @@ class Applier:
             rowstate.put(db, c)
             self._write_one(db, self.store.tables[c.tbl], c, values, result, held)
 
-    def _locals(self, db: sqlite3.Connection, changes: list[Change]) -> dict[tuple[str, str], Any]:
-        """The local versions of the batch's rows, by (table, key)."""
-        names = set(map(_TABLE, changes))
+    def _locals(
+        self, db: sqlite3.Connection, changes: list[Change], names: set[str]
+    ) -> dict[tuple[str, str], Any]:
+        """The local versions of the batch's rows (of the tables `names`), by (table, key)."""
         if len(names) == 1:  # the usual batch: one table's keys, without a loop
-            keys = {names.pop(): list(map(_PK, changes))}
+            keys = {next(iter(names)): list(map(_PK, changes))}
         else:
             keys = {}
             for c in changes:
