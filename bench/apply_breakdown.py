@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from clustersync.store import database, schema
+from habase import collector
 
 TIMES: dict[str, float] = collections.defaultdict(float)
 CALLS: collections.Counter[str] = collections.Counter()
@@ -62,6 +63,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50000)
     rows = parser.parse_args().rows
+    collector.tune()  # as `clustersync run` does (habase/collector.py)
     schema.connect = database.connect = _connect  # the stores opened below
     from bench.sync import Node, _insert, _serve, clustersync, load_settings, make_nodes
 

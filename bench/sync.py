@@ -37,6 +37,7 @@ from pathlib import Path
 from clustersync.cli.main import main as clustersync
 from clustersync.config import load_settings
 from clustersync.sync.daemon import Node
+from habase import collector
 from tests.clustersync.nodes import NodeDir, make_nodes
 
 
@@ -271,6 +272,7 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=40)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    collector.tune()  # as `clustersync run` does (habase/collector.py)
     with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
         t = throughput(Path(tmp) / "pair", args.rows)
         print(

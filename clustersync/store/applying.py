@@ -7,9 +7,10 @@ needs no merge); the same version is a duplicate; otherwise merge.py joins both 
 _cs_rows and written to the table (an upsert, or a delete for a tombstone); a write this
 database refuses (a constraint, a column it lacks) is quarantined, the rest goes on.
 
-Two paths give the same result: `batch` reads the batch's local versions with a few
-queries and writes runs of rows with one `executemany` each (the common case: thousands of
-rows per batch), `each` reads and writes row by row (a batch holding one row twice, where
+Two paths give the same result: `batch` (the common case: thousands of rows per batch)
+first tries to insert the versions of a batch of new rows as they come, and otherwise reads
+the batch's local versions with a few queries; it writes runs of rows with one statement
+each. `each` reads and writes row by row (a batch holding one row twice, where
 each version must see the one before; and the reference the property tests compare with).
 """
 
@@ -44,7 +45,7 @@ _LOCALS = (
 _RELEASE = "DELETE FROM _cs_quarantine WHERE tbl = ? AND pk = ?"
 # A Change's table, primary key, both, hlc and origin.
 _TABLE, _PK, _KEY = itemgetter(0), itemgetter(1), itemgetter(0, 1)
-_HLC, _ORIGIN = itemgetter(2), itemgetter(3)
+_HLC, _ORIGIN, _DATA = itemgetter(2), itemgetter(3), itemgetter(5)
 
 Write = tuple[Change, Row | None]  # a version to store and write, and its row's values if decoded
 Run = list[tuple[Change, list[Any]]]  # rows written by one statement, with its parameters
@@ -70,19 +71,54 @@ class Applier:
         if len(set(map(_KEY, changes))) < len(changes):
             self.each(db, changes, result, current, held)  # one row twice: each must see the one before
             return
+        if _all_new(changes, current) and self._add_new(db, changes, result, held):
+            return
         found = self._locals(db, changes, names)
-        if not found and _all_new(changes, current):  # the common batch: a peer's new rows
-            result.max_hlc = max(result.max_hlc, max(map(_HLC, changes)))
-            result.applied += len(changes)
-            writes: list[Write] = [(c, None) for c in changes]
-        else:
-            writes = []
-            for c in changes:
-                decided = self._decide(db, c, found.get((c.tbl, c.pk)), result, current)
-                if decided is not None:
-                    writes.append(decided)
+        writes: list[Write] = []
+        for c in changes:
+            decided = self._decide(db, c, found.get((c.tbl, c.pk)), result, current)
+            if decided is not None:
+                writes.append(decided)
         rowstate.put_many(db, [c for c, _ in writes])
         self._write_all(db, writes, result, held)
+
+    def _add_new(self, db: sqlite3.Connection, changes: list[Change], result: ApplyResult, held: int) -> bool:
+        """The common batch, a peer's new rows (each newer than this member's vector, so
+        a row without a version here is new, not deleted and collected since), stored as
+        they come with no merge: the versions inserted first, which fails if a row has one
+        here already (then False, nothing written: the caller reads the local versions and
+        decides row by row). Looking the keys up first cost 0.7 us per row."""
+        db.execute("SAVEPOINT cs_new")
+        try:
+            rowstate.add_many(db, changes)
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK TO cs_new")
+            db.execute("RELEASE cs_new")
+            return False
+        result.max_hlc = max(result.max_hlc, max(map(_HLC, changes)))
+        result.applied += len(changes)
+        if not self._write_same(db, changes, result, held):
+            self._write_all(db, [(c, None) for c in changes], result, held)
+        db.execute("RELEASE cs_new")
+        return True
+
+    def _write_same(
+        self, db: sqlite3.Connection, changes: list[Change], result: ApplyResult, held: int
+    ) -> bool:
+        """Write a batch of one table's rows with the same columns, all known here, as one run
+        (without a Python step per row); False, nothing written, for any other batch."""
+        data = list(map(_DATA, changes))
+        if len(set(map(_TABLE, changes))) != 1 or None in data:  # several tables, or a deletion
+            return False
+        rows = decode_rows(data)
+        columns = tuple(rows[0])
+        info = self.store.tables[changes[0].tbl]
+        if not all(map(columns.__eq__, map(tuple, rows))) or not self._known(info).issuperset(columns):
+            return False
+        self._run_rows(
+            db, self._upsert(info, columns), changes, list(map(list, map(dict.values, rows))), result, held
+        )
+        return True
 
     def each(
         self, db: sqlite3.Connection, changes: list[Change], result: ApplyResult, current: Vector, held: int
@@ -200,14 +236,24 @@ class Applier:
         self._run(db, sql, run, result, held)
 
     def _run(self, db: sqlite3.Connection, sql: str, run: Run, result: ApplyResult, held: int) -> None:
-        """One statement over many rows; if the database refuses one, the run again row by row
-        (the refused ones quarantined, as `each` does)."""
-        if len(run) < 2:
-            for c, params in run:
+        self._run_rows(db, sql, [c for c, _ in run], [params for _, params in run], result, held)
+
+    def _run_rows(
+        self,
+        db: sqlite3.Connection,
+        sql: str,
+        changes: list[Change],
+        rows: list[list[Any]],
+        result: ApplyResult,
+        held: int,
+    ) -> None:
+        """One statement over many rows (the changes' parameters); if the database refuses one,
+        the run again row by row (the refused ones quarantined, as `each` does)."""
+        if len(rows) < 2:
+            for c, params in zip(changes, rows, strict=True):
                 self._statement(db, sql, params, c, result, held)
             return
         db.execute("SAVEPOINT cs_run")
-        rows = [params for _, params in run]
         try:
             maker = self._bulk.get(sql)
             if maker is None:
@@ -217,12 +263,12 @@ class Applier:
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK TO cs_run")
             db.execute("RELEASE cs_run")
-            for c, params in run:
+            for c, params in zip(changes, rows, strict=True):
                 self._statement(db, sql, params, c, result, held)
             return
         db.execute("RELEASE cs_run")
         if held:  # newer versions were written: older held ones are moot
-            db.executemany(_RELEASE, ((c.tbl, c.pk) for c, _ in run))
+            db.executemany(_RELEASE, ((c.tbl, c.pk) for c in changes))
 
     def _statement(
         self, db: sqlite3.Connection, sql: str, params: list[Any], c: Change, result: ApplyResult, held: int

@@ -60,14 +60,17 @@ def fill_added(db: sqlite3.Connection, info: TableInfo) -> None:
     db.execute("INSERT OR REPLACE INTO _cs_meta (key, value) VALUES (?, ?)", (key, encode_json(info.columns)))
 
 
-_INTO = (
-    "INSERT OR REPLACE INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks) "
-)
+_INTO = "INTO _cs_rows (tbl, pk, hlc, origin, deleted, data, base_hlc, base_origin, clocks) "
 
 
 @functools.cache
 def _put(rows: int) -> str:
-    return _INTO + bulk.values(len(Change._fields), rows)
+    return "INSERT OR REPLACE " + _INTO + bulk.values(len(Change._fields), rows)
+
+
+@functools.cache
+def _add(rows: int) -> str:
+    return "INSERT " + _INTO + bulk.values(len(Change._fields), rows)
 
 
 _PUT = _put(1)
@@ -81,3 +84,9 @@ def put(db: sqlite3.Connection, c: Change) -> None:
 def put_many(db: sqlite3.Connection, changes: list[Change]) -> None:
     """Store versions of distinct rows as their current ones."""
     bulk.executemany(db, _put, changes)
+
+
+def add_many(db: sqlite3.Connection, changes: list[Change]) -> None:
+    """Store the first versions of distinct rows; sqlite3.IntegrityError if one has a version
+    already (the statement that found it is undone whole, the ones before it are not)."""
+    bulk.executemany(db, _add, changes)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from habase import sdnotify
+from habase import collector, sdnotify
 from habase.config_watch import ConfigWatch
 from habase.errors import ConfigError
 
@@ -117,6 +117,7 @@ class Runner:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
+        collector.tune()  # a service that applies many rows (habase/collector.py)
         member = make()
         member.start()
         sdnotify.ready(f"serving with {self.config_path}")

@@ -177,6 +177,32 @@ def _first_of_rows(text: str) -> Any:
     return row
 
 
+def _reference_rows(texts: list[str]) -> list[dict[str, Any]]:
+    return [reference_row(text) for text in texts]
+
+
+ROW_TEXTS = st.one_of(
+    st.dictionaries(TEXT, st.one_of(ROW_VALUES, BLOBISH), max_size=4).map(encoded),
+    st.dictionaries(st.sampled_from(["id", "v", "$b"]), st.one_of(st.integers(), TEXT), max_size=3).map(
+        encoded
+    ),
+    JSONISH,
+)
+
+
+@given(st.lists(ROW_TEXTS, max_size=6))
+@settings(max_examples=500)
+@example(['{"id":1,"v":"a"}', '{"id":2,"v":"b"}'])  # the common batch
+@example(['{"id":1,"v":"a"}', '{"id":2,"v":1.5}'])  # one float among plain rows
+@example(['{"id":1}', '{"id":2,"v":{"$b":"QQ=="}}'])  # one blob
+@example(['{"id":1}', '{"$b":"QQ=="}'])  # a column named "$b"
+@example(['{"id":1}', "[1]", "{"])  # not a row, then not JSON: the first error in order
+@example(['{"id":1}', '{"id":18446744073709551616}'])  # beyond 64 bits
+def test_a_batch_of_rows_decodes_as_each_row_did(texts: list[str]) -> None:
+    """decode_rows over many texts (the apply's batch): each row's value, or the first error."""
+    assert outcome(codec.decode_rows, texts) == outcome(_reference_rows, texts)
+
+
 @given(st.lists(st.one_of(ROW_VALUES, BLOBISH), max_size=3), st.integers(0, 3))
 @settings(max_examples=300)
 @example([2**64], 1)
