@@ -68,7 +68,8 @@ class Applier:
         unknown = names.difference(self.store.tables)
         if unknown:
             raise ValueError(f"change for table {min(unknown)!r}, which is not replicated here")
-        if len(set(map(_KEY, changes))) < len(changes):
+        keys = map(_PK, changes) if len(names) == 1 else map(_KEY, changes)  # one table: its keys alone
+        if len(set(keys)) < len(changes):
             self.each(db, changes, result, current, held)  # one row twice: each must see the one before
             return
         if _all_new(changes, current) and self._add_new(db, changes, result, held):
