@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -78,6 +79,8 @@ class Node:
         self.newcomers = Newcomers(self.cluster.retry_interval + 2 * self.cluster.timeout)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._session: socket.socket | None = None  # the connection of this member's session under way
+        self._session_lock = threading.Lock()
         self.servers: list[Server] = []
         self._thread: threading.Thread | None = None
 
@@ -176,6 +179,10 @@ class Node:
         """Stop serving and syncing."""
         self._stop.set()
         self._wake.set()
+        with self._session_lock:  # a session waiting on a peer that does not answer ends now
+            if self._session is not None:
+                with contextlib.suppress(OSError):
+                    self._session.shutdown(socket.SHUT_RDWR)
         for server in self.servers:
             server.stop()
         if self._thread:
@@ -366,18 +373,29 @@ class Node:
         self._evaluate()
         return result
 
+    def _opened(self, sock: socket.socket) -> None:
+        """A session's socket, before it connects: stop() shuts it down (see stop)."""
+        with self._session_lock:
+            if self._stop.is_set():
+                raise OSError("stopping")
+            self._session = sock
+
     def _sync_with(self, member: Member) -> Report:
         report = Report(member.node_id, time.time())
         try:
             with self.ctx.lock:
-                ch = open_channel(
-                    (member.address, member.data_port), self.secret, self.cluster.max_message,
-                    self.cluster.timeout, self.clock,
-                )  # fmt: skip
                 try:
-                    report = run_client(ch, self.ctx, member.node_id)
+                    ch = open_channel(
+                        (member.address, member.data_port), self.secret, self.cluster.max_message,
+                        self.cluster.timeout, self.clock, self._opened,
+                    )  # fmt: skip
+                    try:
+                        report = run_client(ch, self.ctx, member.node_id)
+                    finally:
+                        ch.sock.close()
                 finally:
-                    ch.sock.close()
+                    with self._session_lock:
+                        self._session = None
             self.failed_until.pop(member.node_id, None)
             if report.sent or report.received:
                 logger.debug(
@@ -393,7 +411,10 @@ class Node:
             logger.error("changes from %s cannot be applied: %s", member.node_id, exc)
         except (OSError, ProtocolError, RemoteError) as exc:
             report.error = f"{type(exc).__name__}: {exc}"
-            logger.warning("sync with %s (%s) failed: %s", member.node_id, member.address, report.error)
+            if self._stop.is_set():
+                logger.info("sync with %s ended: this member stops", member.node_id)
+            else:
+                logger.warning("sync with %s (%s) failed: %s", member.node_id, member.address, report.error)
         if report.ok:
             self.health.apply_error = None
         return report

@@ -196,10 +196,17 @@ def _linger(conn: socket.socket, limit: int = 1 << 20) -> None:
 
 
 def open_channel(
-    address: tuple[str, int], secret: bytes, max_message: int, timeout: float, clock: Callable[[], float]
+    address: tuple[str, int],
+    secret: bytes,
+    max_message: int,
+    timeout: float,
+    clock: Callable[[], float],
+    opened: Callable[[socket.socket], None] = lambda sock: None,
 ) -> Channel:
-    """Connect to a member's port and authenticate."""
-    sock = socket.create_connection(address, timeout=timeout)
+    """Connect to a member's port and authenticate. `opened` is given the socket before it
+    connects: a caller that must stop promptly shuts it down from another thread, which ends
+    a connect or a read under way at once (instead of after `timeout`)."""
+    sock = _connect(address, timeout, opened)
     try:
         # Messages are small and go back and forth, often two in a row from one side: without
         # this, Nagle's algorithm holds the second until the peer's delayed ACK (40 ms).
@@ -209,3 +216,21 @@ def open_channel(
     except BaseException:
         sock.close()
         raise
+
+
+def _connect(
+    address: tuple[str, int], timeout: float, opened: Callable[[socket.socket], None]
+) -> socket.socket:
+    """socket.create_connection, each socket handed to `opened` before it connects."""
+    error: OSError | None = None
+    for family, kind, proto, _, where in socket.getaddrinfo(*address, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            opened(sock)
+            sock.settimeout(timeout)
+            sock.connect(where)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"cannot resolve {address[0]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 from clustersync import __version__
@@ -52,3 +53,68 @@ def test_a_stop_during_a_round_tries_no_further_member(tmp_path: Path) -> None:
         server.close()
     for conn in held:
         conn.close()
+
+
+def _member_of(tmp_path: Path, timeout: float) -> Node:
+    (a,) = make_nodes(tmp_path, ["127.0.0.66"])
+    a.write_config(timeout=timeout)
+    assert clustersync(["create", "-c", str(a.config)]) == 0
+    return Node(load_settings(a.config))
+
+
+def test_a_stop_ends_a_session_waiting_on_a_silent_peer_at_once(tmp_path: Path) -> None:
+    """A peer that accepts and never answers (frozen): the session would wait cluster.timeout
+    (60 s here) for its greeting; a stop shuts the connection down and returns long before."""
+    node = _member_of(tmp_path, timeout=60)
+    silent = socket.create_server(("127.0.0.66", 0))
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        conn, _ = silent.accept()
+        held.append(conn)
+        accepted.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    port = silent.getsockname()[1]
+    node.store.add_member(Member("z0", "127.0.0.66", port, port, 10, __version__))
+    try:
+        node.start()
+        assert accepted.wait(10), "the round never reached the member"
+        started = time.monotonic()
+    finally:
+        node.stop()
+    assert time.monotonic() - started < 30  # not the 60 s the greeting's read would have waited
+    assert "z0" in node.health.tried  # the session ended unanswered (a broken pipe or a closed read)
+    silent.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_stop_ends_a_connect_to_a_peer_that_drops_it_at_once(tmp_path: Path) -> None:
+    """A peer whose SYNs are dropped (a cut link; here its accept queue is full): the connect
+    would wait cluster.timeout (60 s); a stop ends it and returns long before."""
+    node = _member_of(tmp_path, timeout=60)
+    full = socket.socket()
+    full.bind(("127.0.0.66", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    queued = []
+    for _ in range(2):  # fill the accept queue: further SYNs are dropped, connects hang
+        queued.append(socket.socket())
+        queued[-1].setblocking(False)
+        queued[-1].connect_ex(("127.0.0.66", port))
+    node.store.add_member(Member("z0", "127.0.0.66", port, port, 10, __version__))
+    try:
+        node.start()
+        deadline = time.monotonic() + 10
+        while node._session is None and time.monotonic() < deadline:  # the connect under way
+            time.sleep(0.01)
+        assert node._session is not None, "the round never began to connect"
+        started = time.monotonic()
+    finally:
+        node.stop()
+    assert time.monotonic() - started < 30  # not the connect's 60 s
+    full.close()
+    for sock in queued:
+        sock.close()
