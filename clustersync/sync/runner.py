@@ -10,6 +10,7 @@ replicated tables, strategy) is logged as needing a restart, and the rest is sti
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import threading
@@ -117,6 +118,7 @@ class Runner:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: each thread's stack, stderr
         collector.tune()  # a service that applies many rows (habase/collector.py)
         member = make()
         member.start()

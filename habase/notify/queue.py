@@ -110,7 +110,8 @@ class SendQueue(Generic[T]):
         self._thread = start_thread(self._name, self._run)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Give queued mail up to `timeout` s if the server answers, then stop; report what is left."""
+        """Give queued mail up to `timeout` s in all if the server answers, then stop; report what
+        is left (a mail still being sent when the time is up counts as left: the process may end)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             # Drain only while the server answers: the first failure ends the wait.
@@ -122,7 +123,7 @@ class SendQueue(Generic[T]):
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, deadline - time.monotonic()))  # the drain and the join: one deadline
             self._thread = None
         with self._cond:
             if self._pending:

@@ -114,5 +114,3 @@ def _describe(error: Any) -> Problem:
     if error["type"] == "missing":
         return tuple(loc), f"required for method {method}"
     return describe(error, tuple(loc))
-
-

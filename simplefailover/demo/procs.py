@@ -154,7 +154,10 @@ def stop_all(children: Iterable[Child], wait: float = STOP_WAIT) -> list[str]:
         try:
             child.proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            logger.warning("%s did not stop within %g s: killing it", child.name, wait)
+            child.signal(signal.SIGUSR1)  # clustersync run writes every thread's stack to its log
+            time.sleep(0.5)  # bounded: the dump is written at once, or never
+            logger.warning("%s did not stop within %g s: killing it; its log ends:\n%s", child.name, wait,
+                           child.tail(60))  # fmt: skip
             killed.append(child.name)
             child.kill()
     return killed

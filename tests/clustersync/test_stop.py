@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -118,3 +120,26 @@ def test_a_stop_ends_a_connect_to_a_peer_that_drops_it_at_once(tmp_path: Path) -
     full.close()
     for sock in queued:
         sock.close()
+
+
+def test_kill_usr1_writes_every_threads_stack_to_the_log_and_the_member_runs_on(tmp_path: Path) -> None:
+    """What an operator (or the chaos drill) does with a member that does not stop: `kill
+    -USR1` writes each thread's stack to its log; the member goes on and stops on SIGTERM."""
+    (a,) = make_nodes(tmp_path, ["127.0.0.66"])
+    assert clustersync(["create", "-c", str(a.config)]) == 0
+    a.start()
+    log = a.folder / "run.log"
+    try:
+        assert a.proc is not None
+        os.kill(a.proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while "most recent call first" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the dump is written by the process: its log is all there is to watch
+        text = log.read_text()
+        assert text.count("most recent call first") >= 3  # the main thread, the ring's, the servers'
+        assert 'File "' in text and "clustersync/sync/daemon.py" in text  # stacks with their frames
+        assert a.proc.poll() is None  # still running
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(20) == 0
+    finally:
+        a.kill()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -11,9 +15,9 @@ import trustme
 from habase.notify import Notifier
 from habase.notify.queue import RetryPolicy
 from simplefailover.config import Monitoring
-from tests.support.bind import wait_until
+from tests.support.bind import free_port, wait_until
 
-from .conftest import PASSWORD, SMTP_HOST, USER, SmtpServer
+from .conftest import PASSWORD, SMTP_HOST, USER, Collector, SmtpServer
 
 
 def monitoring(server: SmtpServer, **smtp: object) -> Monitoring:
@@ -236,3 +240,38 @@ def test_off_or_nowhere_to_send(smtp_server: SmtpServer, caplog: pytest.LogCaptu
 @pytest.mark.parametrize(("failures", "expected"), [(1, 5.0), (2, 10.0), (3, 20.0), (7, 300.0), (50, 300.0)])
 def test_backoff_doubles_up_to_the_cap(failures: int, expected: float) -> None:
     assert RetryPolicy(10, 5.0, 300.0).backoff(failures) == expected
+
+
+class SlowCollector(Collector):
+    """A loaded mail server: it takes each mail's DATA and answers 1.2 s later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrived.set()
+        await asyncio.sleep(1.2)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_stop_gives_queued_mail_its_timeout_once_not_twice() -> None:
+    """Stopping while a slow server takes queued mails one by one (each within smtp.timeout):
+    the drain and the wait for the sending thread share one deadline, so a service's stop is
+    bounded by the queue's timeout (smtp.timeout + 1 = 3 s here), not twice it."""
+    server = SmtpServer(SMTP_HOST, free_port(SMTP_HOST), SlowCollector())
+    server.start()
+    collector = server.collector
+    assert isinstance(collector, SlowCollector)
+    notifier = Notifier(monitoring(server, timeout=2), Outcomes())
+    notifier.start()
+    try:
+        for i in range(8):  # 8 x 1.2 s: more than the stop may wait
+            notifier.notify(f"[n1] slow {i}", "body")
+        assert collector.arrived.wait(10)
+        started = time.monotonic()
+        notifier.stop()
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    assert took < 4.5  # one 3 s wait; before, the drain and then the join each waited 3 s
