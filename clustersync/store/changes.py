@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from ..core.vector import Vector
 
 BATCH_BYTES = 4 << 20  # a batch (one transaction) holds about this much row data
+FIRST_BATCH = 250  # rows of a session's first batch (then `size`): its apply overlaps reading the rest
 
 
 class Change(NamedTuple):
@@ -123,7 +124,8 @@ class Snapshot:
 
     def batches(self, peer: Vector, size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[Change]]:
         """The current versions the peer lacks, in HLC order, in batches of at most size rows and
-        about max_bytes (a row larger than that goes alone)."""
+        about max_bytes (a row larger than that goes alone); the first batch holds at most
+        FIRST_BATCH rows, so the peer starts applying while the next is read."""
         for rows, _ in self.wire_batches(peer, size, max_bytes):
             yield [Change(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], *r[8:]) for r in rows]
 
@@ -145,12 +147,13 @@ class Snapshot:
         ordered = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda r: (r[2], r[3]))
         batch: list[tuple[Any, ...]] = []
         used = data = 0
+        rows = min(size, FIRST_BATCH)  # a small first batch: the peer applies it while we read on
         for r in ordered:
             length = len(r[5] or "")
             cost = length + len(r[8] or "") + len(r[1]) + 64
-            if batch and (len(batch) >= size or used + cost > max_bytes):
+            if batch and (len(batch) >= rows or used + cost > max_bytes):
                 yield batch, data
-                batch, used, data = [], 0, 0
+                batch, used, data, rows = [], 0, 0, size
             batch.append(r[:8] if r[8] is None else r)  # 8 fields without clocks, as Change.wire
             used += cost
             data += length

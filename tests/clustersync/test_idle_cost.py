@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from clustersync.store.changes import FIRST_BATCH
 from clustersync.store.database import Store
 
 from .conftest import open_store, sync_one_way
@@ -57,3 +58,21 @@ def test_an_idle_session_reads_the_same_on_any_table_size(tmp_path: Path) -> Non
     finally:
         a.close()
         b.close()
+
+
+def test_a_session_starts_with_a_small_batch_then_full_ones(tmp_path: Path) -> None:
+    """The first batch is small (the peer applies it while the next is read), the rest full;
+    every version once, in order."""
+    a = open_store(tmp_path / "a.db", "a")
+    db = sqlite3.connect(a.path)
+    with db:
+        db.executemany("INSERT INTO items (id, v) VALUES (?, 'x')", [(i,) for i in range(FIRST_BATCH + 1500)])
+    db.close()
+    a.stamp()
+    with a.snapshot() as snap:
+        sizes = [len(batch) for batch in snap.batches({}, 1000)]
+        hlcs = [c.hlc for batch in snap.batches({}, 1000) for c in batch]
+    assert sizes == [FIRST_BATCH, 1000, 500]
+    assert hlcs == sorted(hlcs) and len(set(hlcs)) == FIRST_BATCH + 1500
+    with a.snapshot() as snap:  # a batch size below it is kept from the first batch on
+        assert {len(batch) for batch in snap.batches({}, 100)} == {100, 50}  # 17 full, then the rest
