@@ -18,6 +18,8 @@ import dns.exception
 import dns.message
 import dns.query
 
+from habase.ports import free_port as free_port  # the launchers' port chooser, imported from here
+
 logger = logging.getLogger(__name__)
 
 STOP_WAIT = 8.0  # seconds a child gets to stop on SIGTERM before SIGKILL
@@ -205,27 +207,3 @@ def wait_until(
             tail = f":\n{child.tail()}" if child is not None else ""
             raise TimeoutError(f"timed out after {seconds:g} s waiting for {what}{tail}")
         time.sleep(0.1)
-
-
-def free_port(hosts: list[str], udp: bool = False, taken: set[int] | None = None) -> int:
-    """A port free for TCP (and UDP when asked) on every one of hosts, not in taken (then added)."""
-    taken = taken if taken is not None else set()
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind((hosts[0], 0))
-            port = int(probe.getsockname()[1])
-        if port not in taken and all(_free(host, port, udp) for host in hosts):
-            taken.add(port)
-            return port
-    raise RuntimeError(f"no port free on all of {', '.join(hosts)}")
-
-
-def _free(host: str, port: int, udp: bool) -> bool:
-    kinds = [socket.SOCK_STREAM, socket.SOCK_DGRAM] if udp else [socket.SOCK_STREAM]
-    for kind in kinds:
-        with socket.socket(socket.AF_INET, kind) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                return False
-    return True

@@ -12,6 +12,7 @@ from itertools import pairwise
 
 import pytest
 
+from habase.ports import free_port
 from simplefailover.config import Schedule, parse_config
 from simplefailover.pollers.result import PollResult
 from simplefailover.scheduler import PollScheduler, next_interval, wants_retry
@@ -29,9 +30,7 @@ class Greeter(socketserver.BaseRequestHandler):
 @pytest.fixture
 def cluster_port() -> Iterator[int]:
     """40 greeting servers and 10 silent listeners, all on one port number."""
-    with socket.socket() as probe:
-        probe.bind((HEALTHY[0], 0))
-        port = int(probe.getsockname()[1])
+    port = free_port([*HEALTHY, *SILENT])
     servers = [socketserver.ThreadingTCPServer((addr, port), Greeter) for addr in HEALTHY]
     for server in servers:
         server.daemon_threads = True

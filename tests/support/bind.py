@@ -20,6 +20,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from habase import ports
+
 NAMED = Path("/usr/sbin/named")
 HOST = "127.0.0.1"
 
@@ -55,19 +57,8 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, every
 def free_port(
     host: str = HOST, kinds: tuple[socket.SocketKind, ...] = (socket.SOCK_STREAM, socket.SOCK_DGRAM)
 ) -> int:
-    """A port free on host for every kind given, right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kinds[0]) as probe:
-            probe.bind((host, 0))
-            port = int(probe.getsockname()[1])
-            try:
-                for kind in kinds[1:]:
-                    with socket.socket(socket.AF_INET, kind) as other:
-                        other.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError(f"no free port on {host}")
+    """A port free on host for every kind given, outside the kernel's ephemeral range (habase.ports)."""
+    return ports.free_port([host], udp=socket.SOCK_DGRAM in kinds)
 
 
 class Named:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from habase.ports import free_port
 from simplefailover.dashboard.login import admin_file_text
 from tests.clustersync.conftest import make_db
 
@@ -45,15 +45,8 @@ CLUSTER = """cluster:
 
 
 def free_ports(host: str, count: int) -> list[int]:
-    """Distinct ports nothing listens on at host right now (held open together while chosen)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind((host, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    """Distinct ports nothing listens on at host, outside the ephemeral range (habase.ports)."""
+    return [free_port([host]) for _ in range(count)]
 
 
 @dataclass

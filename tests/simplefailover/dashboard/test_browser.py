@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from habase import ports
 from simplefailover.config import Config, load_config
 from simplefailover.daemon import Daemon
 from simplefailover.dashboard.server import DashboardService
@@ -39,18 +39,7 @@ NODES = ("127.0.0.41", "127.0.0.42")
 
 def free_port(addresses: tuple[str, ...]) -> int:
     """A port free on every address at once (the polling URL uses one port for all nodes)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind((addresses[0], 0))
-            port = first.getsockname()[1]
-            try:
-                for address in addresses[1:]:
-                    with socket.socket() as other:
-                        other.bind((address, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no port free on all of {addresses}")
+    return ports.free_port(addresses)
 
 
 CONFIG = """

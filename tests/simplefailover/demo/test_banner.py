@@ -27,9 +27,7 @@ def server_time_waits(port: int) -> int:
 
 
 def test_banner_closes_after_the_client_and_restarts_at_once() -> None:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
+    port = free_port(HOST)
     node = Node(id="n1", address=HOST)
     polling = TcpPolling(id="banner", method="telnet", port=port, expect="ready", timeout=2)
     demo = DemoNode(node, 0, [port])

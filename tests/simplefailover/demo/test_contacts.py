@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from simplefailover.config import HttpPolling, Node
 from simplefailover.demo import DemoNode
 from simplefailover.demo.contacts import create_contacts_app
 from simplefailover.pollers import HttpPoller
+from tests.support.bind import free_port
 
 
 def test_add_and_read_contacts(tmp_path: Path) -> None:
@@ -52,9 +52,7 @@ def test_bad_input_is_refused_without_writing(tmp_path: Path) -> None:
 
 def test_demo_node_serves_the_app_and_stops(tmp_path: Path) -> None:
     node = Node(id="n1", address="127.0.0.27")
-    with socket.socket() as sock:  # a free port: the polling URL needs a fixed one
-        sock.bind(("127.0.0.27", 0))
-        port = sock.getsockname()[1]
+    port = free_port("127.0.0.27")  # a fixed port: the polling URL needs one
     demo = DemoNode(node, port, [], database=tmp_path / "app.db")
     demo.start()
     try:
