@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from simplefailover.control import service
 from simplefailover.control.service import ControlService
 from simplefailover.engine import Engine
 from simplefailover.pollers.result import PollResult
@@ -75,14 +76,30 @@ def test_bad_requests_are_refused_saying_why(control: ControlService, request_: 
     assert not reply["ok"] and words in reply["message"], reply
 
 
-def test_a_scheduled_window_starts_and_ends_by_itself(engine: Engine, control: ControlService) -> None:
-    now = time.time()
-    reply = control.handle({"action": "maintenance_on", "target": "a", "start": now + 0.5, "end": now + 1.5})
+class Clock:
+    """The control service's clock (service.py reads time.time() alone), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_scheduled_window_starts_and_ends_by_itself(
+    engine: Engine, control: ControlService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(service, "time", clock)
+    start, end = clock.now + 60, clock.now + 120
+    reply = control.handle({"action": "maintenance_on", "target": "a", "start": start, "end": end})
     assert reply["ok"] and answered(engine) == ("a",)  # not yet
+    clock.now = start  # no request: the service's own tick sees the clock reach the start
     wait_until("the window to start", lambda: answered(engine) == ("b",))
+    clock.now = end
     wait_until("the window to end", lambda: answered(engine) == ("a",))
-    events = [e.new for e in engine.snapshot().events if e.kind == "maintenance"]
-    assert events == ["on", "off"]
+    events = [(e.new, e.at) for e in engine.snapshot().events if e.kind == "maintenance"]
+    assert events == [("on", start), ("off", end)]
 
 
 def test_the_map_outlives_a_restart(engine: Engine, tmp_path: Path) -> None:
