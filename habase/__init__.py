@@ -1,7 +1,8 @@
 """What simplefailover and clustersync both use, and nothing product-specific.
 
 Config loading with file and line, the config error, shared config types (host:port, the
-`monitoring` section), the mailer, service and thread helpers, and the atomic file write.
+`monitoring` section), the mailer, service and thread helpers, the atomic file write, and the
+launchers' free port (ports.py).
 It imports neither product.
 """
 
