@@ -78,6 +78,7 @@ def summary_figures(stdout: str) -> None:
 
 
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
+@pytest.mark.usefixtures("bed_to_ourselves")
 def test_a_short_network_drill_passes_and_tears_its_bed_down(tmp_path: Path) -> None:
     state = tmp_path / "chaos-net"
     try:
@@ -101,6 +102,7 @@ def test_a_short_network_drill_passes_and_tears_its_bed_down(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
+@pytest.mark.usefixtures("bed_to_ourselves")
 def test_an_interrupted_network_drill_tears_its_bed_down(tmp_path: Path) -> None:
     state = tmp_path / "chaos-net"
     drill = subprocess.Popen(

@@ -17,7 +17,11 @@ from simplefailover.chaos.netbed import NetBed, in_ns, missing, namespaces, root
 from simplefailover.chaos.netfaults import NetFaults
 from simplefailover.chaos.netplan import NetFault
 
-pytestmark = [pytest.mark.skipif(missing() is not None, reason=str(missing())), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.skipif(missing() is not None, reason=str(missing())),
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("bed_to_ourselves"),  # conftest.py: one run's bed tests at a time
+]
 
 PORT = 8080
 # Prints "ready", then answers every connection with its node's name; exits when stdin closes.
@@ -49,7 +53,7 @@ PROBE = textwrap.dedent(
 
 
 @pytest.fixture
-def bed() -> Iterator[NetBed]:
+def bed(bed_to_ourselves: None) -> Iterator[NetBed]:
     bed = NetBed(["node1", "node2", "node3"])
     servers: list[subprocess.Popen[str]] = []
     try:
