@@ -39,10 +39,11 @@ def processes_under(folder: Path) -> list[int]:
 
 
 def test_a_short_chaos_drill_passes(tmp_path: Path) -> None:
+    """10 s: one 8 s window of random faults (no time left for a second), then the scripted faults."""
     state = tmp_path / "chaos"
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "simplefailover.chaos", "--bed", "loopback", "--seconds", "20",
+            [sys.executable, "-m", "simplefailover.chaos", "--bed", "loopback", "--seconds", "10",
              "--state-dir", str(state), "--addresses", "127.0.0.163,127.0.0.164,127.0.0.165"],
             cwd=ROOT, capture_output=True, text=True, timeout=130,
         )  # fmt: skip
