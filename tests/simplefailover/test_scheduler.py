@@ -100,7 +100,7 @@ def test_silent_nodes_never_delay_healthy_checks(cluster_port: int) -> None:
 def test_a_check_never_overlaps_itself(cluster_port: int) -> None:
     config = parse_config(
         f"zone: {{name: t.test}}\nnodes: [{{id: s, address: {SILENT[0]}}}]\n"
-        f"pollings: [{{id: p, method: telnet, port: {cluster_port}, expect: hello, timeout: 1}}]\n"
+        f"pollings: [{{id: p, method: telnet, port: {cluster_port}, expect: hello, timeout: 0.5}}]\n"
         "hostnames: [{name: w, polling: p}]\n"
         "schedule: {interval: 0.1, retry_interval: 0.1, fall: 1, rise: 1, jitter: 0}\n"
     )
@@ -118,7 +118,7 @@ def test_a_check_never_overlaps_itself(cluster_port: int) -> None:
         assert finished.wait(15)
     finally:
         scheduler.stop()
-    # Each check hangs for its 1 s timeout while the interval is 0.1 s: had a second
+    # Each check hangs for its 0.5 s timeout while the interval is 0.1 s: had a second
     # instance started, it would have begun before the first one finished.
     for earlier, later in pairwise(results):
         assert later.at - later.latency >= earlier.at - 0.01
