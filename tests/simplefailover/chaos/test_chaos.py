@@ -17,6 +17,8 @@ import pytest
 
 from simplefailover.chaos.netbed import missing, namespaces, root_links
 
+from .conftest import BED_WAIT
+
 pytestmark = pytest.mark.timeout(150)
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -80,6 +82,7 @@ def summary_figures(stdout: str) -> None:
 
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
 @pytest.mark.usefixtures("bed_to_ourselves")
+@pytest.mark.timeout(150 + BED_WAIT)  # waiting for the bed included
 def test_a_short_network_drill_passes_and_tears_its_bed_down(tmp_path: Path) -> None:
     state = tmp_path / "chaos-net"
     try:
@@ -104,6 +107,7 @@ def test_a_short_network_drill_passes_and_tears_its_bed_down(tmp_path: Path) -> 
 
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
 @pytest.mark.usefixtures("bed_to_ourselves")
+@pytest.mark.timeout(150 + BED_WAIT)  # waiting for the bed included
 def test_an_interrupted_network_drill_tears_its_bed_down(tmp_path: Path) -> None:
     state = tmp_path / "chaos-net"
     drill = subprocess.Popen(

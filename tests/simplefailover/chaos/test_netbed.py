@@ -17,10 +17,12 @@ from simplefailover.chaos.netbed import NetBed, in_ns, missing, namespaces, root
 from simplefailover.chaos.netfaults import NetFaults
 from simplefailover.chaos.netplan import NetFault
 
+from .conftest import BED_WAIT
+
 pytestmark = [
     pytest.mark.skipif(missing() is not None, reason=str(missing())),
-    pytest.mark.timeout(120),
-    pytest.mark.usefixtures("bed_to_ourselves"),  # conftest.py: one run's bed tests at a time
+    pytest.mark.timeout(120 + BED_WAIT),  # waiting for the bed included
+    pytest.mark.usefixtures("bed_to_ourselves"),  # conftest.py: one drill on the bed at a time
 ]
 
 PORT = 8080
