@@ -27,13 +27,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from habase.ports import free_port  # outside the ephemeral range: no other socket takes it meanwhile
+
 ITEMS = "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"
-
-
-def _free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(address: str, port: int) -> bool:
@@ -58,7 +54,7 @@ class Member:
         self.folder = folder / f"n{i}"
         self.folder.mkdir()
         self.db = self.folder / "app.db"
-        self.port, self.data_port = _free_port(self.address), _free_port(self.address)
+        self.port, self.data_port = free_port([self.address]), free_port([self.address])
         self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
         db = sqlite3.connect(self.db)
