@@ -202,17 +202,7 @@ def decode_rows(texts: list[str]) -> list[Row]:
         and _ATOMS.issuperset(map(type, chain.from_iterable(map(dict.values, rows))))
     ):
         return rows
-    return [_decode_one(text) for text in texts]
-
-
-def _decode_one(text: str) -> Row:
-    try:
-        row = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        row = None
-    if type(row) is not dict or "$b" in row or not _ATOMS.issuperset(map(type, row.values())):
-        row = decode_row(text)  # a float, a blob, or not a row: the whole way
-    return row
+    return [decode_row(text) for text in texts]  # a float, a blob, or not a row: the whole way
 
 
 def decode_row(text: str) -> Row:

@@ -72,7 +72,7 @@ class Applier:
         if len(set(keys)) < len(changes):
             self.each(db, changes, result, current, held)  # one row twice: each must see the one before
             return
-        if _all_new(changes, current) and self._add_new(db, changes, result, held):
+        if _all_new(changes, current) and self._add_new(db, changes, len(names) == 1, result, held):
             return
         found = self._locals(db, changes, names)
         writes: list[Write] = []
@@ -83,7 +83,9 @@ class Applier:
         rowstate.put_many(db, [c for c, _ in writes])
         self._write_all(db, writes, result, held)
 
-    def _add_new(self, db: sqlite3.Connection, changes: list[Change], result: ApplyResult, held: int) -> bool:
+    def _add_new(
+        self, db: sqlite3.Connection, changes: list[Change], one_table: bool, result: ApplyResult, held: int
+    ) -> bool:
         """The common batch, a peer's new rows (each newer than this member's vector, so
         a row without a version here is new, not deleted and collected since), stored as
         they come with no merge: the versions inserted first, which fails if a row has one
@@ -98,7 +100,7 @@ class Applier:
             return False
         result.max_hlc = max(result.max_hlc, max(map(_HLC, changes)))
         result.applied += len(changes)
-        if not self._write_same(db, changes, result, held):
+        if not (one_table and self._write_same(db, changes, result, held)):
             self._write_all(db, [(c, None) for c in changes], result, held)
         db.execute("RELEASE cs_new")
         return True
@@ -109,7 +111,7 @@ class Applier:
         """Write a batch of one table's rows with the same columns, all known here, as one run
         (without a Python step per row); False, nothing written, for any other batch."""
         data = list(map(_DATA, changes))
-        if len(set(map(_TABLE, changes))) != 1 or None in data:  # several tables, or a deletion
+        if None in data:  # a deletion
             return False
         rows = decode_rows(data)
         columns = tuple(rows[0])
